@@ -1,0 +1,47 @@
+"""The ``sipflow`` command: one program, one verb per job (CONTRACTS §6).
+
+Each verb lives in its own module under ``sipflow.cli`` and is added here.
+Exit codes: 0 success, 1 a check or call failed, 2 unusable input or usage.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sipflow import __version__
+
+app = typer.Typer(
+    name="sipflow",
+    help="A SIP user agent and session engine whose call flows are YAML state tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sipflow {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """sipflow: SIP call flows as YAML state tables."""
+
+
+# Each verb module defines ``register(app)``; add one line here per verb.
+VERB_MODULES: list[str] = []
+
+
+def _register_verbs() -> None:
+    import importlib
+
+    for module in VERB_MODULES:
+        importlib.import_module(f"sipflow.cli.{module}").register(app)
+
+
+_register_verbs()

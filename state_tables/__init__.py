@@ -1,0 +1,1 @@
+"""The default state tables (data package)."""

@@ -1,0 +1,559 @@
+"""The SIP message model: ``Headers``, ``Request``, ``Response`` (RFC 3261 §7, §20).
+
+Rules:
+
+- Header values are ``str``. Bytes are decoded as UTF-8 with
+  ``surrogateescape`` and encoded back the same way, so any byte sequence
+  round-trips exactly, and UTF-8 display names read naturally.
+- ``Headers`` is an ordered multi-map of fields in wire order. Names compare
+  case-insensitively and compact forms (``v``, ``f``, ``t``, ``i``, ``m``,
+  ``l``, ``c``, ``s``, ``k``, ``e``, ``o``, ``u``, ``r``, ``b``, ``x``, ``y``,
+  ``a``, ``j``, ``d``) are normalised to their full names for lookup. A field
+  that came off the wire keeps its original text and is serialized byte-exact
+  until it is replaced.
+- Typed accessors (``cseq``, ``vias``, ``from_`` ...) parse on first use and
+  cache the result; every ``Headers`` mutation invalidates the cache. They
+  raise ``RemoteProtocolError`` for a malformed or missing header.
+- ``serialize()`` sets ``Content-Length`` from the body (changing the header
+  only if it is missing or wrong) and returns the bytes to send.
+
+Theory of operation: this module holds data and knows no grammar beyond
+field names; the start-line and eager checks live in ``sipflow.sip.parser``,
+structured header values in ``sipflow.sip.uri`` and ``sipflow.sip.headers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
+from sipflow.sip.headers import MAX_CSEQ, ContentType, CSeq, RAck, Via, parse_int_header
+from sipflow.sip.uri import NameAddr, SipUri, split_list
+
+__all__ = [
+    "Headers",
+    "SipMessage",
+    "Request",
+    "Response",
+    "COMPACT_FORMS",
+    "LIST_HEADERS",
+    "canonical_name",
+]
+
+COMPACT_FORMS: dict[str, str] = {
+    "a": "accept-contact",
+    "b": "referred-by",
+    "c": "content-type",
+    "d": "request-disposition",
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",
+    "o": "event",
+    "r": "refer-to",
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",
+    "v": "via",
+    "x": "session-expires",
+    "y": "identity",
+}
+"""Compact header names (RFC 3261 §7.3.3 and later RFCs) to lower-case full names."""
+
+LIST_HEADERS: frozenset[str] = frozenset(
+    {
+        "via", "route", "record-route", "contact", "allow", "supported", "require",
+        "proxy-require", "unsupported", "accept", "accept-encoding", "accept-language",
+        "allow-events", "content-encoding", "content-language", "in-reply-to", "path",
+        "service-route", "alert-info", "call-info", "error-info", "warning",
+        "accept-contact", "reject-contact", "request-disposition", "security-client",
+        "security-server", "security-verify", "history-info", "reason", "p-asserted-identity",
+        "privacy",
+    }
+)
+"""Headers whose value is a comma-separated list (RFC 3261 §7.3.1); ``get_all``
+splits them. Authorization-style headers are not lists."""
+
+_CANONICAL: dict[str, str] = {
+    "call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate",
+    "rack": "RAck", "rseq": "RSeq", "mime-version": "MIME-Version", "min-se": "Min-SE",
+    "sip-etag": "SIP-ETag", "sip-if-match": "SIP-If-Match",
+}
+
+_KEYS: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    """Lookup key of a header name: lower case, compact form expanded."""
+    key = _KEYS.get(name)
+    if key is None:
+        lower = name.strip().lower()
+        key = COMPACT_FORMS.get(lower, lower)
+        if len(_KEYS) < 4096:
+            _KEYS[name] = key
+    return key
+
+
+def canonical_name(name: str) -> str:
+    """The conventional spelling of a header name (``call-id`` -> ``Call-ID``,
+    ``v`` -> ``Via``)."""
+    key = _key(name)
+    return _CANONICAL.get(key) or "-".join(p.capitalize() for p in key.split("-"))
+
+
+def _check_field(name: str, value: str) -> None:
+    if not name or any(c in name for c in ": \t\r\n"):
+        raise LocalProtocolError(f"invalid header name {name!r}")
+    if "\r" in value or "\n" in value:
+        raise LocalProtocolError(f"header {name}: value contains a line break")
+
+
+class Headers:
+    """Ordered multi-map of header fields (see the module rules).
+
+    Each field is ``[key, name, value, raw]``: lookup key, name as written,
+    trimmed and unfolded value, and the original line(s) or ``None`` once
+    the field was created or changed locally."""
+
+    __slots__ = ("_fields", "_version")
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        self._fields: list[list[Any]] = []
+        self._version = 0
+        for name, value in fields:
+            self.add(name, value)
+
+    @classmethod
+    def _from_wire(cls, fields: list[list[Any]]) -> Headers:
+        """Build from parsed fields (used by the parser; no copying)."""
+        h = cls.__new__(cls)
+        h._fields = fields
+        h._version = 0
+        return h
+
+    # -- reading -----------------------------------------------------------
+    def get(self, name: str) -> str | None:
+        """The first field's value (trimmed, unfolded), or ``None``."""
+        key = _key(name)
+        for f in self._fields:
+            if f[0] == key:
+                return f[2]
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value across all fields of ``name``, in order; for list
+        headers (``LIST_HEADERS``) comma-separated values are split."""
+        key = _key(name)
+        if key in LIST_HEADERS:
+            out: list[str] = []
+            for f in self._fields:
+                if f[0] == key:
+                    out.extend(split_list(f[2]))
+            return out
+        return [f[2] for f in self._fields if f[0] == key]
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = _key(name)
+        return any(f[0] == key for f in self._fields)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        """(name as written, value) for every field, in wire order."""
+        return iter([(f[1], f[2]) for f in self._fields])
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(f[0], f[2]) for f in self._fields] == [(f[0], f[2]) for f in other._fields]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    # -- writing -----------------------------------------------------------
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of ``name`` with one field holding ``value``,
+        at the position of the first one (appended when absent)."""
+        _check_field(name, value)
+        key = _key(name)
+        new: list[Any] = [key, name, value.strip(), None]
+        fields = self._fields
+        for i, f in enumerate(fields):
+            if f[0] == key:
+                fields[i] = new
+                self._fields = fields[: i + 1] + [g for g in fields[i + 1 :] if g[0] != key]
+                break
+        else:
+            fields.append(new)
+        self._version += 1
+
+    def add(self, name: str, value: str, first: bool = False) -> None:
+        """Add a field: after the others (default), or before the first field
+        of the same name when ``first`` (e.g. a new top Via or Route)."""
+        _check_field(name, value)
+        key = _key(name)
+        new: list[Any] = [key, name, value.strip(), None]
+        if first:
+            for i, f in enumerate(self._fields):
+                if f[0] == key:
+                    self._fields.insert(i, new)
+                    break
+            else:
+                self._fields.append(new)
+        else:
+            self._fields.append(new)
+        self._version += 1
+
+    def remove(self, name: str) -> int:
+        """Remove every field of ``name``; returns how many were removed."""
+        key = _key(name)
+        before = len(self._fields)
+        self._fields = [f for f in self._fields if f[0] != key]
+        removed = before - len(self._fields)
+        if removed:
+            self._version += 1
+        return removed
+
+    def remove_first_value(self, name: str) -> str | None:
+        """Remove the first element of a list header (e.g. the top Via or
+        Route, even when several share one field); returns it or ``None``."""
+        key = _key(name)
+        for i, f in enumerate(self._fields):
+            if f[0] == key:
+                values = split_list(f[2])
+                if len(values) <= 1:
+                    del self._fields[i]
+                else:
+                    self._fields[i] = [key, f[1], ", ".join(values[1:]), None]
+                self._version += 1
+                return values[0] if values else None
+        return None
+
+    def copy(self) -> Headers:
+        """An independent copy (fields keep their original text)."""
+        h = Headers.__new__(Headers)
+        h._fields = [list(f) for f in self._fields]
+        h._version = 0
+        return h
+
+    def lines(self) -> list[str]:
+        """The header lines as they will be serialized (no CRLF)."""
+        return [f[3] if f[3] is not None else f"{f[1]}: {f[2]}" for f in self._fields]
+
+
+class SipMessage:
+    """What requests and responses share: headers, body, typed accessors and
+    serialization. ``source`` is free for drivers (e.g. the ``Address`` a
+    message came from)."""
+
+    __slots__ = ("headers", "body", "source", "_cache", "_cache_hdr", "_cache_ver")
+
+    is_request: bool = False
+    version: str = "SIP/2.0"
+
+    def __init__(self, headers: Headers | Iterable[tuple[str, str]] = (), body: bytes = b"") -> None:
+        self.headers: Headers = headers if isinstance(headers, Headers) else Headers(headers)
+        if not isinstance(body, bytes | bytearray):
+            raise LocalProtocolError(f"body must be bytes, not {type(body).__name__}")
+        self.body: bytes = bytes(body)
+        self.source: Any = None
+        self._cache: dict[str, Any] = {}
+        self._cache_hdr: Headers | None = None
+        self._cache_ver = -1
+
+    # -- cache -------------------------------------------------------------
+    def _cached(self) -> dict[str, Any]:
+        h = self.headers
+        if self._cache_hdr is not h or self._cache_ver != h._version:
+            self._cache = {}
+            self._cache_hdr = h
+            self._cache_ver = h._version
+        return self._cache
+
+    def _required(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise RemoteProtocolError(f"missing {canonical_name(name)} header")
+        return value
+
+    # -- typed accessors ---------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        """The Call-ID."""
+        cache = self._cached()
+        value = cache.get("call_id")
+        if value is None:
+            value = cache["call_id"] = self._required("call-id")
+        return value
+
+    @property
+    def cseq(self) -> CSeq:
+        """The CSeq (number and method)."""
+        cache = self._cached()
+        value = cache.get("cseq")
+        if value is None:
+            value = cache["cseq"] = CSeq.parse(self._required("cseq"))
+        return value
+
+    @property
+    def vias(self) -> list[Via]:
+        """Every Via value, top first."""
+        cache = self._cached()
+        value = cache.get("vias")
+        if value is None:
+            value = cache["vias"] = [Via.parse(v) for v in self.headers.get_all("via")]
+        return value
+
+    @property
+    def top_via(self) -> Via:
+        """The first Via value (RemoteProtocolError when there is none)."""
+        cache = self._cached()
+        value = cache.get("top_via")
+        if value is None:
+            first = self.headers.get("via")
+            if first is None:
+                raise RemoteProtocolError("missing Via header")
+            items = split_list(first)
+            if not items:
+                raise RemoteProtocolError("Via header: empty value")
+            value = cache["top_via"] = Via.parse(items[0])
+        return value
+
+    def _name_addr(self, key: str, name: str) -> NameAddr:
+        cache = self._cached()
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = NameAddr.parse(self._required(name), f"{canonical_name(name)} header")
+        return value
+
+    @property
+    def from_(self) -> NameAddr:
+        """The From header as a ``NameAddr``."""
+        return self._name_addr("from", "from")
+
+    @property
+    def to(self) -> NameAddr:
+        """The To header as a ``NameAddr``."""
+        return self._name_addr("to", "to")
+
+    @property
+    def from_tag(self) -> str | None:
+        """The From tag, or ``None``."""
+        return self.from_.params.get("tag")
+
+    @property
+    def to_tag(self) -> str | None:
+        """The To tag, or ``None``."""
+        return self.to.params.get("tag")
+
+    def _name_addr_list(self, key: str, name: str) -> list[NameAddr]:
+        cache = self._cached()
+        value = cache.get(key)
+        if value is None:
+            where = f"{canonical_name(name)} header"
+            value = [
+                NameAddr.parse(v, where) for v in self.headers.get_all(name) if v != "*"
+            ]
+            cache[key] = value
+        return value
+
+    @property
+    def contact(self) -> list[NameAddr]:
+        """Every Contact value; ``Contact: *`` yields ``[]`` (see ``contact_star``)."""
+        return self._name_addr_list("contact", "contact")
+
+    @property
+    def contact_star(self) -> bool:
+        """True for ``Contact: *`` (REGISTER removing every binding)."""
+        return "*" in self.headers.get_all("contact")
+
+    @property
+    def route(self) -> list[NameAddr]:
+        """The Route set, in order."""
+        return self._name_addr_list("route", "route")
+
+    @property
+    def record_route(self) -> list[NameAddr]:
+        """The Record-Route values, in order."""
+        return self._name_addr_list("record_route", "record-route")
+
+    def _int(self, key: str, name: str, maximum: int = MAX_CSEQ) -> int | None:
+        cache = self._cached()
+        if key in cache:
+            return cache[key]
+        text = self.headers.get(name)
+        value = None if text is None else parse_int_header(text, canonical_name(name), maximum)
+        cache[key] = value
+        return value
+
+    @property
+    def max_forwards(self) -> int | None:
+        """Max-Forwards, or ``None`` when absent."""
+        return self._int("max_forwards", "max-forwards", 255)
+
+    @property
+    def expires(self) -> int | None:
+        """Expires (seconds), or ``None`` when absent."""
+        return self._int("expires", "expires")
+
+    @property
+    def rseq(self) -> int | None:
+        """RSeq (RFC 3262), or ``None`` when absent."""
+        return self._int("rseq", "rseq")
+
+    @property
+    def rack(self) -> RAck | None:
+        """RAck (RFC 3262), or ``None`` when absent."""
+        text = self.headers.get("rack")
+        return None if text is None else RAck.parse(text)
+
+    @property
+    def content_type(self) -> str | None:
+        """The media type in lower case (``application/sdp``), no parameters."""
+        info = self.content_type_info
+        return None if info is None else info.media
+
+    @property
+    def content_type_info(self) -> ContentType | None:
+        """Content-Type with its parameters (boundary, charset ...)."""
+        cache = self._cached()
+        if "content_type" in cache:
+            return cache["content_type"]
+        text = self.headers.get("content-type")
+        value = None if text is None else ContentType.parse(text)
+        cache["content_type"] = value
+        return value
+
+    def _token_set(self, key: str, name: str) -> frozenset[str]:
+        cache = self._cached()
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = frozenset(v.lower() for v in self.headers.get_all(name))
+        return value
+
+    @property
+    def supported(self) -> frozenset[str]:
+        """Supported option tags, lower case."""
+        return self._token_set("supported", "supported")
+
+    @property
+    def require(self) -> frozenset[str]:
+        """Require option tags, lower case."""
+        return self._token_set("require", "require")
+
+    @property
+    def proxy_require(self) -> frozenset[str]:
+        """Proxy-Require option tags, lower case."""
+        return self._token_set("proxy_require", "proxy-require")
+
+    @property
+    def allow(self) -> frozenset[str]:
+        """Allow: the methods, upper case."""
+        return frozenset(v.upper() for v in self.headers.get_all("allow"))
+
+    # -- output ------------------------------------------------------------
+    def start_line(self) -> str:
+        """The request or status line (no CRLF)."""
+        raise NotImplementedError
+
+    def serialize(self) -> bytes:
+        """The message as bytes; sets Content-Length from the body first."""
+        length = str(len(self.body))
+        h = self.headers
+        for f in h._fields:
+            if f[0] == "content-length":
+                if f[2] != length:
+                    h.set("Content-Length", length)
+                break
+        else:
+            h.add("Content-Length", length)
+        lines = [self.start_line()]
+        for f in h._fields:
+            raw = f[3]
+            lines.append(raw if raw is not None else f"{f[1]}: {f[2]}")
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
+
+    def __bytes__(self) -> bytes:
+        return self.serialize()
+
+
+class Request(SipMessage):
+    """A SIP request. ``uri`` is the Request-URI as text; ``ruri`` its parsed
+    ``SipUri`` (parsed on first use; unknown schemes are kept opaque)."""
+
+    __slots__ = ("method", "uri", "_ruri")
+
+    is_request = True
+
+    def __init__(
+        self,
+        method: str,
+        uri: str | SipUri,
+        headers: Headers | Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> None:
+        if not method or any(c in method for c in " \t\r\n:"):
+            raise LocalProtocolError(f"invalid method {method!r}")
+        super().__init__(headers, body)
+        self.method: str = method
+        self.uri: str = str(uri)
+        self._ruri: tuple[str, SipUri] | None = None
+
+    @property
+    def ruri(self) -> SipUri:
+        """The Request-URI, parsed (RemoteProtocolError when malformed)."""
+        cached = self._ruri
+        if cached is None or cached[0] != self.uri:
+            cached = self._ruri = (self.uri, SipUri.parse(self.uri, "Request-URI"))
+        return cached[1]
+
+    @ruri.setter
+    def ruri(self, value: SipUri) -> None:
+        self.uri = str(value)
+        self._ruri = None
+
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(SipMessage):
+    """A SIP response: ``status`` (100-699) and ``reason`` phrase."""
+
+    __slots__ = ("status", "reason")
+
+    is_request = False
+
+    def __init__(
+        self,
+        status: int,
+        reason: str = "",
+        headers: Headers | Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> None:
+        if not isinstance(status, int) or not 100 <= status <= 699:
+            raise LocalProtocolError(f"invalid status code {status!r}")
+        if "\r" in reason or "\n" in reason:
+            raise LocalProtocolError("reason phrase contains a line break")
+        super().__init__(headers, body)
+        self.status: int = status
+        self.reason: str = reason
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"

@@ -1,0 +1,320 @@
+"""Parse SIP messages from bytes, and build responses (RFC 3261 §7, §8.2.6, §18.3).
+
+Rules:
+
+- ``parse_message(data)`` takes one datagram or one framed stream message and
+  returns a ``Request`` or ``Response``; on any defect it raises
+  ``RemoteProtocolError`` and nothing else. The error's ``status`` is what a
+  UA should answer (400; 505 for an unknown SIP version; 513 for a message
+  over a size cap) or 0 when no answer is possible (a response, or a request
+  without a usable Via, From, To, Call-ID or CSeq). When an answer is
+  possible, ``error.message`` holds the leniently parsed request, so
+  ``make_response(error.message, error.status)`` builds the answer.
+- Eager checks (so a malformed message still gets its 400): start line, SIP
+  version, top Via, From and To (with their tags), Call-ID, CSeq (number
+  range, method equal to the request method), Max-Forwards and
+  Content-Length (digits), single-valued headers not repeated, caps on size,
+  header count and line length. Everything else is parsed on access.
+- Content-Length on a datagram (§18.3): bytes beyond it are discarded; a body
+  shorter than it is an error (400). Without Content-Length the body is the
+  rest of the datagram. CRLFs before the start line are ignored.
+- Unknown methods and unknown Request-URI schemes parse fine: the UA answers
+  501/405 or 416 later.
+
+Theory of operation: one ``find(b"\\r\\n\\r\\n")`` splits head and body; the
+head is decoded once (UTF-8, surrogateescape) and split once on CRLF; each
+line is cut with ``str.partition(":")``. Folded lines are joined to the field
+before them. Field names are validated once per distinct spelling (a small
+cache). Eager checks reuse the message's typed accessors, so their results
+are cached on the message and later access is free.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
+from sipflow.sip.headers import MAX_CSEQ
+from sipflow.sip.message import COMPACT_FORMS, Headers, Request, Response, SipMessage
+from sipflow.sip.uri import _TOKEN_RE
+
+__all__ = [
+    "parse_message",
+    "make_response",
+    "REASON_PHRASES",
+    "MAX_MESSAGE_SIZE",
+    "MAX_HEADERS",
+    "MAX_LINE_LENGTH",
+]
+
+MAX_MESSAGE_SIZE = 65535
+"""Default cap on a whole message (bytes); larger ones get 513."""
+MAX_HEADERS = 256
+"""Cap on the number of header fields; more gets 513."""
+MAX_LINE_LENGTH = 8192
+"""Cap on one header line (after unfolding); longer gets 513."""
+
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 199: "Early Dialog Terminated",
+    200: "OK", 202: "Accepted", 204: "No Notification",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
+    305: "Use Proxy", 380: "Alternative Service",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    412: "Conditional Request Failed", 413: "Request Entity Too Large",
+    414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 417: "Unknown Resource-Priority",
+    420: "Bad Extension", 421: "Extension Required",
+    422: "Session Interval Too Small", 423: "Interval Too Brief",
+    424: "Bad Location Information", 428: "Use Identity Header",
+    429: "Provide Referrer Identity", 430: "Flow Failed", 433: "Anonymity Disallowed",
+    436: "Bad Identity-Info", 437: "Unsupported Certificate", 438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support", 440: "Max-Breadth Exceeded",
+    469: "Bad Info Package", 470: "Consent Needed",
+    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete",
+    485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
+    488: "Not Acceptable Here", 489: "Bad Event", 491: "Request Pending",
+    493: "Undecipherable", 494: "Security Agreement Required",
+    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
+    513: "Message Too Large", 555: "Push Notification Service Not Supported",
+    580: "Precondition Failure",
+    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    606: "Not Acceptable", 607: "Unwanted", 608: "Rejected",
+}
+"""Default reason phrases: RFC 3261 and RFC 3262, 3265/6665, 3311, 3329,
+3903, 4028, 4412, 4474, 5360, 5393, 5626, 6086, 8224, 8197, 8688 ..."""
+
+_GENERIC_REASON = {1: "Provisional", 2: "Success", 3: "Redirection",
+                   4: "Client Error", 5: "Server Error", 6: "Global Failure"}
+
+_VERSION_RE = re.compile(r"SIP/\d+\.\d+", re.I)
+
+# Headers that may appear once only (RFC 3261 §20, table 2); repeating one is a 400.
+_SINGLE = frozenset({"call-id", "cseq", "from", "to", "max-forwards", "content-length"})
+
+_NAME_KEYS: dict[str, str] = {}
+
+
+def _field_key(name: str) -> str | None:
+    """Lookup key for a field name as written on the wire, or None when the
+    name is not a valid token."""
+    key = _NAME_KEYS.get(name)
+    if key is not None:
+        return key
+    stripped = name.rstrip(" \t")
+    if not stripped or _TOKEN_RE.fullmatch(stripped) is None:
+        return None
+    lower = stripped.lower()
+    key = COMPACT_FORMS.get(lower, lower)
+    if len(_NAME_KEYS) < 4096:
+        _NAME_KEYS[name] = key
+    return key
+
+
+def _fail(reason: str, status: int, msg: SipMessage | None, data: bytes) -> RemoteProtocolError:
+    """Build the error; keep the message only when an answer is possible."""
+    err = RemoteProtocolError(reason, status, data[:8192])
+    err.message = msg if status else None  # type: ignore[attr-defined]
+    return err
+
+
+def _answerable(msg: SipMessage) -> bool:
+    """Can a response be built and routed for this (request) message?"""
+    if not msg.is_request or getattr(msg, "method", "") == "ACK":
+        return False
+    h = msg.headers
+    if h.get("call-id") is None or h.get("from") is None or h.get("to") is None:
+        return False
+    if h.get("cseq") is None:
+        return False
+    try:
+        msg.top_via  # noqa: B018 - parses and caches
+    except RemoteProtocolError:
+        return False
+    return True
+
+
+def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
+    """Parse one SIP message (see the module rules); raises ``RemoteProtocolError``."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise LocalProtocolError(f"parse_message needs bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
+    if not data:
+        raise RemoteProtocolError("empty message", 0)
+    end = data.find(b"\r\n\r\n")
+    problem: tuple[str, int] | None = None
+    if end < 0:
+        head_b = data.rstrip(b"\r\n")
+        body = b""
+        problem = ("message has no empty line after the headers", 400)
+    else:
+        head_b = data[:end]
+        body = data[end + 4 :]
+    if len(data) > max_size:
+        problem = (f"message of {len(data)} bytes exceeds the {max_size}-byte limit", 513)
+    head = head_b.decode("utf-8", "surrogateescape")
+    lines = head.split("\r\n")
+    first = lines[0]
+
+    # -- start line --------------------------------------------------------
+    msg: Request | Response
+    if first[:4].upper() == "SIP/":
+        parts = first.split(" ", 2)
+        if len(parts) < 2:
+            raise RemoteProtocolError(f"malformed status line {first[:80]!r}", 0, data[:8192])
+        version, code = parts[0], parts[1]
+        reason = parts[2] if len(parts) == 3 else ""
+        if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
+            raise RemoteProtocolError(f"status line: invalid status code {code!r}", 0, data[:8192])
+        if "\r" in reason or "\n" in reason:
+            raise RemoteProtocolError("status line: reason contains a line break", 0, data[:8192])
+        msg = Response.__new__(Response)
+        msg.status = int(code)
+        msg.reason = reason
+    else:
+        parts = first.split(" ")
+        if len(parts) != 3:
+            method = parts[0] if parts else ""
+            uri = " ".join(parts[1:-1]) if len(parts) > 3 else (parts[1] if len(parts) > 1 else "")
+            version = parts[-1] if len(parts) > 2 else ""
+            if problem is None or problem[1] != 513:
+                problem = (
+                    f"request line {first[:80]!r} is not 'METHOD SP Request-URI SP SIP-Version'",
+                    400,
+                )
+        else:
+            method, uri, version = parts
+        if not method or _TOKEN_RE.fullmatch(method) is None:
+            raise RemoteProtocolError(
+                f"request line: invalid method {method[:40]!r}", 0, data[:8192]
+            )
+        msg = Request.__new__(Request)
+        msg.method = method
+        msg.uri = uri
+        msg._ruri = None
+    if version != "SIP/2.0" and version.upper() != "SIP/2.0" and problem is None:
+        if _VERSION_RE.fullmatch(version):
+            problem = (f"SIP version {version!r} is not supported", 505)
+        else:
+            problem = (f"malformed SIP version {version[:40]!r}", 400)
+    if msg.is_request and problem is None and not uri:
+        problem = ("request line: empty Request-URI", 400)
+
+    # -- header fields -------------------------------------------------------
+    fields: list[list[Any]] = []
+    single_seen: set[str] = set()
+    fkey = _field_key
+    for line in lines[1:] if len(lines) > 1 else ():
+        c = line[:1]
+        if c == " " or c == "\t":
+            if not fields:
+                problem = problem or ("header section starts with a continuation line", 400)
+                continue
+            prev = fields[-1]
+            prev[2] = f"{prev[2]} {line.strip()}".strip()
+            prev[3] = f"{prev[3]}\r\n{line}"
+            continue
+        name, colon, value = line.partition(":")
+        key = fkey(name) if colon else None
+        if key is None:
+            if problem is None:
+                problem = (f"malformed header line {line[:60]!r}", 400)
+            continue
+        if key in _SINGLE:
+            if key in single_seen and problem is None:
+                problem = (f"header {name.strip()} appears more than once", 400)
+            single_seen.add(key)
+        fields.append([key, name.rstrip(" \t"), value.strip(), line])
+    headers = Headers._from_wire(fields)
+    msg.headers = headers
+    msg.body = body
+    msg.source = None
+    msg._cache = {}
+    msg._cache_hdr = headers
+    msg._cache_ver = 0
+
+    if problem is None:
+        if len(fields) > MAX_HEADERS:
+            problem = (f"message has {len(fields)} header fields, more than {MAX_HEADERS}", 513)
+        elif len(head) > MAX_LINE_LENGTH and any(len(f[2]) > MAX_LINE_LENGTH for f in fields):
+            problem = (f"a header line is longer than {MAX_LINE_LENGTH} bytes", 513)
+
+    if problem is None:
+        try:
+            _eager_checks(msg, headers)
+        except RemoteProtocolError as exc:
+            problem = (exc.reason, exc.status)
+    if problem is not None:
+        status = problem[1] if _answerable(msg) else 0
+        raise _fail(problem[0], status, msg, data)
+    return msg
+
+
+def _eager_checks(msg: Request | Response, headers: Headers) -> None:
+    """The checks a transaction layer relies on; raise RemoteProtocolError."""
+    via = msg.top_via
+    if via.branch is not None and not via.branch:
+        raise RemoteProtocolError("Via header: empty branch parameter")
+    msg.from_  # noqa: B018 - parse and cache
+    msg.to  # noqa: B018
+    call_id = msg.call_id
+    if not call_id or " " in call_id or "\t" in call_id:
+        raise RemoteProtocolError(f"Call-ID header: invalid value {call_id!r}")
+    cseq = msg.cseq
+    if msg.is_request:
+        method = msg.method  # type: ignore[union-attr]
+        if cseq.method != method:
+            raise RemoteProtocolError(
+                f"CSeq header: method {cseq.method!r} does not match request method {method!r}"
+            )
+    if cseq.seq > MAX_CSEQ:  # pragma: no cover - CSeq.parse already caps it
+        raise RemoteProtocolError("CSeq header: number out of range")
+    msg.max_forwards  # noqa: B018 - digits, at most 255
+    length_text = headers.get("content-length")
+    if length_text is not None:
+        text = length_text.strip()
+        if not text.isdigit() or not text.isascii() or len(text) > 10:
+            raise RemoteProtocolError(f"Content-Length header: {text!r} is not a number")
+        length = int(text)
+        body = msg.body
+        if length < len(body):
+            msg.body = body[:length]
+        elif length > len(body):
+            raise RemoteProtocolError(
+                f"Content-Length header: {length} bytes announced, {len(body)} received"
+            )
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    headers: Headers | Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+) -> Response:
+    """Build a response to ``request`` (RFC 3261 §8.2.6): copies every Via,
+    From, To (no tag added here), Call-ID and CSeq, and Timestamp for a 100;
+    then adds ``headers``. ``reason`` defaults to ``REASON_PHRASES``."""
+    if not isinstance(request, Request):
+        raise LocalProtocolError("make_response needs the Request being answered")
+    if not isinstance(status, int) or not 100 <= status <= 699:
+        raise LocalProtocolError(f"invalid status code {status!r}")
+    if reason is None:
+        reason = REASON_PHRASES.get(status) or _GENERIC_REASON[status // 100]
+    copied = ("via", "from", "to", "call-id", "cseq")
+    if status == 100:
+        copied = (*copied, "timestamp")
+    fields = [list(f) for f in request.headers._fields if f[0] in copied]
+    out = Headers._from_wire(fields)
+    extra = headers if isinstance(headers, Headers) else Headers(headers)
+    for name, value in extra:
+        out.add(name, value)
+    return Response(status, reason, out, body)

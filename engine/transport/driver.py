@@ -1,0 +1,212 @@
+"""``EndpointDriver``: runs one sans-I/O SIP endpoint on one Clock and some transports.
+
+Rules:
+
+- Everything the endpoint does happens in a *step*: ``receive`` (bytes from a
+  transport), the clock callback (``handle_timers``) or ``flush`` (called by
+  the application after it used the endpoint's own API, e.g. ``invite``).
+- After every step the driver sends every ``take_transmits()`` through the
+  transport matching ``dest.transport`` and the address family of
+  ``dest.host``, then (re)schedules exactly ONE clock callback at
+  ``next_deadline()`` — the previous one is cancelled or kept, never
+  duplicated. There is never a timer per transaction.
+- Then it calls ``on_step(driver)`` once (the backend reads ``take_events()``
+  there) and flushes again, so what the hook asked the endpoint to send goes
+  out in the same step. A flush from inside the hook sends and reschedules
+  but does not call the hook again.
+- Nothing raises into the event loop or the clock: an exception from the
+  endpoint or the hook is logged with its traceback (it is a bug) and the
+  driver keeps serving; a transmit with no matching transport is reported to
+  ``on_error`` as a ``TransportError``.
+
+Theory of operation: the driver owns no sockets and no time of its own. It
+reads ``clock.now()`` for each step, so the same driver runs in real time over
+``AsyncioClock`` and asyncio sockets, or in virtual time over ``VirtualClock``
+and the loopback network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from sipflow.clock import Clock, TimerHandle
+from sipflow.sip.types import Address, Transmit
+from sipflow.transport.base import (
+    ErrorCallback,
+    SansIOEndpoint,
+    Transport,
+    TransportError,
+    family_of,
+    log,
+    log_error,
+)
+
+
+class EndpointDriver:
+    """Binds one ``SansIOEndpoint`` to a ``Clock`` and to transports (see the module rules)."""
+
+    def __init__(
+        self,
+        endpoint: SansIOEndpoint,
+        clock: Clock,
+        transports: Iterable[Transport] = (),
+        *,
+        on_step: Callable[[EndpointDriver], None] | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.on_step = on_step
+        self.on_error: ErrorCallback = on_error or log_error
+        self.transports: list[Transport] = []
+        self.sent = 0
+        """Messages handed to a transport so far."""
+        self._timer: TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._in_step = False
+        self._closed = False
+        for transport in transports:
+            self.add_transport(transport)
+
+    # ----------------------------------------------------------- wiring
+
+    def add_transport(self, transport: Transport) -> None:
+        """Route transmits for its transport and family through ``transport``; take its input."""
+        transport.on_receive = self.receive
+        transport.on_error = self._report
+        self.transports.append(transport)
+
+    @property
+    def local_addresses(self) -> list[Address]:
+        """The bound addresses of the attached transports."""
+        return [t.local for t in self.transports]
+
+    def transport_for(self, dest: Address) -> Transport | None:
+        """The transport that sends to ``dest``: same transport name and address family.
+
+        For a host name (no family) the first transport of that name is used.
+        """
+        family = family_of(dest.host)
+        fallback = None
+        for transport in self.transports:
+            if transport.local.transport != dest.transport:
+                continue
+            if family is None or family_of(transport.local.host) in (family, None):
+                return transport
+            fallback = fallback or transport
+        return None if family is not None else fallback
+
+    # ------------------------------------------------------------ steps
+
+    def receive(self, data: bytes, source: Address) -> None:
+        """One datagram or framed stream message from ``source``: feed it and step."""
+        if self._closed:
+            return
+        try:
+            self.endpoint.receive(data, source, self.clock.now())
+        except Exception:
+            log.exception("the SIP endpoint failed on %d bytes from %s", len(data), source)
+        self._after_step()
+
+    def flush(self) -> None:
+        """Send what the endpoint has queued and reschedule its timer (call after API use)."""
+        if not self._closed:
+            self._after_step()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._closed:
+            return
+        try:
+            self.endpoint.handle_timers(self.clock.now())
+        except Exception:
+            log.exception("the SIP endpoint failed in handle_timers")
+        self._after_step()
+
+    def _after_step(self) -> None:
+        if self._in_step:
+            self._send_and_schedule()
+            return
+        self._in_step = True
+        try:
+            self._send_and_schedule()
+            if self.on_step is not None:
+                try:
+                    self.on_step(self)
+                except Exception:
+                    log.exception("the on_step hook failed")
+                self._send_and_schedule()
+        finally:
+            self._in_step = False
+
+    def _send_and_schedule(self) -> None:
+        try:
+            transmits = self.endpoint.take_transmits()
+        except Exception:
+            log.exception("the SIP endpoint failed in take_transmits")
+            transmits = []
+        for transmit in transmits:
+            self._send(transmit)
+        self._schedule()
+
+    def _send(self, transmit: Transmit) -> None:
+        transport = self.transport_for(transmit.dest)
+        if transport is None:
+            self._report(transmit.dest, TransportError(
+                f"no {transmit.dest.transport} transport for {transmit.dest} "
+                f"({len(transmit.data)} bytes not sent)"))
+            return
+        self.sent += 1
+        try:
+            transport.send(transmit.data, transmit.dest)
+        except Exception as exc:  # a transport must not raise; never let it escape
+            log.exception("transport %s raised while sending to %s", transport.local,
+                          transmit.dest)
+            self._report(transmit.dest, exc)
+
+    def _schedule(self) -> None:
+        try:
+            deadline = self.endpoint.next_deadline()
+        except Exception:
+            log.exception("the SIP endpoint failed in next_deadline")
+            deadline = None
+        if deadline == self._timer_at and (deadline is None or self._timer is not None):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self.clock.call_at(deadline, self._on_timer)
+
+    def _report(self, dest: Address | None, error: Exception) -> None:
+        try:
+            self.on_error(dest, error)
+        except Exception:
+            log.exception("the on_error hook failed")
+
+    # ------------------------------------------------------------ close
+
+    def close(self) -> None:
+        """Cancel the timer and close every transport; later input is ignored."""
+        self._stop()
+        for transport in self.transports:
+            transport.close()
+
+    async def aclose(self) -> None:
+        """``close``, then wait for transports that can be waited for (``aclose``)."""
+        self._stop()
+        for transport in self.transports:
+            aclose = getattr(transport, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            else:
+                transport.close()
+
+    def _stop(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = None

@@ -1,0 +1,161 @@
+"""What client and server transactions share: states, slots, sending, ending.
+
+Rules:
+
+- A transaction never touches a socket or a clock. It sends through its
+  layer's ``send`` callback, arms timers on the layer's one ``TimerHeap``, and
+  reports to the layer's transaction user (TU).
+- ``send`` may raise ``OSError``: the transaction then tells the TU
+  (``on_transport_error``) and terminates (RFC 3261 §17.1.4, §17.2.4).
+- Terminating is idempotent: the transaction leaves the layer's tables,
+  cancels its timers, drops the bytes it kept for retransmission, and the TU
+  hears ``on_terminated`` exactly once.
+- State changes happen *before* the TU is called, so a TU may call back into
+  the layer (respond, send a new request) from inside any callback.
+
+Theory of operation: the layer (``sipflow.sip.transaction``) owns the tables
+and the heap and routes each message or due timer to one transaction object;
+``ClientTransaction`` (``transaction_client``) and ``ServerTransaction``
+(``transaction_server``) hold the RFC 3261 / RFC 6026 state machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sipflow.sip.timers import TimerConfig, TimerHeap
+from sipflow.sip.types import Address
+
+if TYPE_CHECKING:
+    from sipflow.sip.message import Request, Response
+
+
+class TxnState(StrEnum):
+    """Transaction states (RFC 3261 §17, RFC 6026). Members compare equal to
+    their names as plain strings: ``txn.state == "Proceeding"``."""
+
+    CALLING = "Calling"
+    TRYING = "Trying"
+    PROCEEDING = "Proceeding"
+    ACCEPTED = "Accepted"
+    COMPLETED = "Completed"
+    CONFIRMED = "Confirmed"
+    TERMINATED = "Terminated"
+
+
+class LayerPort(Protocol):
+    """What a transaction needs from its layer (implemented by ``TransactionLayer``)."""
+
+    tu: Any
+    config: TimerConfig
+    heap: TimerHeap
+    send: Callable[[bytes, Address], None]
+
+    def _forget(self, txn: Transaction) -> None: ...
+
+
+class Transaction:
+    """Common part of client and server transactions.
+
+    Public attributes: ``key`` (the matching key), ``method``, ``request`` (the
+    request that created the transaction), ``state`` (a ``TxnState``),
+    ``is_invite``, ``reliable``, ``last_response`` (the last response sent or
+    received, ``None`` before any) and ``user_data`` (free for the TU; also
+    readable and writable as ``pending``).
+    """
+
+    __slots__ = (
+        "key",
+        "method",
+        "request",
+        "state",
+        "is_invite",
+        "reliable",
+        "last_response",
+        "user_data",
+        "_layer",
+        "_wire",
+        "_interval",
+        "_retx_token",
+        "_life_token",
+    )
+
+    def __init__(
+        self, layer: LayerPort, key: tuple, request: Request, reliable: bool, state: TxnState
+    ) -> None:
+        self.key = key
+        self.method: str = request.method
+        self.request = request
+        self.state = state
+        self.is_invite = request.method == "INVITE"
+        self.reliable = reliable
+        self.last_response: Response | None = None
+        self.user_data: Any = None
+        self._layer = layer
+        self._wire: bytes | None = None  # bytes to retransmit (request or last response)
+        self._interval = 0.0  # current retransmit interval (A, E, G)
+        self._retx_token = 0
+        self._life_token = 0
+
+    @property
+    def pending(self) -> Any:
+        """Alias of ``user_data``: a place for the TU to hang its own object."""
+        return self.user_data
+
+    @pending.setter
+    def pending(self, value: Any) -> None:
+        self.user_data = value
+
+    @property
+    def terminated(self) -> bool:
+        """True once the transaction has left the layer."""
+        return self.state is TxnState.TERMINATED
+
+    def _peer(self) -> Address:
+        raise NotImplementedError
+
+    def _transmit(self, data: bytes) -> bool:
+        """Send ``data`` to the peer; ``False`` when the transport raised ``OSError``."""
+        try:
+            self._layer.send(data, self._peer())
+        except OSError:
+            return False
+        return True
+
+    def _fail_transport(self, now: float) -> None:
+        """A send failed: terminate and tell the TU (RFC 3261 §17.1.4, §17.2.4)."""
+        self._end(lambda: self._layer.tu.on_transport_error(self, now))
+
+    def _arm(self, name: str, delay: float, now: float) -> None:
+        self._layer.heap.arm(self, name, now + delay)
+
+    def _retransmit(self, now: float) -> bool:
+        """Resend the kept bytes; on a transport error fail and return ``False``."""
+        if self._wire is None:  # pragma: no cover - guarded by the state machines
+            return True
+        if not self._transmit(self._wire):
+            self._fail_transport(now)
+            return False
+        return True
+
+    def _end(self, report: Callable[[], object] | None = None) -> None:
+        """Terminate (idempotent): leave the layer, cancel timers, drop kept bytes;
+        then run ``report`` (the TU callback that explains why), then the TU's
+        optional ``on_terminated`` hook."""
+        if self.state is TxnState.TERMINATED:
+            return
+        self.state = TxnState.TERMINATED
+        layer = self._layer
+        layer.heap.cancel_all(self)
+        self._wire = None
+        layer._forget(self)
+        if report is not None:
+            report()
+        hook = getattr(layer.tu, "on_terminated", None)
+        if hook is not None:
+            hook(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.method} {self.state.value} key={self.key!r}>"

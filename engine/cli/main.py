@@ -6,6 +6,8 @@ Exit codes: 0 success, 1 a check or call failed, 2 unusable input or usage.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from sipflow import __version__
@@ -29,12 +31,20 @@ def _version(value: bool) -> None:
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of unexpected errors."),
 ) -> None:
     """sipflow: SIP call flows as YAML state tables."""
+    sys.excepthook = sys.__excepthook__ if debug else _one_line_error
+
+
+def _one_line_error(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+    """Without ``--debug``, an unexpected error is one line on stderr, not a traceback."""
+    print(f"sipflow: internal error: {exc_type.__name__}: {exc} (rerun with --debug for the traceback)",
+          file=sys.stderr)
 
 
 # Each verb module defines ``register(app)``; add one line here per verb.
-VERB_MODULES: list[str] = []
+VERB_MODULES: list[str] = ["render"]
 
 
 def _register_verbs() -> None:

@@ -1,0 +1,564 @@
+"""Digest authentication: RFC vectors, client/server round trips, replay, stale, bad input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipflow.sip.digest import (
+    ALGORITHMS,
+    DigestClient,
+    DigestError,
+    DigestServer,
+    build_challenge,
+    build_credentials,
+    choose_challenges,
+    compute_response,
+    parse_challenges,
+    parse_credentials,
+)
+
+# RFC 7616 §3.9.1: the worked example (the responses below are the RFC's numbers).
+RFC7616_NONCE = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+RFC7616_OPAQUE = "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
+RFC7616_CNONCE = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+RFC7616_SHA256 = "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+RFC7616_MD5 = "8ca523f5e9506fed4657c9700eebdbec"
+
+
+def rfc7616_challenge(algorithm: str) -> str:
+    return (
+        f'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={algorithm}, '
+        f'nonce="{RFC7616_NONCE}", opaque="{RFC7616_OPAQUE}"'
+    )
+
+
+def rfc7616_client(**kwargs: object) -> DigestClient:
+    return DigestClient("Mufasa", "Circle of Life", cnonce=lambda: RFC7616_CNONCE, **kwargs)  # type: ignore[arg-type]
+
+
+class TestRfcVectors:
+    def test_rfc7616_sha256_compute(self) -> None:
+        response = compute_response(
+            algorithm="SHA-256",
+            username="Mufasa",
+            realm="http-auth@example.org",
+            password="Circle of Life",
+            method="GET",
+            uri="/dir/index.html",
+            nonce=RFC7616_NONCE,
+            qop="auth",
+            nc=1,
+            cnonce=RFC7616_CNONCE,
+        )
+        assert response == RFC7616_SHA256
+
+    def test_rfc7616_md5_compute(self) -> None:
+        response = compute_response(
+            algorithm="MD5",
+            username="Mufasa",
+            realm="http-auth@example.org",
+            password="Circle of Life",
+            method="GET",
+            uri="/dir/index.html",
+            nonce=RFC7616_NONCE,
+            qop="auth",
+            nc=1,
+            cnonce=RFC7616_CNONCE,
+        )
+        assert response == RFC7616_MD5
+
+    def test_rfc7616_client_prefers_sha256_of_two_challenges(self) -> None:
+        # The RFC's 401 carries both challenges, SHA-256 first, in two header fields.
+        answer = rfc7616_client().answer(
+            401, [rfc7616_challenge("SHA-256"), rfc7616_challenge("MD5")], "GET", "/dir/index.html"
+        )
+        assert len(answer.authorizations) == 1
+        auth = answer.authorizations[0]
+        assert auth.name == "Authorization"
+        assert auth.algorithm == "SHA-256"
+        creds = parse_credentials(auth.value)
+        assert creds.response == RFC7616_SHA256
+        assert creds.get("nc") == "00000001"
+        assert creds.qop == "auth"
+        assert creds.opaque == RFC7616_OPAQUE
+        assert creds.cnonce == RFC7616_CNONCE
+        assert answer.stale is False
+
+    def test_rfc7616_client_md5_only(self) -> None:
+        answer = rfc7616_client(algorithms=["MD5"]).answer(
+            401,
+            rfc7616_challenge("SHA-256") + ", " + rfc7616_challenge("MD5"),
+            "GET",
+            "/dir/index.html",
+        )
+        creds = parse_credentials(answer.authorizations[0].value)
+        assert creds.algorithm == "MD5"
+        assert creds.response == RFC7616_MD5
+
+    def test_rfc2617_md5_example(self) -> None:
+        # RFC 2617 §3.5 (also RFC 3261 §22.4's shape): password "Circle Of Life".
+        challenge = (
+            'Digest realm="testrealm@host.com", qop="auth,auth-int", '
+            'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+        )
+        client = DigestClient("Mufasa", "Circle Of Life", cnonce=lambda: "0a4f113b")
+        auth = client.answer(401, challenge, "GET", "/dir/index.html").authorizations[0]
+        creds = parse_credentials(auth.value)
+        assert creds.response == "6629fae49393a05397450978507c4ef1"
+        assert creds.algorithm == "MD5"
+        assert "algorithm" not in creds.params  # the challenge had none: none echoed
+
+    def test_rfc2617_credentials_verify_with_server_math(self) -> None:
+        creds = parse_credentials(
+            'Digest username="Mufasa", realm="testrealm@host.com", '
+            'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="/dir/index.html", qop=auth, '
+            'nc=00000001, cnonce="0a4f113b", response="6629fae49393a05397450978507c4ef1", '
+            'opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+        )
+        assert creds.username == "Mufasa"
+        assert creds.nc == "00000001"
+        assert (
+            compute_response(
+                algorithm=creds.algorithm,
+                username="Mufasa",
+                realm=creds.realm or "",
+                password="Circle Of Life",
+                method="GET",
+                uri=creds.uri or "",
+                nonce=creds.nonce or "",
+                qop=creds.qop,
+                nc=int(creds.nc or "0", 16),
+                cnonce=creds.cnonce,
+            )
+            == creds.response
+        )
+
+    def test_rfc2069_no_qop(self) -> None:
+        # No qop: response = H(HA1:nonce:HA2); no nc, no cnonce on the wire.
+        client = DigestClient("Mufasa", "Circle Of Life", cnonce=lambda: "unused")
+        auth = client.answer(
+            401,
+            'Digest realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093"',
+            "GET",
+            "/dir/index.html",
+        ).authorizations[0]
+        creds = parse_credentials(auth.value)
+        assert creds.qop is None and creds.nc is None and creds.cnonce is None
+        import hashlib
+
+        ha1 = hashlib.md5(b"Mufasa:testrealm@host.com:Circle Of Life").hexdigest()
+        ha2 = hashlib.md5(b"GET:/dir/index.html").hexdigest()
+        expected = hashlib.md5(
+            f"{ha1}:dcd98b7102dd2f0e8b11d0f600bfb0c093:{ha2}".encode()
+        ).hexdigest()
+        assert creds.response == expected
+
+
+class TestParser:
+    def test_quoted_escapes_and_tokens(self) -> None:
+        (ch,) = parse_challenges(r'Digest realm="a \"quoted\" \\ realm", nonce=abc, stale=TRUE')
+        assert ch.realm == 'a "quoted" \\ realm'
+        assert ch.nonce == "abc"
+        assert ch.stale is True
+        assert ch.algorithm == "MD5"
+        assert ch.qop_options == ()
+
+    def test_build_then_parse_round_trip(self) -> None:
+        value = build_challenge(
+            'we "love" \\ sip',
+            "n0",
+            algorithm="SHA-256",
+            qop=("auth", "auth-int"),
+            opaque="op",
+            stale=True,
+            domain="sip:example.com",
+        )
+        (ch,) = parse_challenges(value)
+        assert ch.realm == 'we "love" \\ sip'
+        assert ch.qop_options == ("auth", "auth-int")
+        assert ch.stale and ch.opaque == "op" and ch.get("domain") == "sip:example.com"
+
+    def test_several_challenges_one_field_and_other_schemes(self) -> None:
+        challenges = parse_challenges(
+            'Basic realm="x", Digest realm="r", nonce="1", algorithm=MD5, '
+            'Bearer abc==, Digest realm="r", nonce="2", algorithm=SHA-256'
+        )
+        assert [c.scheme for c in challenges] == ["Basic", "Digest", "Bearer", "Digest"]
+        assert challenges[2].token68 == "abc=="
+        (best,) = choose_challenges(challenges)
+        assert best.nonce == "2"
+
+    def test_case_insensitive_names(self) -> None:
+        (ch,) = parse_challenges('digest REALM="r", Nonce="n", ALGORITHM=sha-256, QOP="AUTH"')
+        assert ch.is_digest and ch.realm == "r" and ch.nonce == "n"
+        assert ch.qop_options == ("auth",)
+        (chosen,) = choose_challenges([ch])
+        assert chosen is ch
+
+    @pytest.mark.parametrize(
+        "value, fragment",
+        [
+            ('Digest realm="unterminated', "unterminated quoted string"),
+            ('Digest realm="r", realm="s"', "given twice"),
+            ("Digest realm=", "missing value"),
+            ('Digest realm="r" nonce="n"', "expected ','"),
+            ("", "empty value"),
+            ("=oops", "expected an authentication scheme"),
+            ('Digest realm="a\r\nb"', "CR or LF"),
+            ("Digest nonce", "expected '=' after 'nonce'"),
+        ],
+    )
+    def test_malformed_challenges(self, value: str, fragment: str) -> None:
+        with pytest.raises(DigestError, match=fragment) as info:
+            parse_challenges(value)
+        assert str(info.value).startswith("WWW-Authenticate header:")
+
+    def test_bare_token_after_comma_starts_a_new_challenge(self) -> None:
+        challenges = parse_challenges('Digest realm="r", Negotiate')
+        assert [c.scheme for c in challenges] == ["Digest", "Negotiate"]
+        assert choose_challenges(challenges) == []  # no nonce: unusable
+
+    def test_one_credentials_per_value(self) -> None:
+        with pytest.raises(DigestError, match="2 credentials"):
+            parse_credentials('Digest username="a", Digest username="b"')
+
+    def test_too_long(self) -> None:
+        with pytest.raises(DigestError, match="longer than"):
+            parse_challenges('Digest realm="' + "x" * 9000 + '"')
+
+    def test_build_refuses_crlf(self) -> None:
+        with pytest.raises(ValueError):
+            build_credentials(username="a\r\nVia: x", realm="r", nonce="n", uri="u", response="0")
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.sampled_from('Digest realm="nonce,=\\ \t\r\nab-/;'), max_size=80))
+    def test_fuzz_parser_grammar_alphabet(self, value: str) -> None:
+        try:
+            parse_challenges(value)
+        except DigestError:
+            pass
+        try:
+            parse_credentials(value)
+        except DigestError:
+            pass
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(max_size=120))
+    def test_fuzz_parser_any_text(self, value: str) -> None:
+        try:
+            parse_challenges(value)
+        except DigestError:
+            pass
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(max_size=120))
+    def test_fuzz_server_verify_never_raises(self, value: str) -> None:
+        server = DigestServer("r", {"u": "p"}, secret=b"k")
+        result = server.verify("INVITE", value, 0.0)
+        assert result.ok is False and result.reason
+
+
+SECRET = b"0123456789abcdef"
+URI = "sip:bob@example.com"
+
+
+def make_pair(algorithm: str, **server_kwargs: object) -> tuple[DigestServer, DigestClient]:
+    server = DigestServer(
+        "example.com",
+        {"alice": "s3cret"},
+        algorithms=(algorithm,),
+        secret=SECRET,
+        **server_kwargs,  # type: ignore[arg-type]
+    )
+    return server, DigestClient("alice", "s3cret")
+
+
+class TestRoundTrip:
+    @pytest.mark.parametrize("algorithm", ALGORITHMS)
+    def test_every_algorithm(self, algorithm: str) -> None:
+        server, client = make_pair(algorithm)
+        answer = client.answer(401, server.challenge(100.0), "INVITE", URI)
+        (auth,) = answer.authorizations
+        assert auth.algorithm == algorithm
+        result = server.verify("INVITE", auth.value, 101.0, uri=URI)
+        assert result.ok, result.reason
+        assert result.username == "alice" and result.algorithm == algorithm
+
+    def test_server_challenges_sha256_first_and_client_picks_it(self) -> None:
+        server = DigestServer(
+            "example.com", {"alice": "s3cret"}, algorithms=("MD5", "SHA-256"), secret=SECRET
+        )
+        values = server.challenge(0.0)
+        algorithms = [parse_challenges(v)[0].algorithm for v in values]
+        assert algorithms == ["SHA-256", "MD5"]
+        assert all(parse_challenges(v)[0].qop_options == ("auth",) for v in values)
+        auth = (
+            DigestClient("alice", "s3cret").answer(401, values, "REGISTER", URI).authorizations[0]
+        )
+        assert auth.algorithm == "SHA-256"
+        assert server.verify("REGISTER", auth.value, 1.0).ok
+
+    def test_md5_only_client_against_dual_server(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+        client = DigestClient("alice", "s3cret", algorithms=("MD5",))
+        auth = client.answer(401, server.challenge(0.0), "INVITE", URI).authorizations[0]
+        assert auth.algorithm == "MD5"
+        assert server.verify("INVITE", auth.value, 1.0).ok
+
+    def test_nonce_count_increments_and_preemptive_reuse(self) -> None:
+        server, client = make_pair("SHA-256")
+        first = client.answer(401, server.challenge(0.0), "REGISTER", URI).authorizations[0]
+        assert parse_credentials(first.value).nc == "00000001"
+        assert server.verify("REGISTER", first.value, 1.0).ok
+        cnonces = {parse_credentials(first.value).cnonce}
+        for expected in ("00000002", "00000003"):
+            (auth,) = client.authorize("REGISTER", URI)
+            creds = parse_credentials(auth.value)
+            assert creds.nc == expected
+            cnonces.add(creds.cnonce)
+            assert server.verify("REGISTER", auth.value, 2.0).ok
+        assert len(cnonces) == 3  # a fresh cnonce every time
+        assert client.nonce_count("example.com") == 3
+
+    def test_out_of_order_nc_is_accepted_only_if_higher(self) -> None:
+        server, client = make_pair("SHA-256")
+        a1 = client.answer(401, server.challenge(0.0), "MESSAGE", URI).authorizations[0]
+        a2 = client.authorize("MESSAGE", URI)[0]
+        a3 = client.authorize("MESSAGE", URI)[0]
+        assert server.verify("MESSAGE", a1.value, 1.0).ok
+        assert server.verify("MESSAGE", a3.value, 1.0).ok
+        late = server.verify("MESSAGE", a2.value, 1.0)
+        assert not late.ok and "replayed" in late.reason
+
+    def test_replayed_nc(self) -> None:
+        server, client = make_pair("MD5")
+        auth = client.answer(401, server.challenge(0.0), "INVITE", URI).authorizations[0]
+        assert server.verify("INVITE", auth.value, 1.0).ok
+        replay = server.verify("INVITE", auth.value, 2.0)
+        assert not replay.ok
+        assert "replayed" in replay.reason
+        assert replay.stale  # digest right: a fresh nonce lets an honest client go on
+
+    def test_stale_nonce_and_client_retry_without_password(self) -> None:
+        server, client = make_pair("SHA-256", nonce_lifetime=30.0)
+        auth = client.answer(401, server.challenge(0.0), "INVITE", URI).authorizations[0]
+        result = server.verify("INVITE", auth.value, 31.0)
+        assert not result.ok and result.stale and "expired" in result.reason
+        again = client.answer(401, server.challenge(31.0, stale=True), "INVITE", URI)
+        assert again.stale is True
+        creds = parse_credentials(again.authorizations[0].value)
+        assert creds.nc == "00000001"  # a new nonce starts counting again
+        assert server.verify("INVITE", again.authorizations[0].value, 32.0).ok
+
+    def test_nonce_from_the_future_is_stale(self) -> None:
+        server, client = make_pair("SHA-256")
+        auth = client.answer(401, server.challenge(50.0), "INVITE", URI).authorizations[0]
+        result = server.verify("INVITE", auth.value, 10.0)
+        assert not result.ok and result.stale
+
+    def test_wrong_password(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+        client = DigestClient("alice", "guess")
+        auth = client.answer(401, server.challenge(0.0), "INVITE", URI).authorizations[0]
+        result = server.verify("INVITE", auth.value, 1.0)
+        assert not result.ok and not result.stale
+        assert "wrong response" in result.reason
+
+    def test_unknown_user_and_lookup_callable(self) -> None:
+        server = DigestServer(
+            "example.com", lambda user: "pw" if user == "bob" else None, secret=SECRET
+        )
+        auth = DigestClient("eve", "pw").answer(401, server.challenge(0.0), "INVITE", URI)
+        result = server.verify("INVITE", auth.authorizations[0].value, 1.0)
+        assert not result.ok and "unknown user" in result.reason
+        auth = DigestClient("bob", "pw").answer(401, server.challenge(0.0), "INVITE", URI)
+        assert server.verify("INVITE", auth.authorizations[0].value, 1.0).ok
+
+    def test_wrong_realm(self) -> None:
+        other = DigestServer("other.org", {"alice": "s3cret"}, secret=SECRET)
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+        auth = DigestClient("alice", "s3cret").answer(401, other.challenge(0.0), "INVITE", URI)
+        result = server.verify("INVITE", auth.authorizations[0].value, 1.0)
+        assert not result.ok and "realm 'example.com'" in result.reason
+
+    def test_forged_nonce_with_valid_digest_is_stale(self) -> None:
+        # A nonce we never issued (e.g. before a restart, another secret):
+        # the digest is right, so the client may retry with our nonce.
+        before = DigestServer("example.com", {"alice": "s3cret"}, secret=b"old")
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=b"new")
+        auth = DigestClient("alice", "s3cret").answer(401, before.challenge(0.0), "INVITE", URI)
+        result = server.verify("INVITE", auth.authorizations[0].value, 1.0)
+        assert not result.ok and result.stale and "not issued" in result.reason
+
+    def test_uri_and_method_are_bound(self) -> None:
+        server, client = make_pair("SHA-256")
+        auth = client.answer(401, server.challenge(0.0), "INVITE", URI).authorizations[0]
+        wrong_uri = server.verify("INVITE", auth.value, 1.0, uri="sip:carol@example.com")
+        assert not wrong_uri.ok and "Request-URI" in wrong_uri.reason
+        wrong_method = server.verify("BYE", auth.value, 1.0)
+        assert not wrong_method.ok and "wrong response" in wrong_method.reason
+
+    def test_auth_int_binds_the_body(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, qop=("auth-int",), secret=SECRET)
+        client = DigestClient("alice", "s3cret")
+        body = b"v=0\r\n"
+        auth = client.answer(401, server.challenge(0.0), "MESSAGE", URI, body).authorizations[0]
+        assert parse_credentials(auth.value).qop == "auth-int"
+        assert server.verify("MESSAGE", auth.value, 1.0, body).ok
+        tampered = client.authorize("MESSAGE", URI, body)[0]
+        assert not server.verify("MESSAGE", tampered.value, 1.0, b"v=1\r\n").ok
+
+    def test_client_prefers_auth_over_auth_int(self) -> None:
+        server = DigestServer(
+            "example.com", {"alice": "s3cret"}, qop=("auth-int", "auth"), secret=SECRET
+        )
+        auth = DigestClient("alice", "s3cret").answer(401, server.challenge(0.0), "INVITE", URI)
+        assert parse_credentials(auth.authorizations[0].value).qop == "auth"
+
+    def test_userhash(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+        nonce = server.make_nonce(0.0)
+        challenge = build_challenge("example.com", nonce, algorithm="SHA-256", userhash=True)
+        auth = (
+            DigestClient("alice", "s3cret").answer(401, challenge, "INVITE", URI).authorizations[0]
+        )
+        creds = parse_credentials(auth.value)
+        assert creds.userhash and creds.username != "alice" and len(creds.username or "") == 64
+        result = server.verify("INVITE", auth.value, 1.0)
+        assert result.ok and result.username == "alice"
+
+    def test_proxy_variant(self) -> None:
+        proxy = DigestServer("proxy.example.com", {"alice": "s3cret"}, proxy=True, secret=SECRET)
+        assert proxy.status == 407
+        assert proxy.challenge_header == "Proxy-Authenticate"
+        assert proxy.credentials_header == "Proxy-Authorization"
+        answer = DigestClient("alice", "s3cret").answer(407, proxy.challenge(0.0), "INVITE", URI)
+        (auth,) = answer.authorizations
+        assert auth.name == "Proxy-Authorization"
+        assert proxy.verify("INVITE", auth.value, 1.0).ok
+
+    def test_two_realms_two_credentials_server_picks_its_own(self) -> None:
+        p1 = DigestServer("one", {"alice": "s3cret"}, proxy=True, secret=SECRET)
+        p2 = DigestServer("two", {"alice": "s3cret"}, proxy=True, secret=SECRET)
+        answer = DigestClient("alice", "s3cret").answer(
+            407, p1.challenge(0.0) + p2.challenge(0.0), "INVITE", URI
+        )
+        assert [a.realm for a in answer.authorizations] == ["one", "two"]
+        values = [a.value for a in answer.authorizations]
+        assert p1.verify("INVITE", values, 1.0).ok
+        assert p2.verify("INVITE", values, 1.0).ok
+
+    def test_no_qop_refused_unless_allowed(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+        nonce = server.make_nonce(0.0)
+        legacy = build_challenge("example.com", nonce, algorithm=None, qop=())
+        auth = DigestClient("alice", "s3cret").answer(401, legacy, "INVITE", URI).authorizations[0]
+        refused = server.verify("INVITE", auth.value, 1.0)
+        assert not refused.ok and "qop missing" in refused.reason
+        lenient = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET, allow_no_qop=True)
+        assert lenient.verify("INVITE", auth.value, 1.0).ok
+
+
+class TestServerBadInput:
+    @pytest.mark.parametrize(
+        "value, fragment",
+        [
+            (None, "no credentials"),
+            ([], "no credentials"),
+            ('Digest username="alice"', "realm"),
+            ('Digest username="alice", realm="example.com"', "missing parameter 'nonce'"),
+            (
+                'Digest username="alice", realm="example.com", nonce="n", uri="u", response="r", '
+                "algorithm=SHA-1",
+                "not offered",
+            ),
+            (
+                'Digest username="alice", realm="example.com", nonce="n", uri="u", response="r", '
+                "qop=auth",
+                "without nc",
+            ),
+            (
+                'Digest username="alice", realm="example.com", nonce="n", uri="u", response="r", '
+                'qop=auth, nc=1, cnonce="c"',
+                "8 hex digits",
+            ),
+            (
+                'Digest username="alice", realm="example.com", nonce="n", uri="u", response="r", '
+                'qop=auth, nc=00000000, cnonce="c"',
+                "zero",
+            ),
+            (
+                'Digest username="alice", realm="example.com", nonce="n", uri="u", response="r", '
+                'qop=auth-int, nc=00000001, cnonce="c"',
+                "not offered",
+            ),
+            ('Digest username="alice", realm="example.com", nonce="unterminated', "unterminated"),
+            ("Basic YWxhZGRpbjpvcGVuc2VzYW1l", "no Digest credentials"),
+        ],
+    )
+    def test_rejected_with_reason(self, value: object, fragment: str) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+        result = server.verify("INVITE", value, 0.0)  # type: ignore[arg-type]
+        assert not result.ok
+        assert fragment in result.reason
+
+    def test_client_rejects_unusable_challenges(self) -> None:
+        client = DigestClient("alice", "s3cret")
+        with pytest.raises(DigestError, match="no usable Digest challenge"):
+            client.answer(401, 'Digest realm="r", nonce="n", algorithm=SHA-1', "INVITE", URI)
+        with pytest.raises(DigestError, match="no usable Digest challenge"):
+            client.answer(401, 'Digest realm="r", nonce="n", qop="auth-conf"', "INVITE", URI)
+        with pytest.raises(DigestError, match="no usable Digest challenge"):
+            client.answer(401, 'Basic realm="r"', "INVITE", URI)
+        with pytest.raises(DigestError, match="Proxy-Authenticate header: unterminated"):
+            client.answer(407, 'Digest realm="r', "INVITE", URI)
+        with pytest.raises(ValueError, match="401 or 407"):
+            client.answer(403, 'Digest realm="r", nonce="n"', "INVITE", URI)
+
+    def test_server_refuses_unknown_configuration(self) -> None:
+        with pytest.raises(ValueError, match="unsupported digest algorithm"):
+            DigestServer("r", {}, algorithms=("SHA-1",))
+        with pytest.raises(ValueError, match="qop"):
+            DigestServer("r", {}, qop=("auth-conf",))
+
+
+class TestReplayTableBounded:
+    def test_table_never_exceeds_its_cap_and_evicted_nonces_stay_dead(self) -> None:
+        server = DigestServer(
+            "example.com", {"alice": "s3cret"}, secret=SECRET, max_nonces=8, algorithms=("MD5",)
+        )
+        first_auth = None
+        for i in range(20):
+            client = DigestClient("alice", "s3cret")
+            auth = client.answer(401, server.challenge(float(i)), "INVITE", URI).authorizations[0]
+            assert server.verify("INVITE", auth.value, float(i)).ok
+            assert server.remembered_nonces() <= 8
+            if first_auth is None:
+                first_auth = (client, auth)
+        assert first_auth is not None
+        client, auth = first_auth
+        # The first nonce was evicted long ago; its replay must not pass, nor a
+        # fresh count on it: it is stale and the client gets a new nonce.
+        replay = server.verify("INVITE", auth.value, 20.0)
+        assert not replay.ok and replay.stale
+        later = client.authorize("INVITE", URI)[0]
+        result = server.verify("INVITE", later.value, 20.0)
+        assert not result.ok and result.stale
+
+    def test_expired_entries_are_dropped(self) -> None:
+        server = DigestServer(
+            "example.com", {"alice": "s3cret"}, secret=SECRET, nonce_lifetime=10.0
+        )
+        for i in range(5):
+            auth = (
+                DigestClient("alice", "s3cret")
+                .answer(401, server.challenge(float(i)), "INVITE", URI)
+                .authorizations[0]
+            )
+            assert server.verify("INVITE", auth.value, float(i)).ok
+        assert server.remembered_nonces() == 5
+        auth = DigestClient("alice", "s3cret").answer(401, server.challenge(100.0), "INVITE", URI)
+        assert server.verify("INVITE", auth.authorizations[0].value, 100.0).ok
+        assert server.remembered_nonces() == 1

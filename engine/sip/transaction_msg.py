@@ -49,11 +49,15 @@ def _via_port(via_port: int | None, transport: str) -> int:
     return 5061 if transport in ("TLS", "WSS") else 5060
 
 
-def server_key(request: Request, method: str | None = None, to_tag: str | None = None) -> ServerKey:
+_OWN = object()
+
+
+def server_key(request: Request, method: str | None = None, to_tag: object = _OWN) -> ServerKey:
     """Server matching key of a received request (§17.2.3).
 
     ``method`` overrides the request's own (ACK and CANCEL look for INVITE);
-    ``to_tag`` overrides the To tag used by the RFC 2543 fallback.
+    ``to_tag`` (a tag or ``None``) replaces the request's To tag in the RFC 2543
+    fallback.
     """
     if method is None:
         method = "INVITE" if request.method == "ACK" else request.method
@@ -61,7 +65,7 @@ def server_key(request: Request, method: str | None = None, to_tag: str | None =
     branch = via.branch
     if has_magic_cookie(branch):
         return ("3261", branch, via.host.lower(), _via_port(via.port, via.transport), method)
-    if to_tag is None:
+    if to_tag is _OWN:
         to_tag = request.to_tag
     return (
         "2543",

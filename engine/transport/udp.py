@@ -1,0 +1,155 @@
+"""UDP transport: one asyncio datagram endpoint per listener, IPv4 or IPv6.
+
+Rules:
+
+- ``UdpTransport.open(host, port)`` binds (port 0: any free port) and reports
+  the bound address in ``local``. An IPv6 literal binds an IPv6 socket.
+- Each datagram goes to ``on_receive(data, source)`` whole; ``source`` is the
+  true sender (``Address("udp", ip, port)``, IPv6 without brackets or flow
+  info). Datagrams larger than ``max_datagram`` (default 65,507, the IPv4
+  payload limit) are dropped with a log line, in both directions.
+- ``send`` never raises into the loop: a message too big, an unreachable or
+  unresolvable destination, or an ``OSError`` from the socket goes to
+  ``on_error(dest, error)``. ICMP errors the kernel reports later
+  (``error_received``) go there with ``dest`` None.
+- A host name as destination is resolved asynchronously (never a blocking
+  lookup in the loop); IP literals are sent at once.
+
+Theory of operation: asyncio's ``DatagramProtocol`` callbacks are forwarded to
+the transport object, which knows nothing about SIP; the driver decides what
+the bytes mean and where answers go (RFC 3581 rport/received is the core's job:
+it gets the true source here and names the destination in each transmit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from sipflow.sip.types import Address
+from sipflow.transport.base import (
+    ErrorCallback,
+    ReceiveCallback,
+    TransportError,
+    drop_unattached,
+    family_of,
+    log,
+    log_error,
+)
+
+MAX_DATAGRAM = 65_507
+"""The largest UDP payload over IPv4 (65,535 − 8 − 20)."""
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    """Forwards asyncio's callbacks to the ``UdpTransport`` (set once it is built)."""
+
+    owner: UdpTransport | None = None
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if self.owner is not None:
+            self.owner._datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        if self.owner is not None:
+            self.owner._report(None, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.warning("udp listener lost: %s", exc)
+
+
+class UdpTransport:
+    """A bound UDP socket; see the module rules."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, local: Address,
+                 max_datagram: int = MAX_DATAGRAM) -> None:
+        self._transport = transport
+        self.local = local
+        self.max_datagram = max_datagram
+        self.on_receive: ReceiveCallback = drop_unattached
+        self.on_error: ErrorCallback = log_error
+        self.received = 0
+        self.dropped = 0
+        self._family = socket.AF_INET6 if family_of(local.host) == 6 else socket.AF_INET
+
+    @classmethod
+    async def open(cls, host: str, port: int, *, max_datagram: int = MAX_DATAGRAM) -> UdpTransport:
+        """Bind ``host:port`` (``port`` 0: any); raises ``OSError`` when the bind fails."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if family_of(host) == 6 else socket.AF_INET
+        protocol = _Protocol()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: protocol, local_addr=(host, port), family=family)
+        bound = transport.get_extra_info("sockname")
+        self = cls(transport, Address("udp", _host_of(bound), bound[1]), max_datagram)
+        protocol.owner = self
+        log.info("listening on %s", self.local)
+        return self
+
+    # ------------------------------------------------------------ input
+
+    def _datagram(self, data: bytes, addr: Any) -> None:
+        source = Address("udp", _host_of(addr), addr[1])
+        if len(data) > self.max_datagram:
+            self.dropped += 1
+            log.warning("dropped a %d-byte datagram from %s: larger than %d bytes",
+                        len(data), source, self.max_datagram)
+            return
+        self.received += 1
+        self.on_receive(data, source)
+
+    def _report(self, dest: Address | None, error: Exception) -> None:
+        log.warning("udp %s: error towards %s: %s", self.local, dest or "a peer", error)
+        self.on_error(dest, error)
+
+    # ----------------------------------------------------------- output
+
+    def send(self, data: bytes, dest: Address) -> None:
+        """Send one datagram to ``dest`` (see the module rules about failures)."""
+        if len(data) > self.max_datagram:
+            self._report(dest, TransportError(
+                f"{len(data)}-byte message to {dest} is larger than the UDP limit "
+                f"of {self.max_datagram} bytes; not sent"))
+            return
+        if self._transport.is_closing():
+            self._report(dest, TransportError(f"udp listener {self.local} is closed"))
+            return
+        if family_of(dest.host) is None:
+            asyncio.get_running_loop().create_task(self._resolve_and_send(data, dest))
+            return
+        self._sendto(data, dest, dest.host)
+
+    def _sendto(self, data: bytes, dest: Address, ip: str) -> None:
+        try:
+            self._transport.sendto(data, (ip, dest.port))
+        except (OSError, ValueError, TypeError) as exc:
+            self._report(dest, exc)
+
+    async def _resolve_and_send(self, data: bytes, dest: Address) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(dest.host, dest.port, family=self._family,
+                                           type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            self._report(dest, TransportError(f"cannot resolve {dest.host!r}: {exc}"))
+            return
+        if not infos:
+            self._report(dest, TransportError(f"cannot resolve {dest.host!r}: no address"))
+            return
+        self._sendto(data, dest, infos[0][4][0])
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._transport.close()
+
+    async def aclose(self) -> None:
+        """Close the socket and let the loop run its close callbacks."""
+        self.close()
+        await asyncio.sleep(0)
+
+
+def _host_of(sockaddr: Any) -> str:
+    host = sockaddr[0]
+    return host if isinstance(host, str) else str(host)

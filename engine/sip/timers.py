@@ -71,7 +71,9 @@ class TimerConfig:
         for name in ("t1", "t2", "t4", "timer_d"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"TimerConfig.{name} must be a positive number of seconds, got {value!r}")
+                raise ValueError(
+                    f"TimerConfig.{name} must be a positive number of seconds, got {value!r}"
+                )
         if self.t2 < self.t1:
             raise ValueError(f"TimerConfig.t2 ({self.t2}) must not be smaller than t1 ({self.t1})")
 

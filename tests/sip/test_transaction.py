@@ -286,7 +286,10 @@ def test_2xx_enters_accepted_and_every_2xx_reaches_the_tu_until_timer_m():
     h.receive(answer(invite, 486), UDP_PEER, 2.5)  # ignored in Accepted
     h.receive(answer(invite, 183), UDP_PEER, 2.6)  # ignored in Accepted
     assert [(e[2], e[3]) for e in h.tu.kinds("response")] == [
-        (180, 0.1), (200, 1.0), (200, 1.5), (200, 2.0)
+        (180, 0.1),
+        (200, 1.0),
+        (200, 1.5),
+        (200, 2.0),
     ]
     assert txn.last_response is ok_b
     # Timer M = 64*T1 from entering Accepted.
@@ -525,7 +528,9 @@ def test_2xx_enters_accepted_timer_l_and_acks_reach_the_tu():
     same_branch_ack = make_request("ACK", invite.top_via.branch, cseq_method="ACK", to_tag="b1")
     incoming(h, same_branch_ack, 2.1)
     assert [(e[1], e[2]) for e in h.tu.kinds("request")] == [
-        (txn, "INVITE"), (None, "ACK"), (None, "ACK")
+        (txn, "INVITE"),
+        (None, "ACK"),
+        (None, "ACK"),
     ]
     h.at(32.9)
     assert txn.state == "Accepted"

@@ -215,8 +215,13 @@ def test_malformed_via_raises_the_remote_error_with_the_header_named():
     bad = Request(
         "OPTIONS",
         "sip:bob@example.com",
-        [("Via", "garbage"), ("From", "<sip:a@b>;tag=1"), ("To", "<sip:b@c>"),
-         ("Call-ID", "x"), ("CSeq", "1 OPTIONS")],
+        [
+            ("Via", "garbage"),
+            ("From", "<sip:a@b>;tag=1"),
+            ("To", "<sip:b@c>"),
+            ("Call-ID", "x"),
+            ("CSeq", "1 OPTIONS"),
+        ],
     )
     from sipflow.sip.errors import RemoteProtocolError
 
@@ -256,7 +261,9 @@ def test_no_transaction_or_timer_left_after_10000_transactions():
     # D, L and J (32 s) keep every server and INVITE client transaction; K (5 s)
     # only the non-INVITE clients of the last 5 s.
     assert layer.counts() == {
-        "invite_client": 2_500, "invite_server": 2_500, "non_invite_server": 2_500,
+        "invite_client": 2_500,
+        "invite_server": 2_500,
+        "non_invite_server": 2_500,
         "non_invite_client": 500,
     }
     drain(layer)

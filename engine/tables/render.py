@@ -297,8 +297,9 @@ def render_markdown(table: Table) -> str:
         out.append(f"| version | {md_code(table.version)} |")
     out += ["", "## Diagram", "", "```mermaid", render_mermaid(table).rstrip("\n"), "```", ""]
     out += ["## Transitions", "",
-            "Rows are tried in this order, rows of a named state before `Any` rows; "
-            "a row without `to` stays in its state.", "",
+            "In each state its own rows are tried first, in this order, then the `Any` rows "
+            "(never in final states); the first row whose guards all hold fires. "
+            "A row without `to` stays in its state.", "",
             "| from | event | guards | actions | to | publish | source |",
             "|---|---|---|---|---|---|---|"]
     for row in table.rows:

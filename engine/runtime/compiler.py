@@ -1,0 +1,341 @@
+"""Compile a checked ``Table`` once into one shared ``transitions.Machine``.
+
+Rules:
+
+* One table, one ``Machine``, built once and shared by every session of the
+  table. The machine has no model of its own (``model=None``), no
+  ``to_<state>`` helpers (``auto_transitions=False``) and passes an
+  ``EventData`` to callbacks (``send_event=True``). A session is handed to
+  ``machine.events[name].trigger(session, ctx)``; transitions reads and writes
+  ``session.state``. Never a machine per session, never ``add_model``.
+* Callbacks are callables, never strings (a string would be looked up on the
+  model at every call).
+* Precedence (CONTRACTS §3): transitions tries a state's rows in the order they
+  were added, so the compiler adds every row naming its states in file order,
+  then the ``from: Any`` rows in file order, expanded to every non-final
+  state.
+* A row's guards become one condition: all must hold, in order, ``{not: g}``
+  negates; a guard that raises counts as "does not hold" (and is logged).
+* A row's actions run in one ``before`` callback, in order, before the state
+  changes. An action that raises is logged with the row's ``file:line``; the
+  rest of that row's actions are skipped, the transition still completes.
+  Coroutine actions are handed to the runtime, which runs them after the
+  transition, in order, per session.
+* State timers: a state with ``timers`` gets ``on_enter`` / ``on_exit``
+  callbacks that start and cancel them through the runtime's timer service.
+  A row without ``to`` is an internal transition (``dest=None``): no exit, no
+  entry, timers go on.
+* Every compiled row keeps its ``Source`` and the table's ``version``, and
+  counts how often it fired (for coverage).
+* The compiler refuses a table that lint reports errors for
+  (``TableRefused``, whose message is lint's own lines) and checks itself the
+  names it binds, so it never runs a table with a dangling name.
+
+Theory of operation: ``CompiledTable.lookup`` maps ``(state, event)`` to the
+transitions ``Event`` that holds at least one row for that pair, so the
+runtime answers "no row" with one dict lookup and never lets transitions
+raise ``MachineError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from transitions import Machine, State
+from transitions.core import Event as MachineEvent
+from transitions.core import EventData
+
+from sipflow.tables.model import ANY, ActionCall, GuardCall, Row, StateTimer, Table
+
+from .params import coerce, needs_resolving, resolve
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .context import Context
+
+log = logging.getLogger("sipflow.runtime")
+
+
+class CompileError(ValueError):
+    """The table names something the registry or the table itself does not define."""
+
+
+class TableRefused(CompileError):
+    """Lint found errors in the table; the message is lint's lines, one per problem."""
+
+    def __init__(self, table: str, lines: list[str]) -> None:
+        self.table = table
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+@dataclass(slots=True)
+class CompiledAction:
+    """One ``do`` entry bound to its registered callable."""
+
+    name: str
+    func: Callable[..., Any]
+    params: dict[str, Any]
+    call: ActionCall
+    is_coroutine: bool
+    dynamic: bool
+    """True when a parameter holds ``{param: NAME}`` (resolved per session)."""
+    types: dict[str, str]
+
+    def arguments(self, ctx: Context) -> dict[str, Any]:
+        """The keyword arguments for this call, with parameters resolved for ``ctx.session``."""
+        if not self.dynamic:
+            return self.params
+        return _resolved(self.params, self.types, ctx, f"{self.call.source.short}: {self.name}")
+
+
+@dataclass(slots=True)
+class CompiledGuard:
+    """One ``if`` entry bound to its registered callable."""
+
+    name: str
+    func: Callable[..., bool]
+    params: dict[str, Any]
+    negate: bool
+    call: GuardCall
+    dynamic: bool
+    types: dict[str, str]
+
+    def holds(self, ctx: Context) -> bool:
+        params = self.params
+        if self.dynamic:
+            params = _resolved(params, self.types, ctx, f"{self.call.source.short}: {self.name}")
+        return bool(self.func(ctx, **params)) is not self.negate
+
+
+@dataclass(slots=True)
+class CompiledRow:
+    """A table row as the runtime runs it."""
+
+    index: int
+    row: Row
+    table: str
+    version: str
+    guards: tuple[CompiledGuard, ...]
+    actions: tuple[CompiledAction, ...]
+    fired: int = 0
+
+    @property
+    def source(self) -> Any:
+        return self.row.source
+
+    @property
+    def event(self) -> str:
+        return self.row.event
+
+    @property
+    def target(self) -> str | None:
+        return self.row.target
+
+    @property
+    def publish(self) -> tuple[str, ...]:
+        return self.row.publish
+
+    def __repr__(self) -> str:
+        return f"<CompiledRow {self.table} {self.row.source.short} {self.row.label()}>"
+
+
+@dataclass(slots=True)
+class CompiledTable:
+    """A table ready to run: its shared machine, its rows and a fast (state, event) lookup."""
+
+    name: str
+    version: str
+    table: Table
+    machine: Machine
+    initial: str
+    final: frozenset[str]
+    rows: list[CompiledRow]
+    lookup: dict[tuple[str, str], MachineEvent]
+    timers: dict[str, tuple[StateTimer, ...]]
+    parameters: dict[str, Any]
+    starts_on: tuple[str, ...]
+    precedence: dict[tuple[str, str], tuple[CompiledRow, ...]] = field(default_factory=dict)
+
+    def handles(self, state: str, event: str) -> bool:
+        """True when some row may fire for ``event`` in ``state`` (guards not evaluated)."""
+        return (state, event) in self.lookup
+
+    def rows_for(self, state: str, event: str) -> tuple[CompiledRow, ...]:
+        """The rows tried for ``event`` in ``state``, in the order they are tried."""
+        return self.precedence.get((state, event), ())
+
+    def coverage(self) -> list[tuple[CompiledRow, int]]:
+        """Every row with the number of times it fired since the table was compiled."""
+        return [(row, row.fired) for row in self.rows]
+
+    def reset_coverage(self) -> None:
+        for row in self.rows:
+            row.fired = 0
+
+
+def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> CompiledTable:
+    """Compile ``table`` once, binding its guards and actions to ``registry``.
+
+    With ``lint`` (the default), a table for which ``sipflow.tables.lint``
+    reports errors is refused with ``TableRefused``. ``CompileError`` names the
+    ``file:line`` of anything that cannot be bound.
+    """
+    if lint:
+        _refuse_if_lint_fails(table, registry)
+    _check_states(table)
+    version = table.version or _fallback_version(table)
+    final = frozenset(table.final_states)
+    timers = {name: st.timers for name, st in table.states.items() if st.timers and not st.final}
+
+    machine = Machine(model=None, states=[_state(name, name in timers) for name in table.states],
+                      initial=table.initial, auto_transitions=False, send_event=True,
+                      ignore_invalid_triggers=False, name=table.name)
+
+    rows = [_compile_row(i, row, table, version, registry) for i, row in enumerate(table.rows)]
+    non_final = [name for name in table.states if name not in final]
+    precedence: dict[tuple[str, str], list[CompiledRow]] = {}
+    # Named-state rows first (file order), then Any rows (file order): transitions
+    # tries a state's transitions in the order they were added.
+    ordered = [r for r in rows if not r.row.is_any] + [r for r in rows if r.row.is_any]
+    for crow in ordered:
+        sources = non_final if crow.row.is_any else list(crow.row.sources)
+        machine.add_transition(crow.row.event, sources, crow.row.target,
+                               conditions=[_condition(crow)] if crow.guards else None,
+                               before=[_fire(crow)])
+        for state in sources:
+            precedence.setdefault((state, crow.row.event), []).append(crow)
+
+    lookup = {key: machine.events[key[1]] for key in precedence}
+    return CompiledTable(
+        name=table.name, version=version, table=table, machine=machine, initial=table.initial,
+        final=final, rows=rows, lookup=lookup, timers=timers, parameters=dict(table.parameters),
+        starts_on=tuple(table.starts_on),
+        precedence={key: tuple(value) for key, value in precedence.items()})
+
+
+# -- building blocks ------------------------------------------------------------------
+def _state(name: str, has_timers: bool) -> State:
+    if not has_timers:
+        return State(name)
+    return State(name, on_enter=[_enter_timers], on_exit=[_exit_timers])
+
+
+def _enter_timers(event_data: EventData) -> None:
+    ctx: Context = event_data.args[0]
+    ctx.runtime.timers.enter(ctx.session)
+
+
+def _exit_timers(event_data: EventData) -> None:
+    ctx: Context = event_data.args[0]
+    ctx.runtime.timers.exit(ctx.session)
+
+
+def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:
+    guards = crow.guards
+
+    def condition(event_data: EventData) -> bool:
+        ctx: Context = event_data.args[0]
+        for guard in guards:
+            try:
+                if not guard.holds(ctx):
+                    return False
+            except Exception as exc:  # a broken guard must not break the session
+                ctx.runtime.guard_failed(ctx, crow, guard, exc)
+                return False
+        return True
+
+    return condition
+
+
+def _fire(crow: CompiledRow) -> Callable[[EventData], None]:
+    actions = crow.actions
+
+    def fire(event_data: EventData) -> None:
+        ctx: Context = event_data.args[0]
+        ctx.row = crow
+        crow.fired += 1
+        for action in actions:
+            try:
+                if action.is_coroutine:
+                    ctx.runtime.schedule(ctx, action)
+                else:
+                    action.func(ctx, **action.arguments(ctx))
+            except Exception as exc:  # logged with file:line; the transition goes on
+                ctx.runtime.action_failed(ctx, crow, action, exc)
+                return
+
+    return fire
+
+
+def _compile_row(index: int, row: Row, table: Table, version: str, registry: Registry) -> CompiledRow:
+    guards = tuple(_compile_guard(g, registry) for g in row.guards)
+    actions = tuple(_compile_action(a, registry) for a in row.actions)
+    return CompiledRow(index, row, table.name, version, guards, actions)
+
+
+def _compile_guard(call: GuardCall, registry: Registry) -> CompiledGuard:
+    spec = registry.guards.get(call.name)
+    if spec is None:
+        raise CompileError(f"{call.source}: unknown guard {call.name!r}")
+    types = {p.name: p.type for p in spec.params}
+    params = _with_defaults(dict(call.params), spec.params)
+    return CompiledGuard(call.name, spec.func, params, call.negate, call,
+                         needs_resolving(params), types)
+
+
+def _compile_action(call: ActionCall, registry: Registry) -> CompiledAction:
+    spec = registry.actions.get(call.name)
+    if spec is None:
+        raise CompileError(f"{call.source}: unknown action {call.name!r}")
+    types = {p.name: p.type for p in spec.params}
+    params = dict(call.params)
+    return CompiledAction(call.name, spec.func, params, call,
+                          inspect.iscoroutinefunction(spec.func), needs_resolving(params), types)
+
+
+def _with_defaults(params: dict[str, Any], specs: Iterable[Any]) -> dict[str, Any]:
+    for spec in specs:
+        if spec.name not in params and spec.default is not None:
+            params[spec.name] = spec.default
+    return params
+
+
+def _resolved(params: Mapping[str, Any], types: Mapping[str, str], ctx: Context,
+              where: str) -> dict[str, Any]:
+    lookup = ctx.param
+    return {name: coerce(resolve(value, lookup), types.get(name), f"{where} parameter {name}")
+            for name, value in params.items()}
+
+
+def _check_states(table: Table) -> None:
+    if table.initial not in table.states:
+        raise CompileError(f"{table.source}: initial state {table.initial!r} is not declared")
+    for row in table.rows:
+        for name in row.sources:
+            if name != ANY and name not in table.states:
+                raise CompileError(f"{row.source}: unknown state {name!r} in from")
+        if row.target is not None and row.target not in table.states:
+            raise CompileError(f"{row.source}: unknown state {row.target!r} in to")
+
+
+def _refuse_if_lint_fails(table: Table, registry: Registry) -> None:
+    try:
+        from sipflow.tables.lint import lint_table
+    except ImportError:  # lint not available in this installation: compile-time checks only
+        return
+    errors = [d for d in lint_table(table, registry) if d.severity == "error"]
+    if errors:
+        raise TableRefused(table.name, [str(d) for d in errors])
+
+
+def _fallback_version(table: Table) -> str:
+    """A hash of the table's content, for tables built in code (the loader hashes files)."""
+    text = repr((table.name, table.initial, sorted(table.states), table.parameters,
+                 [(r.sources, r.event, r.target, r.label(), r.publish) for r in table.rows]))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

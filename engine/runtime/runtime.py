@@ -1,0 +1,379 @@
+"""The application API: start sessions, dispatch events, hear what tables publish.
+
+Rules:
+
+* One ``Runtime`` holds the compiled tables (each compiled once), the
+  sessions, one timer service on the one ``Clock``, and optionally the
+  backend that performs wire actions.
+* ``dispatch(session, event)`` runs the event now and returns whether a row
+  fired; False means no row matched (recorded in ``unhandled``): the caller
+  applies the safe default (405/481/501 …). An event for a session that is in
+  the middle of a transition — raised by an action, a timer, a subscriber or a
+  backend that answers synchronously — joins the session's queue and runs
+  after the current transition, in order; ``dispatch`` then returns True
+  (accepted).
+* Events from the backend arrive through ``deliver``: the session owning
+  ``session_key`` gets them; an event that no session owns opens a session of
+  the table whose ``starts_on`` names it, with ``session_key`` as its handle.
+* A session ends when it enters a final state: its timers are cancelled, it is
+  forgotten, events still queued for it are dropped, and subscribers get
+  ``SessionEnded`` (data ``{"state": <final state>}``) after whatever the last
+  row published.
+* Subscribers are ``callback(session, name, data)``; ``subscribe`` without a
+  session hears every session, with one only that session. A subscriber that
+  raises is logged and does not disturb the others.
+* Nothing that goes wrong inside an action, a guard or a subscriber escapes
+  ``dispatch``: it is logged with the row's ``file:line`` and counted in
+  ``failures``; the session keeps its state and its queue.
+
+Theory of operation: see ``compiler`` for how a row fires inside the shared
+``transitions`` machine. ``dispatch`` looks ``(state, event)`` up first (one
+dict lookup, no exception for "no row"), builds a fresh ``Context``, triggers
+the machine's event with the session as model, then flushes what was
+published, ends the session if it reached a final state, and drains the
+session's queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sipflow.clock import Clock
+from sipflow.tables.model import ParamRef, Table
+
+from .compiler import CompiledAction, CompiledGuard, CompiledRow, CompiledTable, CompileError
+from .compiler import compile_table as _compile
+from .context import Context, Event
+from .params import ParamError, check_overrides, parse_duration
+from .registry import Registry
+from .session import Session
+from .tasks import ActionChains
+from .timers import TimerService
+
+log = logging.getLogger("sipflow.runtime")
+
+SESSION_ENDED = "SessionEnded"
+"""What subscribers hear when a session reaches a final state."""
+
+Subscriber = Callable[[Session, str, Mapping[str, Any]], object]
+_EMPTY: Mapping[str, Any] = {}
+
+
+class UnknownTable(KeyError):
+    """``start_session`` named a table this runtime does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Runtime:
+    """Sessions of compiled tables, driven by events, on one clock."""
+
+    def __init__(self, tables: Iterable[Table | CompiledTable | str | Path], registry: Registry | None,
+                 clock: Clock, backend: Any = None, *, params: Mapping[str, Any] | None = None,
+                 lint: bool = True) -> None:
+        if registry is None:
+            from .builtins import default_registry
+
+            registry = default_registry()
+        self.registry = registry
+        self.clock = clock
+        self.backend = backend
+        self.tables: dict[str, CompiledTable] = {}
+        for item in tables:
+            compiled = self._compile(item, lint)
+            if compiled.name in self.tables:
+                raise CompileError(f"two tables are named {compiled.name!r}")
+            self.tables[compiled.name] = compiled
+        self._starts = _starts_on(self.tables.values())
+        self._params = _parameters(self.tables.values(), params or {})
+        self.sessions: set[Session] = set()
+        """The live sessions."""
+        self._by_key: dict[Hashable, Session] = {}
+        self._subscribers: list[Subscriber] = []
+        self.unhandled: Counter[tuple[str | None, str | None, str]] = Counter()
+        """(table, state, event) → how often an event found no row (table None: no session)."""
+        self.failures: Counter[str] = Counter()
+        """``file:line`` of a row → how often one of its actions or guards raised."""
+        self.timers = TimerService(clock, self.param, self.post)
+        self.chains = ActionChains()
+
+    # -- sessions ----------------------------------------------------------------------
+    def start_session(self, table_name: str, params: Mapping[str, Any] | None = None,
+                      handle: Any = None) -> Session:
+        """A new session of ``table_name`` in its initial state (its timers started)."""
+        table = self.tables.get(table_name)
+        if table is None:
+            known = ", ".join(sorted(self.tables)) or "none"
+            raise UnknownTable(f"no table named {table_name!r} in this runtime (loaded: {known})")
+        overrides = None
+        if params:
+            overrides = dict(params)
+            check_overrides(table_name, table.parameters, overrides)
+            _check_durations(table, overrides)
+        session = Session(table, table.initial, handle, overrides)
+        self.sessions.add(session)
+        if handle is not None:
+            self._by_key[handle] = session
+        if table.initial in table.timers:
+            self.timers.enter(session)
+        return session
+
+    def session_for(self, key: Hashable) -> Session | None:
+        """The live session whose handle is ``key``."""
+        return self._by_key.get(key)
+
+    def param(self, session: Session, name: str) -> Any:
+        """The value of parameter ``name`` for ``session`` (session, runtime, table default)."""
+        own = session.params
+        if own is not None and name in own:
+            return own[name]
+        try:
+            return self._params[session.table.name][name]
+        except KeyError:
+            raise ParamError(f"table {session.table.name!r} has no parameter {name!r}") from None
+
+    # -- events ------------------------------------------------------------------------
+    def dispatch(self, session: Session, event: str, data: Mapping[str, Any] | None = None,
+                 message: Any = None) -> bool:
+        """Run ``event`` for ``session``; False when no row matched (queued events: True)."""
+        if session.busy:
+            if not session.ended:
+                if session.queue is None:
+                    session.queue = deque()
+                session.queue.append((event, data, message))
+            return True
+        if session.ended:
+            self.unhandled[(session.table.name, session.state, event)] += 1
+            return False
+        session.busy = True
+        try:
+            matched = self._step(session, event, data, message)
+            queue = session.queue
+            while queue and not session.ended:
+                name, qdata, qmessage = queue.popleft()
+                self._step(session, name, qdata, qmessage)
+        finally:
+            session.busy = False
+        return matched
+
+    def post(self, session: Session, event: str, data: Mapping[str, Any] | None = None) -> None:
+        """Queue ``event`` for ``session`` (run now when the session is idle)."""
+        if not session.ended:
+            self.dispatch(session, event, data)
+
+    def deliver(self, event: Any, name: str | None = None, data: Mapping[str, Any] | None = None,
+                message: Any = None) -> bool:
+        """Hand the runtime one backend event: ``deliver(BackendEvent(...))`` or
+        ``deliver(session_key, name, data, message)``.
+
+        The session owning the key gets it; otherwise a table whose ``starts_on``
+        names the event opens a session with the key as its handle. Returns
+        False when nothing handled it (the backend then sends the safe default).
+        """
+        if name is None:
+            key, name, data, message = event.session_key, event.name, event.data, event.message
+        else:
+            key = event
+        session = self._by_key.get(key) if key is not None else None
+        if session is None:
+            table = self._starts.get(name)
+            if table is None:
+                self.unhandled[(None, None, name)] += 1
+                return False
+            session = self.start_session(table.name, handle=key)
+            if not self.dispatch(session, name, data, message):
+                self._discard(session)
+                return False
+            return True
+        return self.dispatch(session, name, data, message)
+
+    # -- application events ------------------------------------------------------------
+    def subscribe(self, callback: Subscriber, session: Session | None = None) -> Callable[[], None]:
+        """Call ``callback(session, name, data)`` for published events; returns an unsubscribe."""
+        if session is None:
+            self._subscribers.append(callback)
+            return lambda: _remove(self._subscribers, callback)
+        if session.watchers is None:
+            session.watchers = []
+        watchers = session.watchers
+        watchers.append(callback)
+        return lambda: _remove(watchers, callback)
+
+    def publish(self, session: Session, name: str, data: Mapping[str, Any] | None = None) -> None:
+        """Tell the subscribers of ``session`` (and everyone's) the application event ``name``."""
+        payload = data if data is not None else _EMPTY
+        for callback in tuple(self._subscribers):
+            self._tell(callback, session, name, payload)
+        if session.watchers:
+            for callback in tuple(session.watchers):
+                self._tell(callback, session, name, payload)
+
+    # -- backend -----------------------------------------------------------------------
+    def perform(self, session: Session, action: str, params: Mapping[str, Any]) -> Any:
+        """``backend.perform(session.handle, action, params)``; a returned handle becomes the session's."""
+        if self.backend is None:
+            raise RuntimeError(f"no backend to perform {action} (the runtime was built without one)")
+        handle = self.backend.perform(session.handle, action, params)
+        if handle is not None and handle != session.handle:
+            old = session.handle
+            if old is not None and self._by_key.get(old) is session:
+                del self._by_key[old]
+            session.handle = handle
+            if not session.ended:
+                self._by_key[handle] = session
+        return handle
+
+    # -- coroutine actions and failures (called from compiled rows) --------------------
+    def schedule(self, ctx: Context, action: CompiledAction) -> None:
+        """Run the coroutine action after the transition, after the session's earlier ones."""
+        args = action.arguments(ctx)
+        row = ctx.row
+
+        def make() -> Any:
+            return action.func(ctx, **args)
+
+        def failed(exc: BaseException) -> None:
+            if row is not None:
+                self.action_failed(ctx, row, action, exc)
+
+        self.chains.schedule(ctx.session, make, failed)
+
+    async def settle(self) -> None:
+        """Wait until every scheduled coroutine action has finished."""
+        await self.chains.wait()
+
+    def action_failed(self, ctx: Context, row: CompiledRow, action: CompiledAction,
+                      exc: BaseException) -> None:
+        where = action.call.source.short
+        self.failures[row.source.short] += 1
+        log.error("%s: action %s failed in table %s (state %s, event %s): %s: %s", where,
+                  action.name, row.table, ctx.session.state, ctx.event.name,
+                  type(exc).__name__, exc, exc_info=exc)
+
+    def guard_failed(self, ctx: Context, row: CompiledRow, guard: CompiledGuard,
+                     exc: BaseException) -> None:
+        self.failures[row.source.short] += 1
+        log.error("%s: guard %s failed in table %s (state %s, event %s): %s: %s; row skipped",
+                  guard.call.source.short, guard.name, row.table, ctx.session.state,
+                  ctx.event.name, type(exc).__name__, exc, exc_info=exc)
+
+    def close(self) -> None:
+        """Cancel every running timer and forget every session (no events are published)."""
+        for session in tuple(self.sessions):
+            self.timers.exit(session)
+            session.ended = True
+        self.sessions.clear()
+        self._by_key.clear()
+
+    # -- inside ------------------------------------------------------------------------
+    def _step(self, session: Session, name: str, data: Mapping[str, Any] | None,
+              message: Any) -> bool:
+        table = session.table
+        state = session.state
+        machine_event = table.lookup.get((state, name))
+        if machine_event is None:
+            self.unhandled[(table.name, state, name)] += 1
+            return False
+        ctx = Context(self, session, Event(name, data if data is not None else {}, message))
+        try:
+            fired = machine_event.trigger(session, ctx)
+        except Exception as exc:  # transitions itself failed: keep the session as it is
+            log.error("table %s: event %s in state %s failed: %s: %s", table.name, name, state,
+                      type(exc).__name__, exc, exc_info=exc)
+            fired = False
+        pending = ctx.pending
+        ctx.pending = None
+        if not fired:
+            self.unhandled[(table.name, state, name)] += 1
+            return False
+        row = ctx.row
+        if pending or (row is not None and row.row.publish):
+            for app_event, payload in pending or ():
+                self.publish(session, app_event, payload)
+            if row is not None:
+                for app_event in row.row.publish:
+                    self.publish(session, app_event, ctx.event.data)
+        if session.state in table.final:
+            self._finish(session)
+        return True
+
+    def _finish(self, session: Session) -> None:
+        if not session.ended:
+            self._discard(session)
+            self.publish(session, SESSION_ENDED, {"state": session.state})
+
+    def _discard(self, session: Session) -> None:
+        """End ``session`` without telling anyone (a session no row ever accepted)."""
+        session.ended = True
+        session.queue = None
+        self.timers.exit(session)
+        self.sessions.discard(session)
+        handle = session.handle
+        if handle is not None and self._by_key.get(handle) is session:
+            del self._by_key[handle]
+
+    def _tell(self, callback: Subscriber, session: Session, name: str,
+              data: Mapping[str, Any]) -> None:
+        try:
+            callback(session, name, data)
+        except Exception as exc:
+            log.error("subscriber %r failed on %s from table %s: %s: %s", callback, name,
+                      session.table.name, type(exc).__name__, exc, exc_info=exc)
+
+    def _compile(self, item: Table | CompiledTable | str | Path, lint: bool) -> CompiledTable:
+        if isinstance(item, CompiledTable):
+            return item
+        if isinstance(item, str | Path):
+            from sipflow.tables.loader import load_table
+
+            item = load_table(item, self.registry)
+        return _compile(item, self.registry, lint=lint)
+
+
+def _starts_on(tables: Iterable[CompiledTable]) -> dict[str, CompiledTable]:
+    starts: dict[str, CompiledTable] = {}
+    for table in tables:
+        for event in table.starts_on:
+            other = starts.get(event)
+            if other is not None:
+                raise CompileError(f"tables {other.name!r} and {table.name!r} both start on {event}")
+            starts[event] = table
+    return starts
+
+
+def _parameters(tables: Iterable[CompiledTable], overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each table's defaults with the runtime-wide overrides that it declares applied."""
+    tables = list(tables)
+    declared = {name for table in tables for name in table.parameters}
+    unknown = sorted(set(overrides) - declared)
+    if unknown:
+        known = ", ".join(sorted(declared)) or "none"
+        raise ParamError(f"no loaded table has a parameter {unknown[0]!r} (declared: {known})")
+    merged: dict[str, dict[str, Any]] = {}
+    for table in tables:
+        values = dict(table.parameters)
+        values.update({k: v for k, v in overrides.items() if k in values})
+        _check_durations(table, values)
+        merged[table.name] = values
+    return merged
+
+
+def _check_durations(table: CompiledTable, values: Mapping[str, Any]) -> None:
+    """A parameter used as a timer duration must parse as one."""
+    for timers in table.timers.values():
+        for timer in timers:
+            ref = timer.duration
+            if isinstance(ref, ParamRef) and ref.name in values:
+                parse_duration(values[ref.name],
+                               f"table {table.name!r} parameter {ref.name} (timer {timer.name}, "
+                               f"{timer.source.short})")
+
+
+def _remove(callbacks: list[Subscriber], callback: Subscriber) -> None:
+    if callback in callbacks:
+        callbacks.remove(callback)

@@ -1,0 +1,69 @@
+"""A session: one call, registration or subscription in progress — a small record.
+
+Rules:
+
+* A session is data, never a state machine of its own. Its table's one shared
+  ``transitions.Machine`` reads and writes ``session.state`` (the
+  ``model_attribute``) when the runtime hands the session to
+  ``machine.events[name].trigger(session, ctx)``.
+* It is a ``__slots__`` record, so a hundred thousand of them fit in well
+  under 100 MiB: optional parts (``data``, ``queue``, ``timers``,
+  ``watchers``) stay ``None`` until something needs them.
+* Only the runtime changes a session's fields; actions read them through
+  ``ctx.session`` and may keep their own values in ``session.data``.
+
+Fields: ``state`` (the state's name), ``table`` (the ``CompiledTable``),
+``handle`` (the backend's dialog handle, opaque; also the key the backend
+uses in ``BackendEvent.session_key``), ``data`` (a dict for actions, created
+on first use), ``queue`` (events raised while the session was busy),
+``timers`` (running state timers), ``params`` (this session's parameter
+overrides), ``busy`` (a transition is running), ``ended`` (reached a final
+state), ``tail`` (the last scheduled coroutine action) and ``watchers``
+(per-session subscribers).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .compiler import CompiledTable
+
+
+class Session:
+    """The run-time record of one session of a table."""
+
+    __slots__ = ("state", "table", "handle", "_data", "queue", "timers", "params", "busy",
+                 "ended", "tail", "watchers")
+
+    def __init__(self, table: CompiledTable, state: str, handle: Any = None,
+                 params: dict[str, Any] | None = None) -> None:
+        self.state = state
+        self.table = table
+        self.handle = handle
+        self._data: dict[str, Any] | None = None
+        self.queue: deque[tuple[str, Any, Any]] | None = None
+        self.timers: list[Any] | None = None
+        self.params = params
+        self.busy = False
+        self.ended = False
+        self.tail: asyncio.Task[None] | None = None
+        self.watchers: list[Any] | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Free-form values kept by actions for this session (created on first use)."""
+        if self._data is None:
+            self._data = {}
+        return self._data
+
+    @property
+    def table_name(self) -> str:
+        return self.table.name
+
+    def __repr__(self) -> str:
+        flag = " ended" if self.ended else ""
+        return f"<Session {self.table.name} state={self.state} handle={self.handle!r}{flag}>"

@@ -1,0 +1,68 @@
+"""Coroutine actions: run after the transition that scheduled them, in order, per session.
+
+Rules:
+
+* Dispatch is synchronous. An ``async def`` action is not awaited inside the
+  transition: its arguments are resolved then, and the coroutine is started
+  on the running asyncio loop once the transition (and the events it queued)
+  are done.
+* Per session, coroutine actions form a chain: each one starts after the
+  previous one of the same session has finished, whatever the outcome.
+  Sessions do not wait for each other.
+* A coroutine action that raises is reported through ``on_error``; the chain
+  goes on. Without a running loop, scheduling fails with ``RuntimeError``.
+
+Theory of operation: ``session.tail`` holds the last task of the chain. A new
+task waits for the tail (``asyncio.wait`` — it never re-raises), then runs its
+coroutine; the tail is cleared when the last task finishes. ``pending`` keeps
+every unfinished task so a caller can wait until all are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from .session import Session
+
+
+class ActionChains:
+    """The per-session chains of coroutine actions of one runtime."""
+
+    def __init__(self) -> None:
+        self.pending: set[asyncio.Task[None]] = set()
+
+    def schedule(self, session: Session, make: Callable[[], Awaitable[object]],
+                 on_error: Callable[[BaseException], None]) -> asyncio.Task[None]:
+        """Run ``make()`` after the session's previous coroutine actions."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError("a coroutine action needs a running asyncio loop") from None
+        task = loop.create_task(_run(session.tail, make, on_error))
+        session.tail = task
+        self.pending.add(task)
+        task.add_done_callback(lambda done: self._finished(session, done))
+        return task
+
+    def _finished(self, session: Session, task: asyncio.Task[None]) -> None:
+        self.pending.discard(task)
+        if session.tail is task:
+            session.tail = None
+
+    async def wait(self) -> None:
+        """Return once every scheduled coroutine action (including ones they schedule) is done."""
+        while self.pending:
+            await asyncio.wait(set(self.pending))
+
+
+async def _run(previous: asyncio.Task[None] | None, make: Callable[[], Awaitable[object]],
+               on_error: Callable[[BaseException], None]) -> None:
+    if previous is not None and not previous.done():
+        await asyncio.wait({previous})
+    try:
+        await make()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        on_error(exc)

@@ -1,0 +1,105 @@
+"""State timers: started on entry of a state, cancelled on exit, all on the one ``Clock``.
+
+Rules:
+
+* ``states: {Calling: {timers: {NoAnswer: 180s}}}`` starts one timer per
+  entry into ``Calling``; leaving ``Calling`` cancels it; when it expires the
+  session gets ``TimerNoAnswer`` (data ``{"timer": "NoAnswer"}``) through its
+  own queue, like any other event.
+* A duration may be ``{param: NAME}``: it is read for the session when the
+  state is entered (session override, runtime override, table default).
+* Every timer goes through the one ``Clock`` of the process
+  (``AsyncioClock`` in real time, ``VirtualClock`` in tests and simulations):
+  never a thread or a task per timer.
+* A timer whose handle is no longer in ``session.timers`` (the state was left,
+  the session ended) never fires, even if the clock calls it back late.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sipflow.clock import Clock
+from sipflow.tables.model import ParamRef, StateTimer
+
+from .params import ParamError, parse_duration
+from .session import Session
+
+log = logging.getLogger("sipflow.runtime")
+
+
+class RunningTimer:
+    """A started state timer: what fires, and the clock's handle to cancel it."""
+
+    __slots__ = ("timer", "handle")
+
+    def __init__(self, timer: StateTimer) -> None:
+        self.timer = timer
+        self.handle: Any = None
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+
+class TimerService:
+    """Starts and cancels the state timers of sessions on one clock."""
+
+    def __init__(self, clock: Clock, param: Callable[[Session, str], Any],
+                 fire: Callable[[Session, str, dict[str, Any]], None]) -> None:
+        self.clock = clock
+        self._param = param
+        self._fire = fire
+
+    def duration(self, session: Session, timer: StateTimer) -> float:
+        """The timer's duration in seconds for this session."""
+        value = timer.duration
+        if isinstance(value, ParamRef):
+            return parse_duration(self._param(session, value.name),
+                                  f"{timer.source.short}: timer {timer.name} ({{param: {value.name}}})")
+        return float(value)
+
+    def enter(self, session: Session) -> None:
+        """Start the timers of ``session.state``."""
+        timers = session.table.timers.get(session.state)
+        if not timers:
+            return
+        running = session.timers if session.timers is not None else []
+        now = self.clock.now()
+        for timer in timers:
+            try:
+                delay = self.duration(session, timer)
+            except ParamError as exc:
+                log.error("%s; timer %s not started for %r", exc, timer.name, session)
+                continue
+            entry = RunningTimer(timer)
+            entry.handle = self.clock.call_at(now + delay, _expiry(self, session, entry))
+            running.append(entry)
+        session.timers = running
+
+    def exit(self, session: Session) -> None:
+        """Cancel every running timer of ``session``."""
+        running = session.timers
+        if running:
+            session.timers = None
+            for entry in running:
+                entry.cancel()
+
+    def expired(self, session: Session, entry: RunningTimer) -> None:
+        """Called by the clock: deliver ``Timer<Name>`` unless the timer was cancelled."""
+        running = session.timers
+        if session.ended or not running or entry not in running:
+            return
+        running.remove(entry)
+        if not running:
+            session.timers = None
+        self._fire(session, entry.timer.event, {"timer": entry.timer.name})
+
+
+def _expiry(service: TimerService, session: Session, entry: RunningTimer) -> Callable[[], None]:
+    def expire() -> None:
+        service.expired(session, entry)
+
+    return expire

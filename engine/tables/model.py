@@ -114,6 +114,9 @@ class Row:
     publish: tuple[str, ...]
     source: Source
     origin: str = ""
+    locations: dict[str, Source] = field(default_factory=dict)
+    """Where each part of the row was written: keys ``from``, ``on``, ``to``, ``if``, ``do``,
+    ``publish`` and ``from.N`` / ``publish.N`` for list items (filled by the loader)."""
 
     @property
     def is_any(self) -> bool:
@@ -146,6 +149,9 @@ class Table:
     description: str = ""
     files: tuple[str, ...] = ()
     version: str = ""
+    locations: dict[str, Source] = field(default_factory=dict)
+    """Where header values were written: ``initial``, ``starts_on.N``, ``include.N``,
+    ``parameters`` (filled by the loader; parameter names are in ``parameter_sources``)."""
 
     @property
     def final_states(self) -> list[str]:

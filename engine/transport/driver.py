@@ -14,6 +14,9 @@ Rules:
   there) and flushes again, so what the hook asked the endpoint to send goes
   out in the same step. A flush from inside the hook sends and reschedules
   but does not call the hook again.
+- A deadline that ``handle_timers`` never clears (a core bug) would spin the
+  loop: after ``MAX_SPINS`` callbacks at one instant the driver logs an error
+  and retries every ``SPIN_BACKOFF`` seconds instead.
 - Nothing raises into the event loop or the clock: an exception from the
   endpoint or the hook is logged with its traceback (it is a bug) and the
   driver keeps serving; a transmit with no matching transport is reported to
@@ -41,6 +44,11 @@ from sipflow.transport.base import (
     log_error,
 )
 
+MAX_SPINS = 1000
+"""Timer callbacks in a row at one instant before the driver suspects a stuck deadline."""
+SPIN_BACKOFF = 0.01
+"""How far a stuck deadline is pushed back (seconds), so the loop never spins."""
+
 
 class EndpointDriver:
     """Binds one ``SansIOEndpoint`` to a ``Clock`` and to transports (see the module rules)."""
@@ -65,6 +73,9 @@ class EndpointDriver:
         self._timer_at: float | None = None
         self._in_step = False
         self._closed = False
+        self._last_fire: float | None = None
+        self._spins = 0
+        self._stuck = False
         for transport in transports:
             self.add_transport(transport)
 
@@ -118,8 +129,11 @@ class EndpointDriver:
         self._timer_at = None
         if self._closed:
             return
+        now = self.clock.now()
+        self._spins = self._spins + 1 if now == self._last_fire else 0
+        self._last_fire = now
         try:
-            self.endpoint.handle_timers(self.clock.now())
+            self.endpoint.handle_timers(now)
         except Exception:
             log.exception("the SIP endpoint failed in handle_timers")
         self._after_step()
@@ -171,6 +185,19 @@ class EndpointDriver:
         except Exception:
             log.exception("the SIP endpoint failed in next_deadline")
             deadline = None
+        if deadline is not None and (self._stuck or self._spins >= MAX_SPINS):
+            now = self.clock.now()
+            if deadline > now:
+                self._stuck = False
+            else:
+                if not self._stuck:
+                    log.error("the SIP endpoint keeps asking for handle_timers at %.3f "
+                              "without progress; retrying every %.0f ms", deadline,
+                              SPIN_BACKOFF * 1000)
+                    self._stuck = True
+                deadline = now + SPIN_BACKOFF
+        elif deadline is None:
+            self._stuck = False
         if deadline == self._timer_at and (deadline is None or self._timer is not None):
             return
         if self._timer is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from sipflow.clock import VirtualClock
 from sipflow.sip.types import Address, Transmit
 from sipflow.transport.base import TransportError, drop_unattached, log_error
@@ -173,3 +175,27 @@ def test_close_cancels_timer_closes_transports_and_ignores_input(echo):
     transports[0].on_receive(b"late", A4)
     assert endpoint.received == []
     assert driver.local_addresses == [A4, A6, T4]
+
+
+def test_a_stuck_deadline_backs_off_instead_of_spinning(echo, caplog):
+    clock, endpoint, _, driver = make(echo)
+
+    class Stuck(type(endpoint)):
+        def handle_timers(self, now):
+            self.fired.append(now)  # never clears its deadline
+
+    endpoint.__class__ = Stuck
+    endpoint.deadlines = [1.0]
+    driver.flush()
+    with caplog.at_level(logging.ERROR, logger="sipflow.transport"):
+        clock.advance(2.0)
+    assert 1000 <= len(endpoint.fired) < 1200  # ~1000 spins, then one try per 10 ms
+    assert endpoint.fired[-1] == pytest.approx(2.0, abs=0.011)
+    assert sum("without progress" in r.getMessage() for r in caplog.records) == 1
+    endpoint.__class__ = type(endpoint).__mro__[1]  # fixed: timers clear again
+    clock.advance(0.02)
+    endpoint.deadlines = [5.0]
+    driver.flush()
+    fired = len(endpoint.fired)
+    clock.run_until_idle()
+    assert endpoint.fired[fired:] == [5.0]  # exact time again, no back-off

@@ -21,7 +21,16 @@ import re
 from typing import NamedTuple
 
 from sipflow.sip.errors import RemoteProtocolError
-from sipflow.sip.uri import _TOKEN_RE, _parse_host, format_params, parse_params
+from sipflow.sip.uri import (
+    _HOSTNAME,
+    _PVALUE,
+    _TOKEN,
+    _TOKEN_RE,
+    _parse_host,
+    _split_plain_params,
+    format_params,
+    parse_params,
+)
 
 __all__ = ["Via", "CSeq", "RAck", "ContentType", "parse_int_header", "MAX_CSEQ"]
 
@@ -34,6 +43,11 @@ _VIA_RE = re.compile(
     r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*/[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*/[ \t]*"
     r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+([^;]+?)[ \t]*(;.*)?",
     re.S,
+)
+
+# The common shape, one regex; anything else takes the general path above.
+_FAST_VIA_RE = re.compile(
+    rf"SIP/2\.0/({_TOKEN}) ({_HOSTNAME})(?::([0-9]{{1,5}}))?((?:;{_TOKEN}(?:={_PVALUE})?)*)"
 )
 
 
@@ -59,6 +73,17 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one Via value (not a comma list); raises ``RemoteProtocolError``."""
+        m = _FAST_VIA_RE.fullmatch(text)
+        if m is not None:
+            transport, host, port, params = m.groups()
+            if port is None or int(port) <= 65535:
+                via = cls.__new__(cls)
+                via.protocol = "SIP/2.0"
+                via.transport = transport.upper()
+                via.host = host
+                via.port = None if port is None else int(port)
+                via.params = _split_plain_params(params) if params else {}
+                return via
         m = _VIA_RE.fullmatch(text.strip())
         if m is None:
             raise RemoteProtocolError(f"Via header: malformed value {text.strip()!r}")

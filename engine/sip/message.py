@@ -120,30 +120,47 @@ class Headers:
     trimmed and unfolded value, and the original line(s) or ``None`` once
     the field was created or changed locally."""
 
-    __slots__ = ("_fields", "_version")
+    __slots__ = ("_fields", "_version", "_first")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[list[Any]] = []
         self._version = 0
+        self._first: dict[str, list[Any]] | None = None
         for name, value in fields:
             self.add(name, value)
 
     @classmethod
-    def _from_wire(cls, fields: list[list[Any]]) -> Headers:
+    def _from_wire(
+        cls, fields: list[list[Any]], first: dict[str, list[Any]] | None = None
+    ) -> Headers:
         """Build from parsed fields (used by the parser; no copying)."""
         h = cls.__new__(cls)
         h._fields = fields
         h._version = 0
+        h._first = first
         return h
 
     # -- reading -----------------------------------------------------------
+    def _index(self) -> dict[str, list[Any]]:
+        """First field of each key (built lazily, dropped on mutation)."""
+        first: dict[str, list[Any]] = {}
+        for f in self._fields:
+            if f[0] not in first:
+                first[f[0]] = f
+        self._first = first
+        return first
+
+    def _mutated(self) -> None:
+        self._version += 1
+        self._first = None
+
     def get(self, name: str) -> str | None:
         """The first field's value (trimmed, unfolded), or ``None``."""
-        key = _key(name)
-        for f in self._fields:
-            if f[0] == key:
-                return f[2]
-        return None
+        first = self._first
+        if first is None:
+            first = self._index()
+        f = first.get(_KEYS.get(name) or _key(name))
+        return None if f is None else f[2]
 
     def get_all(self, name: str) -> list[str]:
         """Every value across all fields of ``name``, in order; for list
@@ -160,8 +177,10 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _key(name)
-        return any(f[0] == key for f in self._fields)
+        first = self._first
+        if first is None:
+            first = self._index()
+        return _key(name) in first
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """(name as written, value) for every field, in wire order."""
@@ -195,7 +214,7 @@ class Headers:
                 break
         else:
             fields.append(new)
-        self._version += 1
+        self._mutated()
 
     def add(self, name: str, value: str, first: bool = False) -> None:
         """Add a field: after the others (default), or before the first field
@@ -212,7 +231,7 @@ class Headers:
                 self._fields.append(new)
         else:
             self._fields.append(new)
-        self._version += 1
+        self._mutated()
 
     def remove(self, name: str) -> int:
         """Remove every field of ``name``; returns how many were removed."""
@@ -221,7 +240,7 @@ class Headers:
         self._fields = [f for f in self._fields if f[0] != key]
         removed = before - len(self._fields)
         if removed:
-            self._version += 1
+            self._mutated()
         return removed
 
     def remove_first_value(self, name: str) -> str | None:
@@ -235,7 +254,7 @@ class Headers:
                     del self._fields[i]
                 else:
                     self._fields[i] = [key, f[1], ", ".join(values[1:]), None]
-                self._version += 1
+                self._mutated()
                 return values[0] if values else None
         return None
 
@@ -244,6 +263,7 @@ class Headers:
         h = Headers.__new__(Headers)
         h._fields = [list(f) for f in self._fields]
         h._version = 0
+        h._first = None
         return h
 
     def lines(self) -> list[str]:
@@ -329,22 +349,22 @@ class SipMessage:
             value = cache["top_via"] = Via.parse(items[0])
         return value
 
-    def _name_addr(self, key: str, name: str) -> NameAddr:
+    def _name_addr(self, key: str, where: str) -> NameAddr:
         cache = self._cached()
         value = cache.get(key)
         if value is None:
-            value = cache[key] = NameAddr.parse(self._required(name), f"{canonical_name(name)} header")
+            value = cache[key] = NameAddr.parse(self._required(key), where)
         return value
 
     @property
     def from_(self) -> NameAddr:
         """The From header as a ``NameAddr``."""
-        return self._name_addr("from", "from")
+        return self._name_addr("from", "From header")
 
     @property
     def to(self) -> NameAddr:
         """The To header as a ``NameAddr``."""
-        return self._name_addr("to", "to")
+        return self._name_addr("to", "To header")
 
     @property
     def from_tag(self) -> str | None:

@@ -36,9 +36,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
-from sipflow.sip.headers import MAX_CSEQ
+from sipflow.sip.headers import CSeq, Via, parse_int_header
 from sipflow.sip.message import COMPACT_FORMS, Headers, Request, Response, SipMessage
-from sipflow.sip.uri import _TOKEN_RE
+from sipflow.sip.uri import _TOKEN_RE, NameAddr, SipUri, split_list
 
 __all__ = [
     "parse_message",
@@ -100,6 +100,11 @@ _SINGLE = frozenset({"call-id", "cseq", "from", "to", "max-forwards", "content-l
 
 _NAME_KEYS: dict[str, str] = {}
 
+_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK UPDATE INFO SUBSCRIBE NOTIFY REFER "
+    "MESSAGE PUBLISH".split()
+)
+
 
 def _field_key(name: str) -> str | None:
     """Lookup key for a field name as written on the wire, or None when the
@@ -142,9 +147,10 @@ def _answerable(msg: SipMessage) -> bool:
 
 def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
     """Parse one SIP message (see the module rules); raises ``RemoteProtocolError``."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise LocalProtocolError(f"parse_message needs bytes, not {type(data).__name__}")
-    data = bytes(data)
+    if type(data) is not bytes:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise LocalProtocolError(f"parse_message needs bytes, not {type(data).__name__}")
+        data = bytes(data)
     if data[:1] in (b"\r", b"\n"):
         data = data.lstrip(b"\r\n")
     if not data:
@@ -162,14 +168,14 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
         problem = (f"message of {len(data)} bytes exceeds the {max_size}-byte limit", 513)
     head = head_b.decode("utf-8", "surrogateescape")
     lines = head.split("\r\n")
-    first = lines[0]
+    start = lines[0]
 
     # -- start line --------------------------------------------------------
     msg: Request | Response
-    if first[:4].upper() == "SIP/":
-        parts = first.split(" ", 2)
+    if start[:4].upper() == "SIP/":
+        parts = start.split(" ", 2)
         if len(parts) < 2:
-            raise RemoteProtocolError(f"malformed status line {first[:80]!r}", 0, data[:8192])
+            raise RemoteProtocolError(f"malformed status line {start[:80]!r}", 0, data[:8192])
         version, code = parts[0], parts[1]
         reason = parts[2] if len(parts) == 3 else ""
         if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
@@ -180,19 +186,19 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
         msg.status = int(code)
         msg.reason = reason
     else:
-        parts = first.split(" ")
+        parts = start.split(" ")
         if len(parts) != 3:
             method = parts[0] if parts else ""
             uri = " ".join(parts[1:-1]) if len(parts) > 3 else (parts[1] if len(parts) > 1 else "")
             version = parts[-1] if len(parts) > 2 else ""
             if problem is None or problem[1] != 513:
                 problem = (
-                    f"request line {first[:80]!r} is not 'METHOD SP Request-URI SP SIP-Version'",
+                    f"request line {start[:80]!r} is not 'METHOD SP Request-URI SP SIP-Version'",
                     400,
                 )
         else:
             method, uri, version = parts
-        if not method or _TOKEN_RE.fullmatch(method) is None:
+        if method not in _METHODS and (not method or _TOKEN_RE.fullmatch(method) is None):
             raise RemoteProtocolError(
                 f"request line: invalid method {method[:40]!r}", 0, data[:8192]
             )
@@ -205,39 +211,52 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
             problem = (f"SIP version {version!r} is not supported", 505)
         else:
             problem = (f"malformed SIP version {version[:40]!r}", 400)
-    if msg.is_request and problem is None and not uri:
-        problem = ("request line: empty Request-URI", 400)
+    if msg.is_request and problem is None:
+        if not uri:
+            problem = ("request line: empty Request-URI", 400)
+        else:
+            try:
+                msg._ruri = (uri, SipUri.parse(uri, "Request-URI"))  # type: ignore[union-attr]
+            except RemoteProtocolError as exc:
+                problem = (exc.reason, 400)
 
     # -- header fields -------------------------------------------------------
     fields: list[list[Any]] = []
-    single_seen: set[str] = set()
-    fkey = _field_key
-    for line in lines[1:] if len(lines) > 1 else ():
-        c = line[:1]
-        if c == " " or c == "\t":
-            if not fields:
-                problem = problem or ("header section starts with a continuation line", 400)
-                continue
-            prev = fields[-1]
-            prev[2] = f"{prev[2]} {line.strip()}".strip()
-            prev[3] = f"{prev[3]}\r\n{line}"
-            continue
+    first: dict[str, list[Any]] = {}
+    keys_get = _NAME_KEYS.get
+    for line in lines[1:]:
         name, colon, value = line.partition(":")
-        key = fkey(name) if colon else None
+        key = keys_get(name)
         if key is None:
-            if problem is None:
-                problem = (f"malformed header line {line[:60]!r}", 400)
-            continue
-        if key in _SINGLE:
-            if key in single_seen and problem is None:
-                problem = (f"header {name.strip()} appears more than once", 400)
-            single_seen.add(key)
-        fields.append([key, name.rstrip(" \t"), value.strip(), line])
-    headers = Headers._from_wire(fields)
+            c = line[:1]
+            if c == " " or c == "\t":
+                if not fields:
+                    problem = problem or ("header section starts with a continuation line", 400)
+                    continue
+                prev = fields[-1]
+                prev[2] = f"{prev[2]} {line.strip()}".strip()
+                prev[3] = f"{prev[3]}\r\n{line}"
+                continue
+            key = _field_key(name) if colon else None
+            if key is None:
+                if problem is None:
+                    problem = (f"malformed header line {line[:60]!r}", 400)
+                continue
+        if name[-1] == " " or name[-1] == "\t":
+            name = name.rstrip(" \t")
+        field = [key, name, value.strip(), line]
+        fields.append(field)
+        if key in first:
+            if key in _SINGLE and problem is None:
+                problem = (f"header {name} appears more than once", 400)
+        else:
+            first[key] = field
+    headers = Headers._from_wire(fields, first)
     msg.headers = headers
     msg.body = body
     msg.source = None
-    msg._cache = {}
+    cache: dict[str, Any] = {}
+    msg._cache = cache
     msg._cache_hdr = headers
     msg._cache_ver = 0
 
@@ -249,7 +268,7 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
 
     if problem is None:
         try:
-            _eager_checks(msg, headers)
+            _eager_checks(msg, first, cache)
         except RemoteProtocolError as exc:
             problem = (exc.reason, exc.status)
     if problem is not None:
@@ -258,29 +277,51 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
     return msg
 
 
-def _eager_checks(msg: Request | Response, headers: Headers) -> None:
-    """The checks a transaction layer relies on; raise RemoteProtocolError."""
-    via = msg.top_via
-    if via.branch is not None and not via.branch:
-        raise RemoteProtocolError("Via header: empty branch parameter")
-    msg.from_  # noqa: B018 - parse and cache
-    msg.to  # noqa: B018
-    call_id = msg.call_id
+def _eager_checks(
+    msg: Request | Response, first: dict[str, list[Any]], cache: dict[str, Any]
+) -> None:
+    """The checks a transaction layer relies on; raise RemoteProtocolError.
+    Results go straight into the message's accessor cache."""
+    f = first.get("via")
+    if f is None:
+        raise RemoteProtocolError("missing Via header")
+    value = f[2]
+    if "," in value:
+        items = split_list(value)
+        if not items:
+            raise RemoteProtocolError("Via header: empty value")
+        value = items[0]
+    cache["top_via"] = Via.parse(value)
+    f = first.get("from")
+    if f is None:
+        raise RemoteProtocolError("missing From header")
+    cache["from"] = NameAddr.parse(f[2], "From header")
+    f = first.get("to")
+    if f is None:
+        raise RemoteProtocolError("missing To header")
+    cache["to"] = NameAddr.parse(f[2], "To header")
+    f = first.get("call-id")
+    if f is None:
+        raise RemoteProtocolError("missing Call-ID header")
+    call_id = f[2]
     if not call_id or " " in call_id or "\t" in call_id:
         raise RemoteProtocolError(f"Call-ID header: invalid value {call_id!r}")
-    cseq = msg.cseq
+    cache["call_id"] = call_id
+    f = first.get("cseq")
+    if f is None:
+        raise RemoteProtocolError("missing CSeq header")
+    cseq = cache["cseq"] = CSeq.parse(f[2])
     if msg.is_request:
         method = msg.method  # type: ignore[union-attr]
         if cseq.method != method:
             raise RemoteProtocolError(
                 f"CSeq header: method {cseq.method!r} does not match request method {method!r}"
             )
-    if cseq.seq > MAX_CSEQ:  # pragma: no cover - CSeq.parse already caps it
-        raise RemoteProtocolError("CSeq header: number out of range")
-    msg.max_forwards  # noqa: B018 - digits, at most 255
-    length_text = headers.get("content-length")
-    if length_text is not None:
-        text = length_text.strip()
+    f = first.get("max-forwards")
+    cache["max_forwards"] = None if f is None else parse_int_header(f[2], "Max-Forwards", 255)
+    f = first.get("content-length")
+    if f is not None:
+        text = f[2]
         if not text.isdigit() or not text.isascii() or len(text) > 10:
             raise RemoteProtocolError(f"Content-Length header: {text!r} is not a number")
         length = int(text)

@@ -48,8 +48,23 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9_])?)*\.?")
 _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+")
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_HOSTNAME = _HOSTNAME_RE.pattern
+_PVALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$]+"
+# Fast paths: the common shapes, matched by one regex each; anything else
+# takes the general code below, so both accept exactly the same language.
+_FAST_URI_RE = re.compile(
+    rf"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/%]+)@)?({_HOSTNAME})(?::([0-9]{{1,5}}))?"
+    rf"((?:;{_TOKEN}(?:={_PVALUE})?)*)",
+    re.I,
+)
+_FAST_NAME_ADDR_RE = re.compile(
+    rf"(?:\"((?:[^\"\\\r\n]|\\[^\r\n])*)\"|([A-Za-z0-9\-.!%*_+`'~ \t]*))[ \t]*<([^<>\"]*)>[ \t]*"
+    rf"((?:;[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*{_PVALUE})?[ \t]*)*)"
+)
 _USER_BAD = frozenset(" \t\r\n<>\"@")
 _PARAM_BAD = frozenset(" \t\r\n<>\"")
+_URI_BAD = frozenset(" \t\r\n<>")
 
 
 def unescape(text: str) -> str:
@@ -150,6 +165,15 @@ def parse_params(text: str, where: str = "parameters") -> dict[str, str | None]:
     return params
 
 
+def _split_plain_params(text: str) -> dict[str, str | None]:
+    """Split ``;a=b;c`` already validated by a fast-path regex (no quotes)."""
+    params: dict[str, str | None] = {}
+    for item in text.split(";")[1:]:
+        name, eq, value = item.partition("=")
+        params[name.strip().lower()] = value.strip() if eq else None
+    return params
+
+
 def format_params(params: dict[str, str | None]) -> str:
     """Write parameters back as ``;name=value;flag``."""
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
@@ -219,15 +243,28 @@ class SipUri:
     @classmethod
     def parse(cls, text: str, where: str = "URI") -> SipUri:
         """Parse ``text``; raises ``RemoteProtocolError`` (400) naming ``where``."""
+        m = _FAST_URI_RE.fullmatch(text)
+        if m is not None:
+            scheme, user, host, port, params = m.groups()
+            if port is None or int(port) <= 65535:
+                uri = cls.__new__(cls)
+                uri.scheme = scheme.lower()
+                uri.user = user
+                uri.password = uri.opaque = None
+                uri.host = host
+                uri.port = None if port is None else int(port)
+                uri.params = _split_plain_params(params) if params else {}
+                uri.headers = {}
+                return uri
         scheme, colon, rest = text.partition(":")
         if not colon or _SCHEME_RE.fullmatch(scheme) is None:
             raise RemoteProtocolError(f"{where}: {text!r} is not a URI (no scheme)")
         scheme = scheme.lower()
         if not rest:
             raise RemoteProtocolError(f"{where}: {text!r} is empty after the scheme")
-        for ch in rest:
-            if ch in " \t\r\n<>":
-                raise RemoteProtocolError(f"{where}: invalid character {ch!r} in {text!r}")
+        if not _URI_BAD.isdisjoint(rest):
+            bad = next(ch for ch in rest if ch in _URI_BAD)
+            raise RemoteProtocolError(f"{where}: invalid character {bad!r} in {text!r}")
         uri = cls.__new__(cls)
         uri.scheme = scheme
         uri.user = uri.password = uri.opaque = None
@@ -390,6 +427,20 @@ class NameAddr:
         """Parse one name-addr or addr-spec with its parameters; raises
         ``RemoteProtocolError`` (400) naming ``where``."""
         text = text.strip()
+        m = _FAST_NAME_ADDR_RE.fullmatch(text)
+        if m is not None:
+            quoted, plain, uri_text, params_text = m.groups()
+            na = cls.__new__(cls)
+            if quoted is not None:
+                na.display = unquote(f'"{quoted}"')
+            elif plain and not plain.isspace():
+                na.display = " ".join(plain.split())
+            else:
+                na.display = None
+            na.uri = SipUri.parse(uri_text, where)
+            na.params = _split_plain_params(params_text) if params_text else {}
+            na.angle = True
+            return na
         if not text:
             raise RemoteProtocolError(f"{where}: empty value")
         display: str | None = None

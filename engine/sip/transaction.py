@@ -21,8 +21,11 @@ Rules:
   that no INVITE server transaction absorbs (the ACK of a 2xx), with
   ``txn=None``; ``on_response`` for every response the state machines pass
   up (each 1xx and 2xx, the first non-2xx final; in Accepted, every 2xx);
-  ``on_stray_response`` for a response matching no client transaction;
-  ``on_timeout`` for Timers B and F; ``on_transport_error`` when ``send``
+  ``on_stray_response`` for a response matching no client transaction (or a
+  2xx arriving at an INVITE transaction already Completed by a non-2xx);
+  ``on_timeout`` for Timers B and F (and for an INVITE still without final
+  response 64*T1 after its CANCEL was sent, §9.1, reported as "B");
+  ``on_transport_error`` when ``send``
   raised ``OSError``; ``on_ack_timeout`` (optional; else
   ``on_transport_error``) for Timer H; ``on_terminated`` (optional) once per
   transaction when it ends.
@@ -162,16 +165,18 @@ class TransactionLayer:
         self._clients[key] = txn
         self._counts[_kind(txn)] += 1
         txn.start(now)
+        if request.method == "CANCEL" and not txn.terminated:
+            invite = self._clients.get((key[0], "INVITE"))
+            if invite is not None:
+                invite.cancel_sent(now)
         return txn
 
     def receive_response(self, response: Response, source: Address, now: float) -> None:
         """A response arrived from ``source``: route it to its client transaction
         (§17.1.3) or, matching none, to ``on_stray_response``."""
         txn = self._clients.get(client_key(response))
-        if txn is None:
+        if txn is None or not txn.receive(response, now):
             self.tu.on_stray_response(response, source, now)
-            return
-        txn.receive(response, now)
 
     # -- server side --------------------------------------------------------------
 

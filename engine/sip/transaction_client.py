@@ -5,7 +5,8 @@ Rules:
 - INVITE client (§17.1.1, RFC 6026 §8.4):
   ``Calling`` — Timer A retransmits (UDP only: T1, 2*T1, 4*T1 … no cap),
   Timer B (64*T1) times out → TU ``on_timeout("B")``.
-  1xx → ``Proceeding`` (no more retransmissions; B no longer applies).
+  1xx → ``Proceeding`` (no more retransmissions; B no longer applies, until
+  a CANCEL is sent: then §9.1 gives the INVITE 64*T1 more, reported as "B").
   2xx → ``Accepted`` with Timer M (64*T1); every 2xx received in Accepted,
   retransmission or another fork, goes to the TU (the TU ACKs 2xx itself).
   300–699 → ``Completed``: the layer sends the ACK of §17.1.1.3, passes the
@@ -74,14 +75,24 @@ class ClientTransaction(Transaction):
 
     # -- responses -----------------------------------------------------------------
 
-    def receive(self, response: Response, now: float) -> None:
-        """A response matched this transaction (§17.1.3)."""
+    def receive(self, response: Response, now: float) -> bool:
+        """A response matched this transaction (§17.1.3). Returns ``False`` for a
+        2xx that arrives after a non-2xx final response (Completed): no state
+        machine owns it, so the layer hands it to ``on_stray_response`` and the
+        UA core can ACK and BYE it."""
         if self.is_invite:
-            self._receive_invite(response, now)
-        else:
-            self._receive_non_invite(response, now)
+            return self._receive_invite(response, now)
+        self._receive_non_invite(response, now)
+        return True
 
-    def _receive_invite(self, response: Response, now: float) -> None:
+    def cancel_sent(self, now: float) -> None:
+        """A CANCEL for this INVITE was sent (RFC 3261 §9.1): if no final
+        response comes within 64*T1, the transaction times out with Timer B
+        even in Proceeding (in Calling, Timer B is already running)."""
+        if self.is_invite and self.state is TxnState.PROCEEDING:
+            self._arm("B", self._layer.config.timeout(), now)
+
+    def _receive_invite(self, response: Response, now: float) -> bool:
         code = status_of(response)
         state = self.state
         tu = self._layer.tu
@@ -108,7 +119,7 @@ class ClientTransaction(Transaction):
                 tu.on_response(self, response, now)
                 if not sent:
                     self._fail_transport(now)
-                    return
+                    return True
                 timer_d = self._layer.config.d(self.reliable)
                 if timer_d <= 0:
                     self._end()
@@ -121,6 +132,9 @@ class ClientTransaction(Transaction):
         elif state is TxnState.COMPLETED:
             if code >= 300:  # §17.1.1.2: a retransmitted final response gets the ACK again
                 self._retransmit(now)
+            elif code >= 200:
+                return False
+        return True
 
     def _receive_non_invite(self, response: Response, now: float) -> None:
         code = status_of(response)

@@ -302,6 +302,42 @@ def test_2xx_enters_accepted_and_every_2xx_reaches_the_tu_until_timer_m():
     assert h.tu.kinds("timeout") == []
 
 
+def test_cancel_gives_a_proceeding_invite_64_t1_more_then_timer_b():
+    h = Harness()
+    invite = make_request(branch=fresh_branch())
+    txn = h.layer.send_request(invite, UDP_PEER, 0.0)
+    h.receive(answer(invite, 180), UDP_PEER, 0.1)
+    h.at(60.0)
+    assert txn.state == "Proceeding" and h.tu.kinds("timeout") == []
+    cancel_txn = h.layer.send_request(make_request("CANCEL", invite.top_via.branch), UDP_PEER, 60.0)
+    h.receive(answer(cancel_txn.request, 200), UDP_PEER, 60.1)
+    h.at(100.0)  # the UAS never sends its 487 (RFC 3261 §9.1)
+    assert h.tu.kinds("timeout") == [("timeout", txn, "B", 92.0)]
+    assert h.layer.counts() == {}
+
+
+def test_cancel_answered_by_487_ends_normally():
+    h = Harness()
+    invite = make_request(branch=fresh_branch())
+    txn = h.layer.send_request(invite, TCP_PEER, 0.0)
+    h.receive(answer(invite, 180), TCP_PEER, 0.1)
+    h.layer.send_request(make_request("CANCEL", invite.top_via.branch), TCP_PEER, 1.0)
+    h.receive(answer(invite, 487), TCP_PEER, 1.1)
+    assert txn.state == "Terminated" and h.tu.kinds("timeout") == []
+    assert [e[2] for e in h.tu.kinds("response")] == [180, 487]
+
+
+def test_2xx_after_a_non_2xx_final_goes_to_on_stray_response():
+    h = Harness()
+    invite = make_request(branch=fresh_branch())
+    txn = h.layer.send_request(invite, UDP_PEER, 0.0)
+    h.receive(answer(invite, 486, to_tag="x"), UDP_PEER, 0.1)
+    h.receive(answer(invite, 200, to_tag="y"), UDP_PEER, 0.2)
+    assert txn.state == "Completed"
+    assert [e[2] for e in h.tu.kinds("response")] == [486]
+    assert h.tu.kinds("stray") == [("stray", 200, 0.2)]
+
+
 def test_ack_for_2xx_is_sent_stateless_and_send_request_refuses_it():
     h = Harness()
     ack = make_request("ACK", branch=fresh_branch(), to_tag="b1")

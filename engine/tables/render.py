@@ -4,9 +4,11 @@ Rules:
 
 * Diagrams are generated from the loaded ``Table`` (``sipflow.tables.model``),
   never written by hand, so they cannot drift from the table that runs.
-* Every row becomes one edge labelled ``event [guards] / actions``
-  (``Row.label()``). A row without ``to`` stays in its state and is drawn as a
-  self-loop. The initial state is entered from a start dot (dot) or ``[*]``
+* Every row is labelled ``event [guards] / actions`` (``Row.label()``). In
+  Mermaid each row is one transition; in dot the rows between the same two
+  states share one edge with one label line per row (call tables have many
+  failure rows into the same state, and parallel arrows are unreadable). A
+  row without ``to`` stays in its state and is drawn as a self-loop. The initial state is entered from a start dot (dot) or ``[*]``
   (Mermaid); final states are double circles (dot) or lead to ``[*]``
   (Mermaid). State timers are written inside their state.
 * ``from: Any`` rows start at one dashed pseudo-node, "Any non-final state",
@@ -168,11 +170,20 @@ def dot_quote(text: str) -> str:
     return f'"{escaped}"'
 
 
+def dot_lines(lines: list[str]) -> str:
+    """A dot label of several lines: one line is centred; more are left-justified (``\\l``)."""
+    if len(lines) == 1:
+        return dot_quote(lines[0])
+    return '"' + "".join(dot_quote(line)[1:-1] + "\\l" for line in lines) + '"'
+
+
 def render_dot(table: Table) -> str:
     """The table as a Graphviz ``digraph`` (text).
 
     Node ids are ``state_ids``, quoted (never raw names: Graphviz copies ids into
     SVG titles without escaping them); every node carries its real name as label.
+    Rows between the same two states share one edge, one label line per row in
+    file order, so a state with eight ways to fail has one arrow, not eight.
     """
     plain = state_ids(table)
     ids = {name: f'"{sid}"' for name, sid in plain.items()}
@@ -193,12 +204,15 @@ def render_dot(table: Table) -> str:
         lines.append(f"  {ids[ANY]} [shape=note, style=dashed, label={q(ANY_LABEL)}];")
     if table.initial in ids:
         lines.append(f"  {start} -> {ids[table.initial]};")
+    edges: dict[tuple[str, str], list[str]] = {}
     for row in table.rows:
         sources, target = _row_targets(row)
         for src in sources:
             src_id = ids.get(src) or _unknown(src)
             dst_id = src_id if target is None else ids.get(target) or _unknown(target)
-            lines.append(f"  {src_id} -> {dst_id} [label={q(row.label())}];")
+            edges.setdefault((src_id, dst_id), []).append(row.label())
+    for (src_id, dst_id), labels in edges.items():
+        lines.append(f"  {src_id} -> {dst_id} [label={dot_lines(labels)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

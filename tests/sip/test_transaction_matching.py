@@ -361,3 +361,50 @@ def test_invite_server_completed_property(t1, ack_at, reliable):
         assert tu.timeouts == []
         assert txn.state == "Terminated"
     assert layer.counts() == {} and len(layer.heap) == 0
+
+
+# -- the deadline heap -------------------------------------------------------------------
+
+
+class Owner:
+    def __init__(self) -> None:
+        self._retx_token = 0
+        self._life_token = 0
+
+
+def test_timer_heap_orders_replaces_and_cancels():
+    heap = TimerHeap()
+    a, b = Owner(), Owner()
+    heap.arm(a, "A", 2.0)
+    heap.arm(a, "B", 5.0)
+    heap.arm(b, "E", 1.0)
+    heap.arm(b, "E", 3.0)  # replaces b's first E
+    assert heap.next_deadline() == 2.0
+    assert list(heap.pop_due(2.5)) == [(a, "A")]
+    heap.cancel_lifetime(a)
+    assert heap.next_deadline() == 3.0
+    assert list(heap.pop_due(1e9)) == [(b, "E")]
+    assert heap.next_deadline() is None and len(heap) == 0
+
+
+def test_timer_heap_yields_timers_rearmed_during_iteration_when_due():
+    heap = TimerHeap()
+    owner = Owner()
+    heap.arm(owner, "G", 1.0)
+    fired = []
+    for item, name in heap.pop_due(10.0):
+        fired.append(name)
+        if len(fired) < 3:
+            heap.arm(item, name, 1.0 + len(fired))
+    assert fired == ["G", "G", "G"]
+
+
+def test_nothing_fires_before_its_deadline_and_a_late_call_does_not_burst():
+    layer, _, sent = new_layer()
+    layer.send_request(request(), PEER, 0.0)
+    assert layer.next_deadline() == 0.5
+    layer.handle_timers(0.49)
+    assert len(sent) == 1
+    layer.handle_timers(10.0)  # the driver woke up late: one retransmission, not five
+    assert len(sent) == 2
+    assert layer.next_deadline() == 11.0  # Timer A goes on from now, doubled

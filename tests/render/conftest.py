@@ -6,6 +6,7 @@ test files cannot import this module by name).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -23,6 +24,7 @@ from sipflow.tables.model import (
     StateTimer,
     Table,
 )
+from sipflow.tables.render import MERMAID_KEYWORDS
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 TABLE_FILE = "/srv/tables/uac_call.yaml"
@@ -155,6 +157,63 @@ def svg_text(group: ET.Element) -> list[str]:
     return [t.text or "" for t in group.iter(f"{SVG_NS}text")]
 
 
+ID = r"[A-Za-z_][A-Za-z0-9_]*"
+TEXT = r"(?:[A-Za-z0-9 _.,=()$/+\-'!?@*]|#[0-9]+;)*"
+END = r"(?:\[\*\]|" + ID + r")"
+LINE_RULES = [
+    ("comment", re.compile(r"^    %% [^\n]*$")),
+    ("declare", re.compile(rf'^    state "({TEXT})" as ({ID})$')),
+    ("describe", re.compile(rf"^    ({ID}) : ({TEXT})$")),
+    ("transition", re.compile(rf"^    ({END}) --> ({END})(?: : ({TEXT}))?$")),
+    ("bare", re.compile(rf"^    ({ID})$")),
+]
+
+
+def decode_mermaid(text: str) -> str:
+    return re.sub(r"#([0-9]+);", lambda m: chr(int(m.group(1))), text)
+
+
+def parse_mermaid(diagram: str) -> tuple[dict[str, str], dict[str, list[str]], list[tuple[str, str, str | None]]]:
+    """Check ``diagram`` line by line against a conservative subset of stateDiagram-v2.
+
+    Returns the states (id → decoded label), their descriptions and the transitions
+    (source id, target id, decoded label) in order. Fails on anything outside the subset.
+    """
+    lines = diagram.split("\n")
+    assert lines[0] == "stateDiagram-v2"
+    assert lines[-1] == "", "the diagram ends with a newline"
+    states: dict[str, str] = {}
+    descriptions: dict[str, list[str]] = {}
+    transitions: list[tuple[str, str, str | None]] = []
+    for number, line in enumerate(lines[1:-1], start=2):
+        for kind, rule in LINE_RULES:  # noqa: B007 - kind is used after the loop
+            m = rule.match(line)
+            if m:
+                break
+        else:
+            raise AssertionError(f"line {number} is outside the grammar: {line!r}")
+        ids = [g for g in m.groups() if g is not None and re.fullmatch(ID, g)] if kind != "comment" else []
+        for sid in ids[:2] if kind == "transition" else ids[-1:]:
+            assert sid.lower() not in MERMAID_KEYWORDS, f"line {number}: keyword used as id {sid!r}"
+        if kind == "bare":
+            assert m.group(1) not in states, f"line {number}: {m.group(1)} declared twice"
+            states[m.group(1)] = m.group(1)
+        elif kind == "declare":
+            assert m.group(2) not in states, f"line {number}: {m.group(2)} declared twice"
+            states[m.group(2)] = decode_mermaid(m.group(1))
+        elif kind == "describe":
+            assert m.group(1) in states, f"line {number}: describes undeclared {m.group(1)}"
+            descriptions.setdefault(m.group(1), []).append(decode_mermaid(m.group(2)))
+        elif kind == "transition":
+            src, dst, label = m.group(1), m.group(2), m.group(3)
+            for end in (src, dst):
+                assert end == "[*]" or end in states, f"line {number}: undeclared state {end}"
+            assert not (src == "[*]" and dst == "[*]"), f"line {number}: [*] --> [*]"
+            transitions.append((src, dst, None if label is None else decode_mermaid(label)))
+    return states, descriptions, transitions
+
+
+
 @pytest.fixture(scope="session")
 def rt() -> SimpleNamespace:
     """The helpers of this file, for the tests."""
@@ -163,4 +222,5 @@ def rt() -> SimpleNamespace:
         make_call_table=make_call_table, make_tricky_table=make_tricky_table,
         TRICKY_NAMES=TRICKY_NAMES, dot_to_svg=dot_to_svg, svg_groups=svg_groups, svg_text=svg_text,
         TABLE_FILE=TABLE_FILE, FRAGMENT_FILE=FRAGMENT_FILE,
+        parse_mermaid=parse_mermaid, decode_mermaid=decode_mermaid,
     )

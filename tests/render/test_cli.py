@@ -159,3 +159,35 @@ def test_console_script_from_another_directory(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().startswith("stateDiagram-v2\n")
     assert done.stderr == b""
+
+
+BOOM = """
+import sipflow.cli.render as cli_render
+def boom(table, fmt):
+    raise RuntimeError("kaboom in " + fmt)
+cli_render.render = boom
+from sipflow.cli.main import app
+app()
+"""
+
+
+def test_unexpected_errors_are_one_line_unless_debug(tiny):
+    plain = subprocess.run([sys.executable, "-c", BOOM, "render", str(tiny), "-f", "dot"],
+                           capture_output=True, timeout=60, check=False)
+    assert plain.returncode == 1
+    assert plain.stderr.decode().splitlines() == [
+        "sipflow: internal error: RuntimeError: kaboom in dot (rerun with --debug for the traceback)"]
+    debug = subprocess.run([sys.executable, "-c", BOOM, "--debug", "render", str(tiny), "-f", "dot"],
+                           capture_output=True, timeout=60, check=False)
+    assert debug.returncode == 1
+    assert debug.stderr.decode().startswith("Traceback (most recent call last):")
+    assert debug.stderr.decode().rstrip().endswith("RuntimeError: kaboom in dot")
+
+
+def test_binary_file_and_directory_are_one_line(tmp_path):
+    binary = tmp_path / "blob.yaml"
+    binary.write_bytes(b"\x00\x01\x02PNG\xff\xfe" * 10)
+    assert str(binary) in one_line_error(run(str(binary), "-f", "mermaid"))
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    assert str(folder) in one_line_error(run(str(folder), "-f", "mermaid"))

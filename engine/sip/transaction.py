@@ -26,7 +26,8 @@ Rules:
   ``on_timeout`` for Timers B and F (and for an INVITE still without final
   response 64*T1 after its CANCEL was sent, §9.1, reported as "B");
   ``on_transport_error`` when ``send``
-  raised ``OSError``; ``on_ack_timeout`` (optional; else
+  raised ``OSError`` (or ``transport_failed(peer, now)`` reports it later);
+  ``on_ack_timeout`` (optional; else
   ``on_transport_error``) for Timer H; ``on_terminated`` (optional) once per
   transaction when it ends.
 - An INVITE server transaction sends 100 Trying itself (§17.2.1) when the TU
@@ -226,6 +227,17 @@ class TransactionLayer:
     def find_cancel_target(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a CANCEL cancels (§9.2), or ``None``."""
         return self._servers.get(server_key(cancel, method="INVITE"))
+
+    def transport_failed(self, peer: Address, now: float) -> int:
+        """The transport reported, after the fact, that ``peer`` cannot be reached
+        (a driver that queues its sends learns it late, e.g. a refused TCP
+        connection). Every live transaction whose peer (``dest`` or ``source``)
+        is ``peer`` terminates with ``on_transport_error``. Returns how many."""
+        victims: list[Transaction] = [t for t in self._clients.values() if t.dest == peer]
+        victims += [t for t in self._servers.values() if t.source == peer]
+        for txn in victims:
+            txn._fail_transport(now)
+        return len(victims)
 
     # -- stateless ----------------------------------------------------------------
 

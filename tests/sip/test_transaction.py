@@ -671,6 +671,19 @@ def test_transport_error_on_response_send_and_on_timer_g():
     assert h2.layer.counts() == {}
 
 
+def test_transport_failed_later_ends_the_transactions_of_that_peer():
+    h = Harness()
+    other = Address("tcp", "127.0.0.1", 5999)
+    to_peer = h.layer.send_request(make_request("OPTIONS", fresh_branch()), TCP_PEER, 0.0)
+    to_other = h.layer.send_request(make_request("OPTIONS", fresh_branch()), other, 0.0)
+    from_peer = incoming(h, make_request("INFO", fresh_branch()), 0.0, TCP_PEER)
+    assert h.layer.transport_failed(TCP_PEER, 0.3) == 2
+    errors = {e[1] for e in h.tu.kinds("transport_error")}
+    assert errors == {to_peer, from_peer}
+    assert to_other.state == "Trying" and h.layer.counts() == {"non_invite_client": 1}
+    assert h.layer.transport_failed(TCP_PEER, 0.4) == 0
+
+
 def test_terminated_hook_runs_once_per_transaction():
     h = Harness()
     request = make_request("OPTIONS", fresh_branch())

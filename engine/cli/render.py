@@ -5,7 +5,8 @@ Rules:
 * TABLE is a shipped table name (``uac_call``) or a path to a table file; it is
   loaded with ``sipflow.tables.loader.load_table``, so a broken table gets the
   loader's one line, ``file:line:col: message``, and exit 2.
-* Text formats (dot, mermaid, md, svg) go to stdout, or to ``-o FILE``.
+* Text formats (dot, mermaid, md, svg) go to stdout, or to ``-o FILE``. A
+  reader that closes the pipe early (``| head``) is not an error.
 * PNG is binary: it goes to ``-o FILE``, or to stdout when stdout is not a
   terminal (``sipflow render uac_call --format png > uac_call.png``); on a
   terminal it is refused with exit 2 rather than filling the screen with bytes.
@@ -21,6 +22,7 @@ failure is turned into one line by ``_fail``.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -71,9 +73,14 @@ def _load(name_or_path: str) -> Table:
 def _write(result: str | bytes, output: Path | None) -> None:
     data = result.encode("utf-8") if isinstance(result, str) else result
     if output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            # The reader left early (``| head``): not an error. Point stdout at
+            # /dev/null so the interpreter's final flush does not complain.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     try:
         output.write_bytes(data)

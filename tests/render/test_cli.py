@@ -191,3 +191,15 @@ def test_binary_file_and_directory_are_one_line(tmp_path):
     folder = tmp_path / "folder.yaml"
     folder.mkdir()
     assert str(folder) in one_line_error(run(str(folder), "-f", "mermaid"))
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(dot_exe):
+    proc = subprocess.Popen([sys.executable, "-c", "from sipflow.cli.main import app; app()",
+                             "render", "uac_call", "--format", "png"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(8) == PNG_MAGIC
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()

@@ -701,3 +701,64 @@ def test_user_data_and_pending_are_one_slot():
     assert txn.user_data == {"session": 7}
     with pytest.raises(AttributeError):
         txn.anything_else = 1  # __slots__: no per-instance dict
+
+
+# -- every lifetime timer, table-driven, with non-default T1/T4/D ----------------------
+
+CUSTOM = TimerConfig(t1=0.2, t2=1.6, t4=2.5, timer_d=40.0)
+START = 1.0  # when the timer under test is armed
+
+
+def _client_final(method: str, status: int):
+    def setup(h: Harness, peer: Address) -> None:
+        request = make_request(method, fresh_branch())
+        h.layer.send_request(request, peer, 0.0)
+        h.receive(answer(request, status), peer, START)
+
+    return setup
+
+
+def _server_final(method: str, status: int, ack_at: float | None = None):
+    def setup(h: Harness, peer: Address) -> None:
+        request = make_request(method, fresh_branch())
+        txn = incoming(h, request, 0.0, peer)
+        h.respond(txn, answer(request, status), START)
+        if ack_at is not None:
+            ack = make_request("ACK", request.top_via.branch, cseq_method="ACK", to_tag="b1")
+            incoming(h, ack, ack_at, peer)
+
+    return setup
+
+
+def _client_silent(method: str):
+    def setup(h: Harness, peer: Address) -> None:
+        h.at(START)
+        h.layer.send_request(make_request(method, fresh_branch()), peer, START)
+
+    return setup
+
+
+@pytest.mark.parametrize(
+    "timer, setup, udp_end, tcp_end",
+    [
+        ("B", _client_silent("INVITE"), START + 64 * 0.2, START + 64 * 0.2),
+        ("F", _client_silent("OPTIONS"), START + 64 * 0.2, START + 64 * 0.2),
+        ("D", _client_final("INVITE", 404), START + 40.0, START),
+        ("M", _client_final("INVITE", 200), START + 64 * 0.2, START + 64 * 0.2),
+        ("K", _client_final("OPTIONS", 200), START + 2.5, START),
+        ("H", _server_final("INVITE", 404), START + 64 * 0.2, START + 64 * 0.2),
+        ("I", _server_final("INVITE", 404, ack_at=3.0), 3.0 + 2.5, 3.0),
+        ("J", _server_final("OPTIONS", 200), START + 64 * 0.2, START),
+        ("L", _server_final("INVITE", 200), START + 64 * 0.2, START + 64 * 0.2),
+    ],
+)
+@pytest.mark.parametrize("peer", [UDP_PEER, TCP_PEER], ids=["udp", "tcp"])
+def test_each_lifetime_timer_ends_its_transaction_on_time(timer, setup, udp_end, tcp_end, peer):
+    h = Harness(CUSTOM, tu=AckTimeoutRecorder())
+    ended: list[float] = []
+    h.tu.on_terminated = lambda txn: ended.append(h.now)
+    setup(h, peer)
+    h.run_until_idle()
+    expected = udp_end if peer is UDP_PEER else tcp_end
+    assert ended == [pytest.approx(expected)], timer
+    assert h.layer.counts() == {} and len(h.layer.heap) == 0

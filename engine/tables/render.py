@@ -8,9 +8,10 @@ Rules:
   Mermaid each row is one transition; in dot the rows between the same two
   states share one edge with one label line per row (call tables have many
   failure rows into the same state, and parallel arrows are unreadable). A
-  row without ``to`` stays in its state and is drawn as a self-loop. The initial state is entered from a start dot (dot) or ``[*]``
-  (Mermaid); final states are double circles (dot) or lead to ``[*]``
-  (Mermaid). State timers are written inside their state.
+  row without ``to`` stays in its state and is drawn as a self-loop. The
+  initial state is entered from a start dot (dot) or ``[*]`` (Mermaid); final
+  states are double circles (dot) or lead to ``[*]`` (Mermaid). State timers
+  are written inside their state.
 * ``from: Any`` rows start at one dashed pseudo-node, "Any non-final state",
   instead of being copied onto every non-final state. A call table has a
   handful of such rows (BYE, timeouts, transport errors) and half a dozen
@@ -327,12 +328,13 @@ def render_markdown(table: Table) -> str:
             md_code(source_text(row.source, table)),
         ]
         out.append("| " + " | ".join(cells) + " |")
-    out += ["", "## States", "", "| state | kind | timers | source |", "|---|---|---|---|"]
+    out += ["", "## States", "", "| state | kind | timers | description | source |",
+            "|---|---|---|---|---|"]
     for state in table.states.values():
         kind = ", ".join(k for k, on in (("initial", state.name == table.initial),
                                           ("final", state.final)) if on)
         timers = _md_list(timer_label(t, table.parameters) for t in state.timers)
-        out.append(f"| {md_code(state.name)} | {kind} | {timers} | "
+        out.append(f"| {md_code(state.name)} | {kind} | {timers} | {md_text(state.description)} | "
                    f"{md_code(source_text(state.source, table))} |")
     return "\n".join(out) + "\n"
 

@@ -66,7 +66,7 @@ def make_call_table() -> Table:
         "Calling": StateDef("Calling", src(9), timers=(
             StateTimer("NoAnswer", ParamRef("no_answer"), src(9)),)),
         "Ringing": StateDef("Ringing", src(10), timers=(StateTimer("Guard", 0.5, src(10)),)),
-        "Active": StateDef("Active", src(11)),
+        "Active": StateDef("Active", src(11), description="talking <both ways>\n| media flows"),
         "Terminated": StateDef("Terminated", src(12), final=True),
     }
     rows = [

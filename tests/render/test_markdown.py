@@ -84,13 +84,14 @@ def test_multi_source_rows_list_every_state(call_table):
 
 def test_state_table_lists_kinds_timers_and_sources(call_table):
     rows = table_lines(section(render_markdown(call_table), "States"))
-    assert rows[0] == ["state", "kind", "timers", "source"]
+    assert rows[0] == ["state", "kind", "timers", "description", "source"]
     by_name = {unquote(r[0]): r[1:] for r in rows[1:]}
     assert list(by_name) == list(call_table.states)
     assert by_name["Idle"][0] == "initial"
     assert by_name["Terminated"][0] == "final"
     assert by_name["Calling"][1] == "`timer NoAnswer $no_answer=180s`"
-    assert by_name["Ringing"] == ["", "`timer Guard 500ms`", "`uac_call.yaml:10`"]
+    assert by_name["Ringing"] == ["", "`timer Guard 500ms`", "", "`uac_call.yaml:10`"]
+    assert by_name["Active"][2] == "talking &lt;both ways&gt; &#124; media flows"
 
 
 def test_tricky_values_never_break_the_tables(tricky_table):

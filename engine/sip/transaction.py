@@ -274,6 +274,9 @@ class TransactionLayer:
         """The live server transaction with ``key``, if any."""
         return self._servers.get(key)
 
+    def _cancel_pending(self, branch: str) -> bool:
+        return (branch, "CANCEL") in self._clients
+
     def _forget(self, txn: Transaction) -> None:
         table: dict = self._clients if isinstance(txn, ClientTransaction) else self._servers
         if table.get(txn.key) is txn:

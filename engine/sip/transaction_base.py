@@ -55,6 +55,8 @@ class LayerPort(Protocol):
 
     def _forget(self, txn: Transaction) -> None: ...
 
+    def _cancel_pending(self, branch: str) -> bool: ...
+
 
 class Transaction:
     """Common part of client and server transactions.

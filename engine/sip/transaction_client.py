@@ -104,6 +104,8 @@ class ClientTransaction(Transaction):
                     self.state = TxnState.PROCEEDING
                     heap.cancel_all(self)  # no A retransmissions, no B (§17.1.1.2)
                     self._wire = None
+                    if self._layer._cancel_pending(self.key[0]):
+                        self.cancel_sent(now)  # CANCEL sent early: §9.1 still applies
                 tu.on_response(self, response, now)
             elif code < 300:
                 self.state = TxnState.ACCEPTED

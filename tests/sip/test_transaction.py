@@ -316,6 +316,18 @@ def test_cancel_gives_a_proceeding_invite_64_t1_more_then_timer_b():
     assert h.layer.counts() == {}
 
 
+def test_cancel_sent_before_any_provisional_still_bounds_the_invite():
+    h = Harness()
+    invite = make_request(branch=fresh_branch())
+    txn = h.layer.send_request(invite, TCP_PEER, 0.0)
+    h.layer.send_request(make_request("CANCEL", invite.top_via.branch), TCP_PEER, 0.0)
+    h.receive(answer(invite, 180), TCP_PEER, 10.0)  # Calling -> Proceeding after the CANCEL
+    h.at(41.9)
+    assert txn.state == "Proceeding"
+    h.at(43.0)
+    assert h.tu.kinds("timeout")[-1] == ("timeout", txn, "B", 42.0)
+
+
 def test_cancel_answered_by_487_ends_normally():
     h = Harness()
     invite = make_request(branch=fresh_branch())

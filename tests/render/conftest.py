@@ -164,7 +164,7 @@ LINE_RULES = [
     ("comment", re.compile(r"^    %% [^\n]*$")),
     ("declare", re.compile(rf'^    state "({TEXT})" as ({ID})$')),
     ("describe", re.compile(rf"^    ({ID}) : ({TEXT})$")),
-    ("transition", re.compile(rf"^    ({END}) --> ({END})(?: : ({TEXT}))?$")),
+    ("transition", re.compile(rf"^    ({END}) --> ({END})(?: : ({TEXT}(?:<br>{TEXT})*))?$")),
     ("bare", re.compile(rf"^    ({ID})$")),
 ]
 
@@ -173,18 +173,20 @@ def decode_mermaid(text: str) -> str:
     return re.sub(r"#([0-9]+);", lambda m: chr(int(m.group(1))), text)
 
 
-def parse_mermaid(diagram: str) -> tuple[dict[str, str], dict[str, list[str]], list[tuple[str, str, str | None]]]:
+def parse_mermaid(diagram: str) -> tuple[dict[str, str], dict[str, list[str]],
+                                         list[tuple[str, str, tuple[str, ...]]]]:
     """Check ``diagram`` line by line against a conservative subset of stateDiagram-v2.
 
     Returns the states (id → decoded label), their descriptions and the transitions
-    (source id, target id, decoded label) in order. Fails on anything outside the subset.
+    (source id, target id, decoded label lines — one per row, split at ``<br>``) in
+    order; each edge appears once. Fails on anything outside the subset.
     """
     lines = diagram.split("\n")
     assert lines[0] == "stateDiagram-v2"
     assert lines[-1] == "", "the diagram ends with a newline"
     states: dict[str, str] = {}
     descriptions: dict[str, list[str]] = {}
-    transitions: list[tuple[str, str, str | None]] = []
+    transitions: list[tuple[str, str, tuple[str, ...]]] = []
     for number, line in enumerate(lines[1:-1], start=2):
         for kind, rule in LINE_RULES:  # noqa: B007 - kind is used after the loop
             m = rule.match(line)
@@ -209,7 +211,9 @@ def parse_mermaid(diagram: str) -> tuple[dict[str, str], dict[str, list[str]], l
             for end in (src, dst):
                 assert end == "[*]" or end in states, f"line {number}: undeclared state {end}"
             assert not (src == "[*]" and dst == "[*]"), f"line {number}: [*] --> [*]"
-            transitions.append((src, dst, None if label is None else decode_mermaid(label)))
+            assert all((src, dst) != (a, b) for a, b, _ in transitions), f"line {number}: repeated edge"
+            lines = () if label is None else tuple(decode_mermaid(part) for part in label.split("<br>"))
+            transitions.append((src, dst, lines))
     return states, descriptions, transitions
 
 

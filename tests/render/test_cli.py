@@ -101,7 +101,8 @@ def test_text_formats_of_a_table_file(tiny):
     mermaid = run(str(tiny), "-f", "mermaid")
     assert mermaid.exit_code == 0
     assert "    [*] --> Idle" in mermaid.stdout.splitlines()
-    assert "    Calling --> Done : TimerNoAnswer / SendCANCEL" in mermaid.stdout.splitlines()
+    assert "    Calling --> Done : Dialog200OK / SendACK<br>TimerNoAnswer / SendCANCEL" \
+        in mermaid.stdout.splitlines()
     md = run(str(tiny), "--format", "MD")
     assert md.exit_code == 0 and md.stdout.startswith("# State table `tiny`")
     assert "| `Calling` | `TimerNoAnswer` |  | `SendCANCEL` | `Done` |  | `tiny.yaml:12` |" in md.stdout

@@ -29,13 +29,15 @@ def test_dot_is_accepted_by_graphviz(rt, dot_exe, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_mermaid_fits_the_grammar_with_one_transition_per_row_and_source(rt, name):
+def test_mermaid_fits_the_grammar_with_one_label_line_per_row(rt, name):
     table = load_table(name)
     states, _, transitions = rt.parse_mermaid(render_mermaid(table))
     assert len(states) == len(table.states) + any(r.is_any for r in table.rows)
-    labelled = [t for t in transitions if t[2] is not None]
-    assert len(labelled) == sum(1 if r.is_any else len(r.sources) for r in table.rows)
-    assert transitions[0] == ("[*]", state_ids(table)[table.initial], None)
+    lines = [line for t in transitions for line in t[2]]
+    assert len(lines) == sum(1 if r.is_any else len(r.sources) for r in table.rows)
+    assert sorted(lines) == sorted(label for r in table.rows
+                                   for label in [r.label()] * (1 if r.is_any else len(r.sources)))
+    assert transitions[0] == ("[*]", state_ids(table)[table.initial], ())
 
 
 @pytest.mark.parametrize("name", NAMES)

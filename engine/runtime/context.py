@@ -58,8 +58,9 @@ class Context:
         self.event = event
         self.row: CompiledRow | None = None
         """The row being fired (set once its guards held)."""
-        self.pending: list[tuple[str, Mapping[str, Any]]] | None = []
-        """Application events published during the transition; None once it is over."""
+        self.pending: list[tuple[str, Mapping[str, Any]]] | tuple[()] | None = ()
+        """Application events published during the transition (a list once there is one);
+        None once the transition is over."""
 
     def param(self, name: str) -> Any:
         """The value of the table parameter ``name`` for this session."""
@@ -76,10 +77,13 @@ class Context:
     def publish(self, name: str, data: Mapping[str, Any] | None = None) -> None:
         """Tell subscribers the application event ``name``."""
         payload = data if data is not None else {}
-        if self.pending is not None:
-            self.pending.append((name, payload))
-        else:
+        pending = self.pending
+        if pending is None:
             self.runtime.publish(self.session, name, payload)
+        elif isinstance(pending, list):
+            pending.append((name, payload))
+        else:
+            self.pending = [(name, payload)]
 
     def __repr__(self) -> str:
         return f"<Context {self.session!r} {self.event!r}>"

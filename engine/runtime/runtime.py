@@ -40,12 +40,20 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from sipflow.clock import Clock
 from sipflow.tables.model import ParamRef, Table
 
-from .compiler import CompiledAction, CompiledGuard, CompiledRow, CompiledTable, CompileError
+from .compiler import (
+    CompiledAction,
+    CompiledGuard,
+    CompiledRow,
+    CompiledTable,
+    CompileError,
+    TableRefused,
+)
 from .compiler import compile_table as _compile
 from .context import Context, Event
 from .params import ParamError, check_overrides, parse_duration
@@ -60,7 +68,8 @@ SESSION_ENDED = "SessionEnded"
 """What subscribers hear when a session reaches a final state."""
 
 Subscriber = Callable[[Session, str, Mapping[str, Any]], object]
-_EMPTY: Mapping[str, Any] = {}
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+"""The data of an event that carries none (read-only, shared)."""
 
 
 class UnknownTable(KeyError):
@@ -85,10 +94,12 @@ class Runtime:
         self.backend = backend
         self.tables: dict[str, CompiledTable] = {}
         for item in tables:
-            compiled = self._compile(item, lint)
-            if compiled.name in self.tables:
-                raise CompileError(f"two tables are named {compiled.name!r}")
-            self.tables[compiled.name] = compiled
+            for compiled in self._compile(item, lint):
+                if compiled.name in self.tables:
+                    raise CompileError(f"two tables are named {compiled.name!r}")
+                self.tables[compiled.name] = compiled
+        if lint:
+            _refuse_conflicts(self.tables.values())
         self._starts = _starts_on(self.tables.values())
         self._params = _parameters(self.tables.values(), params or {})
         self.sessions: set[Session] = set()
@@ -279,7 +290,7 @@ class Runtime:
         if machine_event is None:
             self.unhandled[(table.name, state, name)] += 1
             return False
-        ctx = Context(self, session, Event(name, data if data is not None else {}, message))
+        ctx = Context(self, session, Event(name, data if data is not None else _EMPTY, message))
         try:
             fired = machine_event.trigger(session, ctx)
         except Exception as exc:  # transitions itself failed: keep the session as it is
@@ -325,14 +336,26 @@ class Runtime:
             log.error("subscriber %r failed on %s from table %s: %s: %s", callback, name,
                       session.table.name, type(exc).__name__, exc, exc_info=exc)
 
-    def _compile(self, item: Table | CompiledTable | str | Path, lint: bool) -> CompiledTable:
+    def _compile(self, item: Table | CompiledTable | str | Path, lint: bool) -> list[CompiledTable]:
         if isinstance(item, CompiledTable):
-            return item
+            return [item]
         if isinstance(item, str | Path):
-            from sipflow.tables.loader import load_table
+            from sipflow.tables.loader import load_tables
 
-            item = load_table(item, self.registry)
-        return _compile(item, self.registry, lint=lint)
+            return [_compile(t, self.registry, lint=lint) for t in load_tables([item], self.registry)]
+        return [_compile(item, self.registry, lint=lint)]
+
+
+def _refuse_conflicts(tables: Iterable[CompiledTable]) -> None:
+    """Lint's checks between tables (two tables starting on the same event)."""
+    try:
+        from sipflow.tables.lint import lint_tables
+    except ImportError:  # lint not available: ``_starts_on`` still refuses conflicts
+        return
+    tables = list(tables)
+    errors = [d for d in lint_tables([t.table for t in tables]) if d.severity == "error"]
+    if errors:
+        raise TableRefused(", ".join(t.name for t in tables), [str(d) for d in errors])
 
 
 def _starts_on(tables: Iterable[CompiledTable]) -> dict[str, CompiledTable]:

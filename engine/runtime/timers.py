@@ -52,13 +52,24 @@ class TimerService:
         self.clock = clock
         self._param = param
         self._fire = fire
+        self._parsed: dict[Any, float] = {}
+
+    def _seconds(self, value: Any, timer: StateTimer, name: str) -> float:
+        """``parse_duration`` with a small cache: most sessions share a handful of values."""
+        try:
+            return self._parsed[value]
+        except (KeyError, TypeError):
+            pass
+        seconds = parse_duration(value, f"{timer.source.short}: timer {timer.name} ({{param: {name}}})")
+        if len(self._parsed) < 256 and isinstance(value, str | int | float):
+            self._parsed[value] = seconds
+        return seconds
 
     def duration(self, session: Session, timer: StateTimer) -> float:
         """The timer's duration in seconds for this session."""
         value = timer.duration
         if isinstance(value, ParamRef):
-            return parse_duration(self._param(session, value.name),
-                                  f"{timer.source.short}: timer {timer.name} ({{param: {value.name}}})")
+            return self._seconds(self._param(session, value.name), timer, value.name)
         return float(value)
 
     def enter(self, session: Session) -> None:

@@ -136,7 +136,12 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 def make_runtime(registry: Registry, clock: VirtualClock):
+    """A runtime over tables built in code. Lint is off: these tables exercise engine
+    semantics, some on purpose (duplicate rows to show precedence); test_lint.py covers
+    the runtime's refusal of tables that fail lint."""
+
     def make(*specs: dict[str, Any], **kwargs: Any) -> Runtime:
+        kwargs.setdefault("lint", False)
         return Runtime([build_table(s) for s in specs], registry, clock, **kwargs)
 
     return make

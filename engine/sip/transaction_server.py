@@ -20,7 +20,8 @@ Rules:
   defines it, otherwise as ``on_transport_error(txn, now)`` (the RFC asks to
   "indicate a transaction failure"; both end the transaction).
 - Responding in a state that allows no response (Completed, Confirmed,
-  Terminated, or a non-2xx after a 2xx) is our own bug: ``LocalProtocolError``.
+  Terminated, or a non-2xx after a 2xx), or with a response whose CSeq
+  method is not the transaction's, is our own bug: ``LocalProtocolError``.
 
 Theory of operation: the layer matches a request to this transaction and
 calls ``receive_retransmission``/``receive_ack``; the TU calls ``respond``
@@ -108,6 +109,12 @@ class ServerTransaction(Transaction):
         elif state is not TxnState.TRYING and state is not TxnState.PROCEEDING:
             raise LocalProtocolError(
                 f"cannot send {code} on {self.method} server transaction {self.key!r} in {state.value}"
+            )
+        answered = response.cseq.method
+        if answered != self.method:
+            raise LocalProtocolError(
+                f"response {code} with CSeq method {answered} sent on {self.method} "
+                f"server transaction {self.key!r}"
             )
         self.last_response = response
         wire = response.serialize()

@@ -588,6 +588,15 @@ def test_2xx_enters_accepted_timer_l_and_acks_reach_the_tu():
         h.respond(txn, ok, 34.0)
 
 
+def test_respond_refuses_a_response_to_another_method():
+    h = Harness()
+    invite = make_request(branch=fresh_branch())
+    txn = incoming(h, invite, 0.0)
+    with pytest.raises(LocalProtocolError, match="CSeq method BYE"):
+        h.respond(txn, answer(make_request("BYE", fresh_branch()), 200), 0.1)
+    assert txn.state == "Proceeding" and txn.last_response.status == 100
+
+
 def test_ack_in_proceeding_is_absorbed():
     h = Harness()
     invite = make_request(branch=fresh_branch())

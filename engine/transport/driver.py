@@ -17,6 +17,12 @@ Rules:
 - A deadline that ``handle_timers`` never clears (a core bug) would spin the
   loop: after ``MAX_SPINS`` callbacks at one instant the driver logs an error
   and retries every ``SPIN_BACKOFF`` seconds instead.
+- Transport failures go to ``on_error(dest, error)`` (default: a log line).
+  When the endpoint has the optional method ``transport_failed(peer, now)``
+  (the core then ends the transactions towards ``peer`` with a transport
+  error, RFC 3261 §8.1.3.1) the driver calls it too, and the events it makes
+  reach ``on_step`` in the same step, or in a step of their own when the
+  failure came later (a refused TCP connection).
 - Nothing raises into the event loop or the clock: an exception from the
   endpoint or the hook is logged with its traceback (it is a bug) and the
   driver keeps serving; a transmit with no matching transport is reported to
@@ -46,6 +52,8 @@ from sipflow.transport.base import (
 
 MAX_SPINS = 1000
 """Timer callbacks in a row at one instant before the driver suspects a stuck deadline."""
+MAX_HOOK_ROUNDS = 4
+"""Times ``on_step`` may run in one step when transport failures keep making events."""
 SPIN_BACKOFF = 0.01
 """How far a stuck deadline is pushed back (seconds), so the loop never spins."""
 
@@ -76,6 +84,7 @@ class EndpointDriver:
         self._last_fire: float | None = None
         self._spins = 0
         self._stuck = False
+        self._failed = False
         for transport in transports:
             self.add_transport(transport)
 
@@ -145,12 +154,16 @@ class EndpointDriver:
         self._in_step = True
         try:
             self._send_and_schedule()
-            if self.on_step is not None:
-                try:
-                    self.on_step(self)
-                except Exception:
-                    log.exception("the on_step hook failed")
+            for _ in range(MAX_HOOK_ROUNDS):
+                self._failed = False
+                if self.on_step is not None:
+                    try:
+                        self.on_step(self)
+                    except Exception:
+                        log.exception("the on_step hook failed")
                 self._send_and_schedule()
+                if not self._failed:
+                    break
         finally:
             self._in_step = False
 
@@ -212,6 +225,16 @@ class EndpointDriver:
             self.on_error(dest, error)
         except Exception:
             log.exception("the on_error hook failed")
+        tell = getattr(self.endpoint, "transport_failed", None)
+        if dest is None or tell is None or self._closed:
+            return
+        try:
+            tell(dest, self.clock.now())
+        except Exception:
+            log.exception("the SIP endpoint failed in transport_failed")
+        self._failed = True
+        if not self._in_step:  # reported later, from the loop: a step of its own
+            self._after_step()
 
     # ------------------------------------------------------------ close
 

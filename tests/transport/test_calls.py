@@ -196,3 +196,30 @@ def test_two_endpoints_complete_calls_over_real_sockets(run, until, spec):
         await db.aclose()
 
     run(main(), timeout=4.0)
+
+
+class ReportingEndpoint(SipEndpoint):
+    """A SipEndpoint that hears late transport failures (see EndpointDriver's rules)."""
+
+    def transport_failed(self, peer: Address, now: float) -> None:
+        self.core.layer.transport_failed(peer, now)
+
+
+def test_refused_tcp_connection_reaches_the_core_as_an_event(run, until):
+    async def main():
+        caller = Caller()
+        da = await start_endpoint(["tcp:127.0.0.1:0"],
+                                  lambda local: ReportingEndpoint(local, rng=random.Random(1)),
+                                  on_step=caller)
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        handle = da.endpoint.invite(f"sip:bob@127.0.0.1:{port};transport=tcp",
+                                    now=da.clock.now())
+        da.flush()
+        await until(lambda: any(isinstance(e, ev.TransportError) for e in caller.events))
+        failure = next(e for e in caller.events if isinstance(e, ev.TransportError))
+        assert (failure.handle, failure.method) == (handle, "INVITE")
+        await da.aclose()
+
+    run(main())

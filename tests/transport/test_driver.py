@@ -199,3 +199,33 @@ def test_a_stuck_deadline_backs_off_instead_of_spinning(echo, caplog):
     fired = len(endpoint.fired)
     clock.run_until_idle()
     assert endpoint.fired[fired:] == [5.0]  # exact time again, no back-off
+
+
+def test_transport_failure_is_told_to_an_endpoint_that_listens(echo):
+    class Listening(echo):
+        def __init__(self):
+            super().__init__()
+            self.failed: list[tuple[Address, float]] = []
+
+        def transport_failed(self, peer, now):
+            self.failed.append((peer, now))
+
+    steps = []
+    errors = []
+    clock = CountingClock()
+    endpoint = Listening()
+    driver = EndpointDriver(endpoint, clock, [FakeTransport(A4)],
+                            on_step=lambda d: steps.append(list(d.endpoint.failed)),
+                            on_error=lambda d, e: errors.append(d))
+    clock.advance(2.0)
+    dest = Address("tcp", "192.0.2.1", 5060)  # no tcp transport: fails inside the step
+    endpoint.outbox.append(Transmit(b"x", dest))
+    driver.flush()
+    assert errors == [dest]
+    assert endpoint.failed == [(dest, 2.0)]
+    assert steps == [[(dest, 2.0)]]  # the hook saw the failure in the same step
+    driver.transports[0].on_error(A4, TransportError("refused later"))  # from the loop
+    assert endpoint.failed[-1] == (A4, 2.0)
+    assert len(steps) == 2  # a step of its own
+    driver.transports[0].on_error(None, OSError("ICMP"))  # no peer: nothing to tell
+    assert len(endpoint.failed) == 2 and len(steps) == 2

@@ -83,8 +83,9 @@ def format_duration(value: float | ParamRef, parameters: dict[str, Any] | None =
             text += f"={_plain(parameters[value.name])}"
         return text
     seconds = float(value)
-    if 0 < seconds < 1 and float(seconds * 1000).is_integer():
-        return f"{int(seconds * 1000)}ms"
+    millis = round(seconds * 1000, 6)  # 0.3 s is 300 ms, not 300.00000000000006
+    if 0 < seconds < 1 and millis.is_integer():
+        return f"{int(millis)}ms"
     return f"{seconds:g}s"
 
 

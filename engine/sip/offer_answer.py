@@ -1,0 +1,581 @@
+"""The SDP offer/answer model for audio (RFC 3264), sans-I/O.
+
+Rules:
+
+- Audio over ``RTP/AVP`` only, and one audio stream per session; every
+  other ``m=`` line of an offer is rejected with port 0, as RFC 3264 §6
+  says (same number and order of m-lines, at least one format).
+- Codecs are intersected keeping the offer's order and payload types;
+  ``telephone-event`` alone is not a usable codec. An offer with nothing
+  in common raises ``OfferAnswerError`` with ``status`` 488.
+- Directions follow RFC 3264 §6.1: what we send is what we want to send and
+  the offerer wants to receive, and the other way round; so with a local
+  ``sendrecv``, sendonly is answered recvonly, recvonly sendonly, inactive
+  inactive. Hold is RFC 3264 §8.4: sendrecv becomes sendonly, recvonly
+  becomes inactive; resume goes back to the configured direction.
+- The ``o=`` sess-version grows by one for every local description that
+  differs from the last one sent, and stays the same when it is sent again
+  unchanged (RFC 3264 §8).
+- Which SIP answer follows an error is the caller's choice; ``status``
+  tells what RFC 3264/3311 suggest: 488 nothing acceptable, 491 an offer of
+  ours is outstanding (glare), 500 an offer of theirs is still unanswered,
+  400 an answer nobody asked for or with the wrong m-lines.
+
+Theory of operation:
+
+``make_offer``, ``make_answer``, ``hold`` and ``resume`` are pure functions
+over ``SessionDescription`` values. ``SdpSession`` is the per-dialog record
+that uses them: it keeps the last local and remote bodies as bytes (a few
+hundred bytes in all, parsed again only when needed), which side has an
+offer outstanding, the sess-id and version, and the local hold state. The
+dialog layer and the tables ask it ``offer_outstanding``/``pending`` to tell
+"offer in 183 answered in PRACK" from "offer in UPDATE", and map its errors to
+488/491/500.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sipflow.sip.sdp import (
+    DIRECTIONS,
+    Attribute,
+    Connection,
+    Media,
+    Origin,
+    SdpError,
+    SessionDescription,
+    Timing,
+    parse,
+)
+
+__all__ = [
+    "DEFAULT_CODECS",
+    "PCMA",
+    "PCMU",
+    "TELEPHONE_EVENT",
+    "Codec",
+    "MediaConfig",
+    "OfferAnswerError",
+    "SdpError",
+    "SdpSession",
+    "answer_direction",
+    "hold",
+    "make_answer",
+    "make_offer",
+    "media_codecs",
+    "resume",
+]
+
+
+class OfferAnswerError(ValueError):
+    """An offer or answer we cannot take; ``status`` is the SIP response code
+    RFC 3264/3311 suggest for it (488, 491, 500 or 400)."""
+
+    def __init__(self, reason: str, status: int = 488) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Codec:
+    """An RTP payload format: encoding name, clock rate, channels, the payload
+    type we use when we offer it, and its ``fmtp`` parameters."""
+
+    name: str
+    clock_rate: int
+    payload_type: int
+    channels: int = 1
+    fmtp: str | None = None
+
+    def matches(self, name: str, clock_rate: int, channels: int | None) -> bool:
+        """Same encoding (case-insensitive), clock rate and channel count."""
+        return (
+            self.name.lower() == name.lower()
+            and self.clock_rate == clock_rate
+            and self.channels == (channels or 1)
+        )
+
+    @property
+    def is_dtmf(self) -> bool:
+        return self.name.lower() == "telephone-event"
+
+
+PCMU = Codec("PCMU", 8000, 0)
+PCMA = Codec("PCMA", 8000, 8)
+TELEPHONE_EVENT = Codec("telephone-event", 8000, 101, fmtp="0-16")
+DEFAULT_CODECS: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT)
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """What the local side offers and accepts. Shared by every dialog of a
+    user agent, so it costs nothing per dialog."""
+
+    address: str = "127.0.0.1"
+    port: int = 40000
+    codecs: tuple[Codec, ...] = DEFAULT_CODECS
+    ptime: int | None = 20
+    direction: str = "sendrecv"
+    username: str = "-"
+    session_name: str = "sipflow"
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"not an SDP direction: {self.direction!r}")
+        if not 0 < self.port <= 65535:
+            raise ValueError(f"media port {self.port} out of range 1..65535")
+        if not any(not codec.is_dtmf for codec in self.codecs):
+            raise ValueError("MediaConfig needs at least one audio codec besides telephone-event")
+
+    @property
+    def addrtype(self) -> str:
+        return "IP6" if ":" in self.address else "IP4"
+
+
+# ---------------------------------------------------------------------------
+# Pure functions
+# ---------------------------------------------------------------------------
+
+
+def _sends(direction: str) -> bool:
+    return direction in ("sendrecv", "sendonly")
+
+
+def _receives(direction: str) -> bool:
+    return direction in ("sendrecv", "recvonly")
+
+
+def _direction(send: bool, receive: bool) -> str:
+    if send and receive:
+        return "sendrecv"
+    if send:
+        return "sendonly"
+    if receive:
+        return "recvonly"
+    return "inactive"
+
+
+def answer_direction(offered: str, local: str = "sendrecv") -> str:
+    """The answer's direction for an offered one, given what we want (RFC 3264 §6.1)."""
+    return _direction(_sends(local) and _receives(offered), _receives(local) and _sends(offered))
+
+
+def _new_origin(config: MediaConfig, sess_id: int, version: int) -> Origin:
+    return Origin(config.username, str(sess_id), version, "IN", config.addrtype, config.address)
+
+
+def _audio_media(config: MediaConfig, codecs: Sequence[tuple[int, Codec]], direction: str) -> Media:
+    media = Media("audio", config.port, "RTP/AVP", [str(pt) for pt, _ in codecs])
+    for pt, codec in codecs:
+        channels = f"/{codec.channels}" if codec.channels != 1 else ""
+        media.attributes.append(
+            Attribute("rtpmap", f"{pt} {codec.name}/{codec.clock_rate}{channels}")
+        )
+        if codec.fmtp:
+            media.attributes.append(Attribute("fmtp", f"{pt} {codec.fmtp}"))
+    if config.ptime is not None:
+        media.attributes.append(Attribute("ptime", str(config.ptime)))
+    media.attributes.append(Attribute(direction))
+    return media
+
+
+def _skeleton(config: MediaConfig, origin: Origin) -> SessionDescription:
+    return SessionDescription(
+        origin=origin,
+        name=config.session_name,
+        connection=Connection("IN", config.addrtype, config.address),
+        times=[Timing(0, 0)],
+    )
+
+
+def make_offer(
+    config: MediaConfig, *, sess_id: int = 0, version: int = 0, direction: str | None = None
+) -> SessionDescription:
+    """A fresh offer: one audio stream with the configured codecs and their
+    payload types, in the configured (or given) direction."""
+    desc = _skeleton(config, _new_origin(config, sess_id, version))
+    codecs = [(codec.payload_type, codec) for codec in config.codecs]
+    desc.media.append(_audio_media(config, codecs, direction or config.direction))
+    return desc
+
+
+def media_codecs(media: Media) -> list[tuple[int, Codec]]:
+    """The formats of an RTP media section as ``(payload type, Codec)`` in
+    order; formats without a known meaning are left out."""
+    out: list[tuple[int, Codec]] = []
+    if not media.is_rtp:
+        return out
+    rtpmaps = media.rtpmaps()
+    for pt in media.payload_types:
+        rtpmap = rtpmaps.get(pt) or media.codec(pt)
+        if rtpmap is None:
+            continue
+        out.append(
+            (
+                pt,
+                Codec(rtpmap.encoding, rtpmap.clock_rate, pt, rtpmap.channels or 1, media.fmtp(pt)),
+            )
+        )
+    return out
+
+
+def _common_codecs(offered: Media, config: MediaConfig) -> list[tuple[int, Codec]]:
+    common: list[tuple[int, Codec]] = []
+    for pt, theirs in media_codecs(offered):
+        for ours in config.codecs:
+            if ours.matches(theirs.name, theirs.clock_rate, theirs.channels):
+                fmtp = theirs.fmtp if theirs.fmtp is not None else ours.fmtp
+                common.append(
+                    (pt, Codec(theirs.name, theirs.clock_rate, pt, theirs.channels, fmtp))
+                )
+                break
+    if all(codec.is_dtmf for _, codec in common):
+        return []
+    return common
+
+
+def _rejected(offered: Media) -> Media:
+    return Media(offered.media, 0, offered.proto, list(offered.formats[:1]) or ["0"])
+
+
+def make_answer(
+    offer: SessionDescription,
+    config: MediaConfig,
+    *,
+    sess_id: int = 0,
+    version: int = 0,
+    direction: str | None = None,
+) -> SessionDescription:
+    """The answer to ``offer``: the first audio stream we can take is
+    accepted with the common codecs (offer's order and payload types), every
+    other m-line is rejected with port 0. ``direction`` is what we want
+    (default: the configured one). Raises ``OfferAnswerError`` (488) when no
+    stream is acceptable."""
+    wanted = direction or config.direction
+    answer = _skeleton(config, _new_origin(config, sess_id, version))
+    accepted = False
+    reasons: list[str] = []
+    for index, media in enumerate(offer.media, start=1):
+        why = ""
+        if accepted:
+            why = "only one audio stream is supported"
+        elif media.media != "audio":
+            why = f"media {media.media!r} is not supported"
+        elif media.proto.upper() != "RTP/AVP":
+            why = f"transport {media.proto!r} is not supported"
+        elif media.port == 0:
+            why = "the offer disabled it (port 0)"
+        common = [] if why else _common_codecs(media, config)
+        if not why and not common:
+            why = "no codec in common"
+        if why:
+            reasons.append(f"m-line {index}: {why}")
+            answer.media.append(_rejected(media))
+            continue
+        accepted = True
+        offered_direction = offer.media_direction(media)
+        answer.media.append(
+            _audio_media(config, common, answer_direction(offered_direction, wanted))
+        )
+    if not accepted:
+        detail = "; ".join(reasons) if reasons else "the offer has no m-line"
+        raise OfferAnswerError(f"Offer not acceptable: {detail}.", 488)
+    return answer
+
+
+def hold(desc: SessionDescription) -> SessionDescription:
+    """A copy with every active stream put on hold (RFC 3264 §8.4):
+    sendrecv becomes sendonly, recvonly becomes inactive."""
+    out = desc.copy()
+    for media in out.media:
+        if media.port != 0:
+            current = out.media_direction(media)
+            media.direction = _direction(_sends(current), False)
+    out.direction = None
+    return out
+
+
+def resume(desc: SessionDescription, direction: str = "sendrecv") -> SessionDescription:
+    """A copy with every active stream in ``direction`` again (default sendrecv)."""
+    out = desc.copy()
+    for media in out.media:
+        if media.port != 0:
+            media.direction = direction
+    out.direction = None
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Per-dialog state
+# ---------------------------------------------------------------------------
+
+
+def _version_of(body: bytes) -> int:
+    """The sess-version of a body we built ourselves (the third field of ``o=``)."""
+    start = body.index(b"\r\no=") + 4
+    end = body.index(b"\r\n", start)
+    return int(body[start:end].split(b" ")[2])
+
+
+class SdpSession:
+    """The offer/answer state of one dialog (RFC 3264), a few hundred bytes.
+
+    ``pending`` is ``"local"`` while an offer of ours waits for its answer,
+    ``"remote"`` while an offer of theirs waits for ours, else ``None``.
+    Local and remote bodies are kept as bytes; ``local_description`` and
+    ``remote_description`` parse them on demand.
+    """
+
+    __slots__ = (
+        "config",
+        "sess_id",
+        "version",
+        "_local",
+        "_remote",
+        "_saved_local",
+        "_saved_remote",
+        "_pending",
+        "_direction",
+        "_we_answered",
+    )
+
+    def __init__(
+        self,
+        config: MediaConfig,
+        *,
+        sess_id: int | None = None,
+        random: Callable[[int], int] | None = None,
+    ) -> None:
+        draw = random or secrets.randbits
+        self.config = config
+        self.sess_id: int = sess_id if sess_id is not None else draw(62)
+        #: The highest sess-version used so far (the first body has version 0).
+        self.version: int = 0
+        self._local: bytes | None = None
+        self._remote: bytes | None = None
+        self._saved_local: bytes | None = None
+        self._saved_remote: bytes | None = None
+        self._pending: str | None = None
+        self._direction: str = config.direction
+        self._we_answered = False
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def pending(self) -> str | None:
+        return self._pending
+
+    @property
+    def offer_outstanding(self) -> bool:
+        """An offer (ours or theirs) waits for its answer."""
+        return self._pending is not None
+
+    @property
+    def local(self) -> bytes | None:
+        """The last body we sent (offer or answer); resend it as it is."""
+        return self._local
+
+    @property
+    def remote(self) -> bytes | None:
+        """The last body the peer sent."""
+        return self._remote
+
+    @property
+    def local_description(self) -> SessionDescription | None:
+        return parse(self._local) if self._local is not None else None
+
+    @property
+    def remote_description(self) -> SessionDescription | None:
+        return parse(self._remote) if self._remote is not None else None
+
+    @property
+    def established(self) -> bool:
+        """At least one offer/answer exchange completed."""
+        if self._pending is None:
+            return self._local is not None and self._remote is not None
+        return self._saved_local is not None and self._saved_remote is not None
+
+    @property
+    def on_hold(self) -> bool:
+        """We have put the call on hold (we do not want to receive)."""
+        return not _receives(self._direction)
+
+    @property
+    def remote_on_hold(self) -> bool:
+        """The peer's last description stops its receiving on every active stream."""
+        desc = self.remote_description
+        if desc is None:
+            return False
+        active = [m for m in desc.media if m.port != 0]
+        return bool(active) and not any(_receives(desc.media_direction(m)) for m in active)
+
+    def negotiated_codecs(self) -> list[Codec]:
+        """The codecs of the audio stream agreed in the last completed exchange."""
+        if self._pending is None:
+            answer = self._local if self._we_answered else self._remote
+        else:
+            answer = self._saved_local if self._we_answered else self._saved_remote
+        if answer is None:
+            return []
+        for media in parse(answer).media:
+            if media.media == "audio" and media.port != 0:
+                return [codec for _, codec in media_codecs(media)]
+        return []
+
+    # -- our offers -----------------------------------------------------------
+
+    def create_offer(self) -> bytes:
+        """Our offer (initial or re-offer); an offer is then outstanding.
+
+        A re-offer keeps every m-line of our last body in place (RFC 3264
+        §8), with the active audio stream in the current local direction.
+        """
+        if self._pending is not None:
+            raise OfferAnswerError(
+                f"cannot offer while an offer is outstanding ({self._pending})",
+                491 if self._pending == "local" else 500,
+            )
+        if self._local is None:
+            desc = make_offer(self.config, sess_id=self.sess_id, direction=self._direction)
+        else:
+            desc = self._reoffer(parse(self._local))
+        body = self._stamp(desc)
+        self._saved_local, self._saved_remote = self._local, self._remote
+        self._local = body
+        self._pending = "local"
+        return body
+
+    def _reoffer(self, previous: SessionDescription) -> SessionDescription:
+        """Our last body again, the active audio stream in the current local
+        direction. Every body we send has one (an answer without one raises),
+        so the other m-lines, rejected ones included, just stay in place."""
+        desc = previous.copy()
+        desc.direction = None
+        for media in desc.media:
+            if media.media == "audio" and media.port != 0:
+                media.direction = self._direction
+                break
+        return desc
+
+    def receive_answer(self, body: bytes | str) -> SessionDescription:
+        """Take the answer to our outstanding offer. Raises ``SdpError`` on
+        garbage (nothing changes) and ``OfferAnswerError`` (400) when no
+        offer of ours is outstanding or the m-lines do not match."""
+        if self._pending != "local" or self._local is None:
+            raise OfferAnswerError("an SDP answer arrived but no offer of ours is outstanding", 400)
+        desc = parse(body)
+        offered = parse(self._local)
+        if len(desc.media) != len(offered.media):
+            raise OfferAnswerError(
+                f"the answer has {len(desc.media)} m-lines, our offer had {len(offered.media)}", 400
+            )
+        for index, (ours, theirs) in enumerate(
+            zip(offered.media, desc.media, strict=True), start=1
+        ):
+            if ours.media != theirs.media:
+                raise OfferAnswerError(
+                    f"m-line {index} of the answer is {theirs.media!r}, the offer's is {ours.media!r}",
+                    400,
+                )
+        self._remote = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        self._pending = None
+        self._saved_local = self._saved_remote = None
+        self._we_answered = False
+        return desc
+
+    def rollback(self) -> None:
+        """Withdraw our outstanding offer (the request failed: 491, 488, timeout)."""
+        if self._pending != "local":
+            raise OfferAnswerError("no offer of ours to withdraw", 400)
+        self._local, self._remote = self._saved_local, self._saved_remote
+        self._saved_local = self._saved_remote = None
+        self._pending = None
+
+    # -- their offers ---------------------------------------------------------
+
+    def receive_offer(self, body: bytes | str) -> SessionDescription:
+        """Take the peer's offer; answer it with ``create_answer`` (now or in a
+        later message). Raises ``SdpError`` on garbage, ``OfferAnswerError``
+        with 491 (glare: our offer is outstanding), 500 (their previous offer
+        is unanswered) or 488 (fewer m-lines than before, RFC 3264 §8)."""
+        if self._pending == "local":
+            raise OfferAnswerError("an offer arrived while ours is outstanding (glare)", 491)
+        if self._pending == "remote":
+            raise OfferAnswerError("a second offer arrived before we answered the first", 500)
+        desc = parse(body)
+        if self._remote is not None:
+            before = len(parse(self._remote).media)
+            if len(desc.media) < before:
+                raise OfferAnswerError(
+                    f"the re-offer has {len(desc.media)} m-lines, fewer than the {before} before",
+                    488,
+                )
+        self._saved_local, self._saved_remote = self._local, self._remote
+        self._remote = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        self._pending = "remote"
+        return desc
+
+    def create_answer(self) -> bytes:
+        """Our answer to the outstanding remote offer. Raises
+        ``OfferAnswerError`` (488) when nothing is acceptable; the offer is
+        then withdrawn and the previous state restored."""
+        if self._pending != "remote" or self._remote is None:
+            raise OfferAnswerError("no remote offer to answer", 400)
+        try:
+            desc = make_answer(
+                parse(self._remote), self.config, sess_id=self.sess_id, direction=self._direction
+            )
+        except OfferAnswerError:
+            self.reject_offer()
+            raise
+        body = self._stamp(desc)
+        self._local = body
+        self._pending = None
+        self._saved_local = self._saved_remote = None
+        self._we_answered = True
+        return body
+
+    def answer_offer(self, body: bytes | str) -> bytes:
+        """``receive_offer`` then ``create_answer``."""
+        self.receive_offer(body)
+        return self.create_answer()
+
+    def reject_offer(self) -> None:
+        """Forget the outstanding remote offer (we answered it with an error)."""
+        if self._pending != "remote":
+            raise OfferAnswerError("no remote offer to reject", 400)
+        self._local, self._remote = self._saved_local, self._saved_remote
+        self._saved_local = self._saved_remote = None
+        self._pending = None
+
+    # -- hold -----------------------------------------------------------------
+
+    def hold(self) -> bytes:
+        """Put the call on hold: a re-offer with sendonly (inactive if we
+        were only receiving), RFC 3264 §8.4."""
+        self._direction = _direction(_sends(self._direction), False)
+        return self.create_offer()
+
+    def resume(self) -> bytes:
+        """Take the call off hold: a re-offer in the configured direction."""
+        self._direction = self.config.direction
+        return self.create_offer()
+
+    # -- versions -------------------------------------------------------------
+
+    def _stamp(self, desc: SessionDescription) -> bytes:
+        """Serialize ``desc`` with our sess-id and the right sess-version:
+        the last one when the body is unchanged, else one more than the highest."""
+        desc.origin.sess_id = str(self.sess_id)
+        if self._local is not None:
+            desc.origin.sess_version = _version_of(self._local)
+            body = desc.serialize()
+            if body == self._local:
+                return body
+            self.version += 1
+        desc.origin.sess_version = self.version
+        return desc.serialize()

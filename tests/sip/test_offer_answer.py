@@ -1,0 +1,435 @@
+"""Offer/answer (RFC 3264) for audio: codec intersection, directions, hold, versions, per-dialog state."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from sipflow.sip.offer_answer import (
+    PCMA,
+    PCMU,
+    TELEPHONE_EVENT,
+    Codec,
+    MediaConfig,
+    OfferAnswerError,
+    SdpSession,
+    answer_direction,
+    hold,
+    make_answer,
+    make_offer,
+    media_codecs,
+    resume,
+)
+from sipflow.sip.sdp import SdpError, SessionDescription, parse
+
+ALICE = MediaConfig(address="192.0.2.1", port=49170)
+BOB = MediaConfig(address="192.0.2.2", port=3456)
+
+
+def offer_text(m_lines: str, session_attrs: str = "") -> str:
+    return (
+        "v=0\r\no=- 10 10 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n"
+        + session_attrs
+        + m_lines
+    )
+
+
+SOFTPHONE_AUDIO = (
+    "m=audio 8000 RTP/AVP 9 8 0 96\r\n"
+    "a=rtpmap:9 G722/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\na=sendrecv\r\n"
+)
+
+
+class TestMakeOffer:
+    def test_default_offer(self) -> None:
+        desc = make_offer(ALICE, sess_id=42, version=7)
+        assert desc.origin.sess_id == "42" and desc.origin.sess_version == 7
+        assert desc.origin.address == "192.0.2.1" and desc.connection is not None
+        (audio,) = desc.media
+        assert (audio.media, audio.port, audio.proto) == ("audio", 49170, "RTP/AVP")
+        assert audio.formats == ["0", "8", "101"]
+        assert audio.fmtp(101) == "0-16"
+        assert audio.ptime == 20.0
+        assert audio.direction == "sendrecv"
+        assert parse(desc.serialize()) == desc
+
+    def test_ipv6(self) -> None:
+        desc = make_offer(MediaConfig(address="2001:db8::5"))
+        assert desc.origin.addrtype == "IP6"
+        assert desc.connection is not None and desc.connection.addrtype == "IP6"
+
+    def test_config_is_checked(self) -> None:
+        with pytest.raises(ValueError, match="direction"):
+            MediaConfig(direction="both")
+        with pytest.raises(ValueError, match="port"):
+            MediaConfig(port=0)
+        with pytest.raises(ValueError, match="besides telephone-event"):
+            MediaConfig(codecs=(TELEPHONE_EVENT,))
+
+
+class TestMakeAnswer:
+    def test_intersection_keeps_offer_order_and_payload_types(self) -> None:
+        answer = make_answer(parse(offer_text(SOFTPHONE_AUDIO)), BOB)
+        (audio,) = answer.media
+        # G722 is not ours; PCMA before PCMU as offered; their 96 for telephone-event, not our 101.
+        assert audio.formats == ["8", "0", "96"]
+        assert [(pt, c.name) for pt, c in media_codecs(audio)] == [
+            (8, "PCMA"),
+            (0, "PCMU"),
+            (96, "telephone-event"),
+        ]
+        assert audio.fmtp(96) == "0-15"  # the offerer's event list
+        assert audio.port == 3456 and audio.direction == "sendrecv"
+        assert answer.connection is not None and answer.connection.address == "192.0.2.2"
+
+    def test_static_payload_type_without_rtpmap(self) -> None:
+        answer = make_answer(parse(offer_text("m=audio 6000 RTP/AVP 18 0\r\n")), BOB)
+        assert answer.media[0].formats == ["0"]
+
+    def test_case_insensitive_names_and_dynamic_types(self) -> None:
+        offer = offer_text("m=audio 6000 RTP/AVP 97\r\na=rtpmap:97 pcma/8000\r\n")
+        assert make_answer(parse(offer), BOB).media[0].formats == ["97"]
+
+    def test_nothing_in_common_is_488(self) -> None:
+        offer = parse(offer_text("m=audio 6000 RTP/AVP 9 18\r\na=rtpmap:9 G722/8000\r\n"))
+        with pytest.raises(OfferAnswerError) as info:
+            make_answer(offer, BOB)
+        assert info.value.status == 488
+        assert "m-line 1: no codec in common" in str(info.value)
+
+    def test_telephone_event_alone_is_not_enough(self) -> None:
+        offer = parse(
+            offer_text("m=audio 6000 RTP/AVP 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+        )
+        with pytest.raises(OfferAnswerError, match="no codec in common"):
+            make_answer(offer, BOB)
+
+    def test_clock_rate_and_channels_must_match(self) -> None:
+        offer = parse(
+            offer_text(
+                "m=audio 6000 RTP/AVP 96 97\r\na=rtpmap:96 PCMU/16000\r\na=rtpmap:97 PCMA/8000/2\r\n"
+            )
+        )
+        with pytest.raises(OfferAnswerError):
+            make_answer(offer, BOB)
+        stereo = MediaConfig(codecs=(Codec("PCMA", 8000, 97, channels=2),))
+        assert make_answer(offer, stereo).media[0].formats == ["97"]
+
+    def test_other_streams_rejected_with_port_zero_in_place(self) -> None:
+        offer = parse(
+            offer_text(
+                "m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                + SOFTPHONE_AUDIO
+                + "m=audio 7000 RTP/AVP 0\r\n"
+                + "m=audio 7002 RTP/SAVP 0\r\n"
+            )
+        )
+        answer = make_answer(offer, BOB)
+        assert [(m.media, m.port) for m in answer.media] == [
+            ("video", 0),
+            ("audio", 3456),
+            ("audio", 0),  # only one audio stream
+            ("audio", 0),
+        ]
+        assert answer.media[0].formats == ["96"]  # at least one format, from the offer
+        assert answer.media[3].proto == "RTP/SAVP"
+        assert parse(answer.serialize()) == answer
+
+    def test_disabled_and_secure_audio_are_rejected(self) -> None:
+        offer = parse(offer_text("m=audio 0 RTP/AVP 0\r\nm=audio 6000 RTP/SAVP 0\r\n"))
+        with pytest.raises(OfferAnswerError) as info:
+            make_answer(offer, BOB)
+        assert "port 0" in info.value.reason and "RTP/SAVP" in info.value.reason
+
+    def test_no_m_line(self) -> None:
+        with pytest.raises(OfferAnswerError, match="no m-line"):
+            make_answer(parse(offer_text("")), BOB)
+
+    @pytest.mark.parametrize(
+        "offered, local, expected",
+        [
+            ("sendrecv", "sendrecv", "sendrecv"),
+            ("sendonly", "sendrecv", "recvonly"),
+            ("recvonly", "sendrecv", "sendonly"),
+            ("inactive", "sendrecv", "inactive"),
+            ("sendrecv", "sendonly", "sendonly"),
+            ("sendrecv", "recvonly", "recvonly"),
+            ("sendrecv", "inactive", "inactive"),
+            ("sendonly", "sendonly", "inactive"),
+            ("recvonly", "recvonly", "inactive"),
+            ("sendonly", "recvonly", "recvonly"),
+        ],
+    )
+    def test_direction_rules(self, offered: str, local: str, expected: str) -> None:
+        assert answer_direction(offered, local) == expected
+        offer = parse(offer_text(f"m=audio 6000 RTP/AVP 0\r\na={offered}\r\n"))
+        assert make_answer(offer, BOB, direction=local).media[0].direction == expected
+
+    def test_session_level_direction_applies(self) -> None:
+        offer = parse(offer_text("m=audio 6000 RTP/AVP 0\r\n", session_attrs="a=sendonly\r\n"))
+        assert make_answer(offer, BOB).media[0].direction == "recvonly"
+
+
+class TestHoldFunctions:
+    def test_hold_and_resume(self) -> None:
+        desc = parse(
+            offer_text(
+                "m=audio 6000 RTP/AVP 0\r\na=sendrecv\r\n"
+                "m=audio 6002 RTP/AVP 0\r\na=recvonly\r\n"
+                "m=audio 6004 RTP/AVP 0\r\na=inactive\r\n"
+                "m=audio 0 RTP/AVP 0\r\n"
+                "m=audio 6006 RTP/AVP 0\r\n",
+                session_attrs="a=sendonly\r\n",
+            )
+        )
+        held = hold(desc)
+        assert [m.direction for m in held.media] == [
+            "sendonly",
+            "inactive",
+            "inactive",
+            None,
+            "sendonly",
+        ]
+        assert held.direction is None  # moved to the media level
+        assert desc.media[0].direction == "sendrecv"  # the input is untouched
+        resumed = resume(held)
+        assert [m.direction for m in resumed.media] == ["sendrecv"] * 3 + [None, "sendrecv"]
+
+    def test_answer_to_a_hold_offer_is_recvonly(self) -> None:
+        offer = hold(make_offer(ALICE))
+        assert offer.media[0].direction == "sendonly"
+        assert make_answer(offer, BOB).media[0].direction == "recvonly"
+
+
+def version(body: bytes | None) -> int:
+    assert body is not None
+    return parse(body).origin.sess_version
+
+
+def pair() -> tuple[SdpSession, SdpSession]:
+    return SdpSession(ALICE, sess_id=1111), SdpSession(BOB, sess_id=2222)
+
+
+class TestSdpSession:
+    def test_basic_call(self) -> None:
+        alice, bob = pair()
+        assert alice.pending is None and not alice.offer_outstanding and not alice.established
+        offer = alice.create_offer()
+        assert alice.pending == "local" and alice.offer_outstanding
+        assert parse(offer).origin.sess_id == "1111"
+        bob.receive_offer(offer)
+        assert bob.pending == "remote"
+        answer = bob.create_answer()
+        assert bob.pending is None and bob.established
+        alice.receive_answer(answer)
+        assert alice.pending is None and alice.established
+        assert [c.name for c in alice.negotiated_codecs()] == ["PCMU", "PCMA", "telephone-event"]
+        assert alice.negotiated_codecs() == bob.negotiated_codecs()
+        assert alice.local == offer and alice.remote == answer
+
+    def test_versions(self) -> None:
+        alice, bob = pair()
+        first = alice.create_offer()
+        alice.receive_answer(bob.answer_offer(first))
+        assert version(first) == 0 and version(bob.local) == 0
+        # Re-offer unchanged (session refresh): same version, identical body.
+        refresh = alice.create_offer()
+        assert refresh == first
+        alice.receive_answer(bob.answer_offer(refresh))
+        assert version(bob.local) == 0
+        # Hold: a changed body, version + 1; the answer changes too.
+        held = alice.hold()
+        assert version(held) == 1
+        alice.receive_answer(bob.answer_offer(held))
+        assert version(bob.local) == 1
+        assert alice.on_hold and bob.remote_on_hold
+        # Resent while held: unchanged.
+        again = alice.create_offer()
+        assert version(again) == 1 and again == held
+        alice.receive_answer(bob.answer_offer(again))
+        assert version(bob.local) == 1
+        # Resume: + 1 again, for both sides.
+        resumed = alice.resume()
+        assert version(resumed) == 2
+        alice.receive_answer(bob.answer_offer(resumed))
+        assert version(bob.local) == 2
+        assert not alice.on_hold and not bob.remote_on_hold
+        assert parse(bob.local or b"").media[0].direction == "sendrecv"
+
+    def test_hold_from_recvonly_goes_inactive_and_answer_directions(self) -> None:
+        alice = SdpSession(MediaConfig(direction="recvonly"), sess_id=1)
+        bob = SdpSession(BOB, sess_id=2)
+        alice.receive_answer(bob.answer_offer(alice.create_offer()))
+        assert parse(bob.local or b"").media[0].direction == "sendonly"
+        held = alice.hold()
+        assert parse(held).media[0].direction == "inactive"
+        assert parse(bob.answer_offer(held)).media[0].direction == "inactive"
+
+    def test_held_side_answers_a_re_offer_with_sendonly(self) -> None:
+        alice, bob = pair()
+        alice.receive_answer(bob.answer_offer(alice.create_offer()))
+        alice.receive_answer(bob.answer_offer(alice.hold()))
+        # Bob re-offers sendrecv while Alice holds: she answers sendonly.
+        answer = alice.answer_offer(bob.create_offer())
+        assert parse(answer).media[0].direction == "sendonly"
+        bob.receive_answer(answer)
+        assert bob.remote_on_hold
+
+    def test_offerless_invite(self) -> None:
+        # INVITE without SDP: the offer comes in the 200, the answer in the ACK.
+        caller, callee = pair()
+        offer_in_200 = callee.create_offer()
+        answer_in_ack = caller.answer_offer(offer_in_200)
+        callee.receive_answer(answer_in_ack)
+        assert caller.established and callee.established
+
+    def test_offer_in_183_answered_in_prack(self) -> None:
+        caller, callee = pair()
+        callee.receive_offer(caller.create_offer())  # INVITE with offer
+        early = callee.create_answer()  # answer in reliable 183
+        caller.receive_answer(early)
+        # The 200 carries the same answer again, unchanged.
+        assert callee.local == early
+        # An UPDATE offer in the early dialog, answered in the 200 to the UPDATE.
+        update = caller.hold()
+        assert caller.pending == "local"
+        callee.receive_offer(update)
+        caller.receive_answer(callee.create_answer())
+        assert caller.pending is None and callee.pending is None
+
+    def test_glare_and_double_offer(self) -> None:
+        alice, bob = pair()
+        alice.receive_answer(bob.answer_offer(alice.create_offer()))
+        mine = alice.hold()
+        theirs = bob.create_offer()
+        with pytest.raises(OfferAnswerError) as info:
+            alice.receive_offer(theirs)
+        assert info.value.status == 491
+        with pytest.raises(OfferAnswerError) as info:
+            alice.create_offer()
+        assert info.value.status == 491
+        bob.rollback()  # Bob's re-INVITE got 491 too
+        bob.receive_offer(mine)
+        with pytest.raises(OfferAnswerError) as info:
+            bob.receive_offer(mine)
+        assert info.value.status == 500
+        with pytest.raises(OfferAnswerError) as info:
+            bob.create_offer()
+        assert info.value.status == 500
+
+    def test_rollback_restores_and_versions_stay_monotonic(self) -> None:
+        alice, bob = pair()
+        first = alice.create_offer()
+        alice.receive_answer(bob.answer_offer(first))
+        remote = alice.remote
+        held = alice.hold()
+        assert version(held) == 1
+        alice.rollback()  # 491: our hold offer is withdrawn
+        assert alice.pending is None and alice.local == first and alice.remote == remote
+        assert alice.on_hold  # still wanted: the caller retries later
+        retried = alice.create_offer()
+        assert retried != first and version(retried) == 2
+        with pytest.raises(OfferAnswerError):
+            bob.rollback()
+
+    def test_unacceptable_offer_restores_state(self) -> None:
+        alice, bob = pair()
+        alice.receive_answer(bob.answer_offer(alice.create_offer()))
+        before = (bob.local, bob.remote)
+        bad = offer_text("m=audio 6000 RTP/AVP 9\r\n")
+        with pytest.raises(OfferAnswerError) as info:
+            bob.answer_offer(bad)
+        assert info.value.status == 488
+        assert (bob.local, bob.remote) == before and bob.pending is None
+        bob.receive_offer(alice.create_offer())
+        bob.reject_offer()
+        assert (bob.local, bob.remote) == before
+        with pytest.raises(OfferAnswerError):
+            bob.reject_offer()
+
+    def test_garbage_bodies_are_sdp_errors_and_change_nothing(self) -> None:
+        alice, bob = pair()
+        offer = alice.create_offer()
+        with pytest.raises(SdpError):
+            alice.receive_answer(b"v=0\r\nnonsense\r\n")
+        assert alice.pending == "local"
+        with pytest.raises(SdpError):
+            bob.receive_offer("garbage")
+        assert bob.pending is None
+        alice.receive_answer(bob.answer_offer(offer))
+
+    def test_unexpected_or_mismatched_answers(self) -> None:
+        alice, bob = pair()
+        with pytest.raises(OfferAnswerError) as info:
+            alice.receive_answer(make_offer(BOB).serialize())
+        assert info.value.status == 400
+        alice.create_offer()
+        two_lines = offer_text("m=audio 6000 RTP/AVP 0\r\nm=video 0 RTP/AVP 31\r\n")
+        with pytest.raises(OfferAnswerError, match="2 m-lines"):
+            alice.receive_answer(two_lines)
+        with pytest.raises(OfferAnswerError, match="'video'"):
+            alice.receive_answer(offer_text("m=video 6000 RTP/AVP 31\r\n"))
+        assert alice.pending == "local"
+        with pytest.raises(OfferAnswerError):
+            bob.create_answer()
+
+    def test_re_offer_may_not_drop_m_lines(self) -> None:
+        _, bob = pair()
+        bob.answer_offer(offer_text(SOFTPHONE_AUDIO + "m=video 0 RTP/AVP 31\r\n"))
+        with pytest.raises(OfferAnswerError) as info:
+            bob.receive_offer(offer_text(SOFTPHONE_AUDIO))
+        assert info.value.status == 488 and "fewer" in info.value.reason
+
+    def test_adding_a_stream_in_a_re_offer(self) -> None:
+        _, bob = pair()
+        bob.answer_offer(offer_text(SOFTPHONE_AUDIO))
+        answer = parse(
+            bob.answer_offer(offer_text(SOFTPHONE_AUDIO + "m=video 5000 RTP/AVP 31\r\n"))
+        )
+        assert [(m.media, m.port) for m in answer.media] == [("audio", 3456), ("video", 0)]
+        assert answer.origin.sess_version == 1
+        # Our own re-offer keeps both m-lines, in place (RFC 3264 §8).
+        reoffer = parse(bob.create_offer())
+        assert [(m.media, m.port) for m in reoffer.media] == [("audio", 3456), ("video", 0)]
+        assert reoffer.origin.sess_version == 1  # same content as the last answer
+
+    def test_peer_moves_audio_to_a_new_m_line(self) -> None:
+        alice, bob = pair()
+        alice.receive_answer(bob.answer_offer(alice.create_offer()))
+        # The peer re-offers its old audio on port 0 next to a new audio stream.
+        bob_offer = offer_text("m=audio 0 RTP/AVP 0\r\nm=audio 7000 RTP/AVP 8\r\n")
+        answer = parse(alice.answer_offer(bob_offer))
+        assert [m.port for m in answer.media] == [0, 49170]
+        assert answer.media[1].formats == ["8"]
+        # Our next re-offer keeps the disabled slot in place.
+        assert [m.port for m in parse(alice.hold()).media] == [0, 49170]
+
+    def test_per_dialog_footprint_is_a_few_hundred_bytes(self) -> None:
+        alice, bob = pair()
+        alice.receive_answer(bob.answer_offer(alice.create_offer()))
+        for session in (alice, bob):
+            size = (
+                sys.getsizeof(session)
+                + sys.getsizeof(session.local)
+                + sys.getsizeof(session.remote)
+            )
+            assert size < 1024, size
+            assert not hasattr(session, "__dict__")
+
+    def test_descriptions_parse_back(self) -> None:
+        alice, bob = pair()
+        alice.receive_answer(bob.answer_offer(alice.create_offer()))
+        assert isinstance(alice.local_description, SessionDescription)
+        assert alice.remote_description == parse(bob.local or b"")
+        assert SdpSession(ALICE).local_description is None
+
+    def test_injected_random_sess_id(self) -> None:
+        session = SdpSession(ALICE, random=lambda bits: 12345)
+        assert parse(session.create_offer()).origin.sess_id == "12345"
+
+
+def test_codec_helpers() -> None:
+    assert PCMU.matches("pcmu", 8000, None) and not PCMU.matches("PCMU", 16000, 1)
+    assert TELEPHONE_EVENT.is_dtmf and not PCMA.is_dtmf

@@ -12,7 +12,8 @@ Rules:
   send order, so a run is reproducible from its seed. Jitter may reorder UDP.
 - ``set_link(src, dst, loss=…, delay=…, jitter=…)`` overrides these for one
   direction (``src`` and ``dst`` are an ``Address``, matched exactly, or a host
-  string, matched on the host alone). Use ``loss=1.0`` to cut a direction.
+  string, matched on the host alone; the most exact match wins). Use
+  ``loss=1.0`` to cut a direction.
 - Stream transports (``tcp``) are reliable and ordered: never lost (link loss
   is ignored), delivered in send order per (source, destination) pair.
 - The source the receiver sees is the sender's attached address of the same
@@ -165,7 +166,9 @@ class LoopbackNetwork:
     def _link(self, src: Address, dst: Address) -> Link | None:
         if not self._links:
             return None
-        return self._links.get((src, dst)) or self._links.get((src.host, dst.host))
+        links = self._links
+        return (links.get((src, dst)) or links.get((src, dst.host))
+                or links.get((src.host, dst)) or links.get((src.host, dst.host)))
 
     def _transmit(self, port: LoopbackPort, data: bytes, dest: Address) -> None:
         now = self.clock.now()

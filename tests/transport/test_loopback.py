@@ -187,3 +187,17 @@ def test_long_timer_runs_in_virtual_time(echo):
     assert time.perf_counter() - started < 0.1
     assert a.fired == [32.0]
     assert b.received == [(b"tick", A, 32.0)]
+
+
+def test_link_matching_mixes_addresses_and_hosts_most_exact_first(echo):
+    clock, net, a, b, da, db = pair(echo)
+    net.set_link("10.0.0.1", "10.0.0.2", delay=3.0)
+    net.set_link(A, "10.0.0.2", delay=2.0)
+    net.set_link(A, B, delay=1.0)
+    send(da, Transmit(b"quiet-udp", B), Transmit(b"quiet-tcp", BT))
+    clock.run_until_idle()
+    assert [(d, t) for d, _, t in b.received] == [(b"quiet-udp", 1.0), (b"quiet-tcp", 3.0)]
+    net.set_link(AT, "10.0.0.2", delay=0.5)
+    send(da, Transmit(b"quiet-tcp2", BT))
+    clock.run_until_idle()
+    assert b.received[-1][2] == pytest.approx(3.5)

@@ -5,6 +5,8 @@ Rules:
 * TABLE is a shipped table name (``uac_call``) or a path to a table file; it is
   loaded with ``sipflow.tables.loader.load_table``, so a broken table gets the
   loader's one line, ``file:line:col: message``, and exit 2.
+* Without ``--format`` the suffix of ``-o FILE`` decides (``.svg``, ``.png``,
+  ``.md``, ``.mmd``, ``.dot``/``.gv``); otherwise the format is dot.
 * Text formats (dot, mermaid, md, svg) go to stdout, or to ``-o FILE``. A
   reader that closes the pipe early (``| head``) is not an error.
 * PNG is binary: it goes to ``-o FILE``, or to stdout when stdout is not a
@@ -41,14 +43,15 @@ def register(app: typer.Typer) -> None:
 def render_command(
     table: Annotated[str, typer.Argument(
         metavar="TABLE", help="A shipped table name (uac_call) or the path of a table file.")],
-    fmt: Annotated[str, typer.Option(
+    fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="FORMAT",
-        help="dot, svg, png, mermaid or md (svg and png need Graphviz).")] = "dot",
+        help="dot, svg, png, mermaid or md (svg and png need Graphviz). "
+             "Default: from the -o suffix, else dot.")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.")] = None,
 ) -> None:
     """Draw a state table as Graphviz dot, SVG, PNG, Mermaid or a Markdown page."""
-    fmt = fmt.lower()
+    fmt = (fmt or format_for(output)).lower()
     if fmt not in FORMATS:
         _fail(f"sipflow render: unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if fmt == "png" and output is None and sys.stdout.isatty():
@@ -59,6 +62,18 @@ def render_command(
     except RenderError as exc:
         _fail(f"sipflow render: {exc}")
     _write(result, output)
+
+
+SUFFIX_FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png",
+                  ".mmd": "mermaid", ".mermaid": "mermaid", ".md": "md", ".markdown": "md"}
+"""The format ``-o FILE`` implies when ``--format`` is not given."""
+
+
+def format_for(output: Path | None) -> str:
+    """The format implied by an output file's suffix (``uac_call.svg`` → svg); dot otherwise."""
+    if output is None:
+        return "dot"
+    return SUFFIX_FORMATS.get(output.suffix.lower(), "dot")
 
 
 def _load(name_or_path: str) -> Table:

@@ -204,3 +204,24 @@ def test_a_reader_that_leaves_early_is_not_an_error(dot_exe):
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+@pytest.mark.parametrize(("suffix", "check"), [
+    (".svg", lambda data: ET.fromstring(data).tag == f"{SVG}svg"),
+    (".PNG", lambda data: data[:8] == PNG_MAGIC),
+    (".md", lambda data: data.startswith(b"# State table `tiny`")),
+    (".mmd", lambda data: data.startswith(b"stateDiagram-v2\n")),
+    (".gv", lambda data: data.startswith(b'digraph "tiny"')),
+    (".txt", lambda data: data.startswith(b'digraph "tiny"')),
+])
+def test_without_format_the_output_suffix_decides(dot_exe, tiny, tmp_path, suffix, check):
+    out = tmp_path / f"drawing{suffix}"
+    result = run(str(tiny), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert check(out.read_bytes())
+
+
+def test_an_explicit_format_wins_over_the_suffix(tiny, tmp_path):
+    out = tmp_path / "drawing.svg"
+    assert run(str(tiny), "--format", "mermaid", "-o", str(out)).exit_code == 0
+    assert out.read_text().startswith("stateDiagram-v2\n")

@@ -119,23 +119,24 @@ def _check_graph(root: Node, file: str) -> list[Diagnostic]:
     """Rules 4 and 5 on the composed graph, iteratively (no recursion on user input)."""
     aliases = 0
     seen: set[int] = set()
-    order: list[Node] = []
-    stack: list[Node] = [root]
+    stack: list[tuple[Node, Node | None]] = [(root, None)]
     duplicates: list[Diagnostic] = []
     while stack:
-        node = stack.pop()
+        node, parent = stack.pop()
         if id(node) in seen:
             aliases += 1
             if aliases > MAX_ALIASES:
-                line = node.start_mark.line + 1
-                raise _unusable(file, line, f"more than {MAX_ALIASES} YAML aliases",
+                # an alias shares the anchored node (and its position): report the place using it
+                line = (parent or node).start_mark.line + 1
+                anchor = node.start_mark.line + 1
+                raise _unusable(file, line, f"more than {MAX_ALIASES} YAML aliases (this one refers "
+                                f"to the anchor at line {anchor})",
                                 "write the values out; tables do not need aliases")
             continue
         seen.add(id(node))
-        order.append(node)
         if isinstance(node, MappingNode):
             keys: dict[Any, Node] = {}
-            for key, value in node.value:
+            for key, _value in node.value:
                 if isinstance(key, ScalarNode):
                     if key.value in keys:
                         first = keys[key.value].start_mark.line + 1
@@ -145,11 +146,12 @@ def _check_graph(root: Node, file: str) -> list[Diagnostic]:
                             "remove or rename one of them; YAML keeps only one"))
                     else:
                         keys[key.value] = key
-                stack.append(value)
-                stack.append(key)
+            for key, value in reversed(node.value):  # visited in file order
+                stack.append((value, node))
+                stack.append((key, node))
         elif isinstance(node, SequenceNode):
-            stack.extend(reversed(node.value))
-    _check_expansion(order, file)
+            stack.extend((item, node) for item in reversed(node.value))
+    _check_expansion(root, file)
     return sorted(duplicates, key=lambda d: (d.line, d.col))
 
 
@@ -161,23 +163,31 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _check_expansion(order: list[Node], file: str) -> None:
-    """Size of the tree with every alias expanded, children before parents."""
+def _check_expansion(root: Node, file: str) -> None:
+    """Size of the tree with every alias expanded (iterative post-order, memoised)."""
     size: dict[int, int] = {}
-    done: set[int] = set()
-    for node in reversed(order):
-        total = 1
-        for child in _children(node):
-            if id(child) not in done:
-                raise _unusable(file, child.start_mark.line + 1, "recursive YAML alias",
-                                "a node may not contain an alias to itself")
-            total += size[id(child)]
-        size[id(node)] = total
-        done.add(id(node))
-        if total > MAX_NODES:
-            raise _unusable(file, node.start_mark.line + 1,
-                            f"aliases expand to more than {MAX_NODES} nodes (alias bomb?)",
-                            "write the values out; tables do not need aliases")
+    visiting: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        key = id(node)
+        if leaving:
+            visiting.discard(key)
+            total = 1 + sum(size[id(child)] for child in _children(node))
+            if total > MAX_NODES:
+                raise _unusable(file, node.start_mark.line + 1,
+                                f"aliases expand to more than {MAX_NODES} nodes (alias bomb?)",
+                                "write the values out; tables do not need aliases")
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in visiting:
+            raise _unusable(file, node.start_mark.line + 1, "recursive YAML alias",
+                            "a node may not contain an alias to itself")
+        visiting.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
 
 
 def parse(raw: bytes, file: str) -> Any:

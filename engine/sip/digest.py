@@ -9,9 +9,10 @@ Rules:
   bodies are ``bytes``. The message model is not needed here.
 - A peer's malformed header raises ``DigestError`` from the parsers and from
   ``DigestClient.answer``; ``DigestServer.verify`` never raises for bad input:
-  it returns ``AuthResult(ok=False, reason=...)``. Our own misuse (a status
-  that is not 401/407, CR or LF in a value we are asked to send) raises
-  ``ValueError``.
+  it returns ``AuthResult(ok=False, reason=...)``. ``DigestError`` is a
+  ``RemoteProtocolError``. Our own misuse (a status that is not 401/407, CR
+  or LF in a value we are asked to send) raises ``LocalProtocolError``; bad
+  constructor arguments raise ``ValueError``.
 - Algorithms: ``MD5``, ``SHA-256`` and, when the local OpenSSL has it,
   ``SHA-512-256``, each with its ``-sess`` variant. ``qop`` ``auth`` and
   ``auth-int``; no ``qop`` at all is the RFC 2069/2617 compatibility mode.
@@ -50,6 +51,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
+
 __all__ = [
     "ALGORITHMS",
     "AuthResult",
@@ -69,9 +72,12 @@ __all__ = [
 ]
 
 
-class DigestError(ValueError):
+class DigestError(RemoteProtocolError, ValueError):
     """A peer sent an authentication header we cannot use; ``str(err)`` is one
     sentence naming the header and the column or parameter at fault."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, 400)
 
 
 def _hash_available(name: str) -> bool:
@@ -386,13 +392,13 @@ def parse_credentials(value: str, what: str = "Authorization") -> Credentials:
 
 def _quote(value: str) -> str:
     if "\r" in value or "\n" in value:
-        raise ValueError(f"CR or LF in a header parameter: {value!r}")
+        raise LocalProtocolError(f"CR or LF in a header parameter: {value!r}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _check_token(value: str) -> str:
     if not value or any(c not in _TOKEN_CHARS for c in value):
-        raise ValueError(f"not a token: {value!r}")
+        raise LocalProtocolError(f"not a token: {value!r}")
     return value
 
 
@@ -616,7 +622,7 @@ class DigestClient:
         elif status == 407:
             what, header = "Proxy-Authenticate", "Proxy-Authorization"
         else:
-            raise ValueError(f"a digest challenge comes in a 401 or 407, not {status}")
+            raise LocalProtocolError(f"a digest challenge comes in a 401 or 407, not {status}")
         chosen = choose_challenges(parse_challenges(challenges, what), self.algorithms)
         if not chosen:
             raise DigestError(

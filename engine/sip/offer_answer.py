@@ -16,10 +16,14 @@ Rules:
 - The ``o=`` sess-version grows by one for every local description that
   differs from the last one sent, and stays the same when it is sent again
   unchanged (RFC 3264 §8).
-- Which SIP answer follows an error is the caller's choice; ``status``
-  tells what RFC 3264/3311 suggest: 488 nothing acceptable, 491 an offer of
-  ours is outstanding (glare), 500 an offer of theirs is still unanswered,
-  400 an answer nobody asked for or with the wrong m-lines.
+- The peer's mistakes raise ``OfferAnswerError`` (a ``RemoteProtocolError``)
+  or ``SdpError`` (garbage, 400); which SIP answer follows is the caller's
+  choice, ``status`` tells what RFC 3264/3311 suggest: 488 nothing
+  acceptable, 491 an offer of ours is outstanding (glare), 500 an offer of
+  theirs is still unanswered, 400 an answer nobody asked for or with the
+  wrong m-lines. Our own misuse (offering while an offer is outstanding,
+  answering when there is nothing to answer) raises ``LocalProtocolError``:
+  check ``offer_outstanding``/``pending`` first.
 
 Theory of operation:
 
@@ -39,6 +43,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.sdp import (
     DIRECTIONS,
     Attribute,
@@ -70,14 +75,12 @@ __all__ = [
 ]
 
 
-class OfferAnswerError(ValueError):
-    """An offer or answer we cannot take; ``status`` is the SIP response code
-    RFC 3264/3311 suggest for it (488, 491, 500 or 400)."""
+class OfferAnswerError(RemoteProtocolError, ValueError):
+    """An offer or answer of the peer's we cannot take; ``status`` is the SIP
+    response code RFC 3264/3311 suggest for it (488, 491, 500 or 400)."""
 
     def __init__(self, reason: str, status: int = 488) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+        super().__init__(reason, status)
 
 
 @dataclass(frozen=True)
@@ -435,9 +438,8 @@ class SdpSession:
         §8), with the active audio stream in the current local direction.
         """
         if self._pending is not None:
-            raise OfferAnswerError(
-                f"cannot offer while an offer is outstanding ({self._pending})",
-                491 if self._pending == "local" else 500,
+            raise LocalProtocolError(
+                f"cannot make an offer while a {self._pending} offer is outstanding"
             )
         if self._local is None:
             desc = make_offer(self.config, sess_id=self.sess_id, direction=self._direction)
@@ -490,7 +492,7 @@ class SdpSession:
     def rollback(self) -> None:
         """Withdraw our outstanding offer (the request failed: 491, 488, timeout)."""
         if self._pending != "local":
-            raise OfferAnswerError("no offer of ours to withdraw", 400)
+            raise LocalProtocolError("no offer of ours to withdraw")
         self._local, self._remote = self._saved_local, self._saved_remote
         self._saved_local = self._saved_remote = None
         self._pending = None
@@ -524,7 +526,7 @@ class SdpSession:
         ``OfferAnswerError`` (488) when nothing is acceptable; the offer is
         then withdrawn and the previous state restored."""
         if self._pending != "remote" or self._remote is None:
-            raise OfferAnswerError("no remote offer to answer", 400)
+            raise LocalProtocolError("no remote offer to answer")
         try:
             desc = make_answer(
                 parse(self._remote), self.config, sess_id=self.sess_id, direction=self._direction
@@ -547,7 +549,7 @@ class SdpSession:
     def reject_offer(self) -> None:
         """Forget the outstanding remote offer (we answered it with an error)."""
         if self._pending != "remote":
-            raise OfferAnswerError("no remote offer to reject", 400)
+            raise LocalProtocolError("no remote offer to reject")
         self._local, self._remote = self._saved_local, self._saved_remote
         self._saved_local = self._saved_remote = None
         self._pending = None

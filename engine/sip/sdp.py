@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from sipflow.sip.errors import RemoteProtocolError
+
 __all__ = [
     "DIRECTIONS",
     "STATIC_PAYLOAD_TYPES",
@@ -63,12 +65,13 @@ _ONCE_PER_SESSION = frozenset("vosiuczk")
 _ONCE_PER_MEDIA = frozenset("ik")
 
 
-class SdpError(ValueError):
-    """A session description we cannot accept. ``line`` is the 1-based line
-    number at fault (0 when the fault is not on one line)."""
+class SdpError(RemoteProtocolError, ValueError):
+    """A session description we cannot accept (a ``RemoteProtocolError``:
+    answer 400). ``line`` is the 1-based line number at fault (0 when the
+    fault is not on one line)."""
 
     def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(f"SDP line {line}: {message}" if line else f"SDP: {message}")
+        super().__init__(f"SDP line {line}: {message}" if line else f"SDP: {message}", 400)
         self.line = line
 
 

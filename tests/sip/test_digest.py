@@ -18,6 +18,7 @@ from sipflow.sip.digest import (
     parse_challenges,
     parse_credentials,
 )
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 
 # RFC 7616 §3.9.1: the worked example (the responses below are the RFC's numbers).
 RFC7616_NONCE = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
@@ -220,6 +221,11 @@ class TestParser:
         assert [c.scheme for c in challenges] == ["Digest", "Negotiate"]
         assert choose_challenges(challenges) == []  # no nonce: unusable
 
+    def test_error_is_a_remote_protocol_error_with_status_400(self) -> None:
+        with pytest.raises(RemoteProtocolError) as info:
+            parse_credentials('Digest username="x')
+        assert info.value.status == 400
+
     def test_one_credentials_per_value(self) -> None:
         with pytest.raises(DigestError, match="2 credentials"):
             parse_credentials('Digest username="a", Digest username="b"')
@@ -229,7 +235,7 @@ class TestParser:
             parse_challenges('Digest realm="' + "x" * 9000 + '"')
 
     def test_build_refuses_crlf(self) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(LocalProtocolError):
             build_credentials(username="a\r\nVia: x", realm="r", nonce="n", uri="u", response="0")
 
     @settings(max_examples=300, deadline=None)
@@ -514,7 +520,7 @@ class TestServerBadInput:
             client.answer(401, 'Basic realm="r"', "INVITE", URI)
         with pytest.raises(DigestError, match="Proxy-Authenticate header: unterminated"):
             client.answer(407, 'Digest realm="r', "INVITE", URI)
-        with pytest.raises(ValueError, match="401 or 407"):
+        with pytest.raises(LocalProtocolError, match="401 or 407"):
             client.answer(403, 'Digest realm="r", nonce="n"', "INVITE", URI)
 
     def test_server_refuses_unknown_configuration(self) -> None:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.offer_answer import (
     PCMA,
     PCMU,
@@ -307,17 +308,15 @@ class TestSdpSession:
         with pytest.raises(OfferAnswerError) as info:
             alice.receive_offer(theirs)
         assert info.value.status == 491
-        with pytest.raises(OfferAnswerError) as info:
-            alice.create_offer()
-        assert info.value.status == 491
+        with pytest.raises(LocalProtocolError, match="local offer is outstanding"):
+            alice.create_offer()  # ours is still outstanding: our own misuse
         bob.rollback()  # Bob's re-INVITE got 491 too
         bob.receive_offer(mine)
         with pytest.raises(OfferAnswerError) as info:
             bob.receive_offer(mine)
         assert info.value.status == 500
-        with pytest.raises(OfferAnswerError) as info:
+        with pytest.raises(LocalProtocolError, match="remote offer is outstanding"):
             bob.create_offer()
-        assert info.value.status == 500
 
     def test_rollback_restores_and_versions_stay_monotonic(self) -> None:
         alice, bob = pair()
@@ -331,7 +330,7 @@ class TestSdpSession:
         assert alice.on_hold  # still wanted: the caller retries later
         retried = alice.create_offer()
         assert retried != first and version(retried) == 2
-        with pytest.raises(OfferAnswerError):
+        with pytest.raises(LocalProtocolError):
             bob.rollback()
 
     def test_unacceptable_offer_restores_state(self) -> None:
@@ -346,8 +345,14 @@ class TestSdpSession:
         bob.receive_offer(alice.create_offer())
         bob.reject_offer()
         assert (bob.local, bob.remote) == before
-        with pytest.raises(OfferAnswerError):
+        with pytest.raises(LocalProtocolError):
             bob.reject_offer()
+
+    def test_errors_are_remote_protocol_errors(self) -> None:
+        alice, _ = pair()
+        with pytest.raises(RemoteProtocolError) as info:
+            alice.receive_answer(b"garbage")
+        assert info.value.status == 400  # no offer outstanding
 
     def test_garbage_bodies_are_sdp_errors_and_change_nothing(self) -> None:
         alice, bob = pair()
@@ -372,7 +377,7 @@ class TestSdpSession:
         with pytest.raises(OfferAnswerError, match="'video'"):
             alice.receive_answer(offer_text("m=video 6000 RTP/AVP 31\r\n"))
         assert alice.pending == "local"
-        with pytest.raises(OfferAnswerError):
+        with pytest.raises(LocalProtocolError):
             bob.create_answer()
 
     def test_re_offer_may_not_drop_m_lines(self) -> None:

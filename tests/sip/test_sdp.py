@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from sipflow.sip.errors import RemoteProtocolError
 from sipflow.sip.sdp import (
     DIRECTIONS,
     Attribute,
@@ -237,6 +238,12 @@ class TestBadInput:
             parse(b"v=0\r\n" + b"a=x\r\n" * 20000)
         with pytest.raises(SdpError, match="more than 2000 lines"):
             parse("v=0\n" + "a=x\n" * 2500)
+
+    def test_sdp_error_is_a_remote_protocol_error(self) -> None:
+        with pytest.raises(RemoteProtocolError) as info:
+            parse("nonsense")
+        assert info.value.status == 400
+        assert info.value.reason == "SDP line 1: expected '<type>=<value>', found 'nonsense'."
 
     def test_wrong_type(self) -> None:
         with pytest.raises(SdpError, match="expected bytes or str"):

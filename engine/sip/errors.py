@@ -15,6 +15,8 @@ Rules:
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SipError(Exception):
     """Base class of every error raised by the SIP core."""
@@ -26,13 +28,18 @@ class RemoteProtocolError(SipError):
     ``status`` is the response code to answer with (``0``: drop silently),
     ``reason`` one sentence naming what and where, ``raw`` (optional) the bytes
     that caused it, so a stream driver can still try to answer before closing.
+    ``message`` is set by ``parse_message`` when ``status`` is not 0: the
+    leniently parsed request, enough for ``make_response(message, status)``.
     """
 
-    def __init__(self, reason: str, status: int = 400, raw: bytes = b"") -> None:
+    def __init__(
+        self, reason: str, status: int = 400, raw: bytes = b"", message: Any = None
+    ) -> None:
         super().__init__(reason)
         self.reason: str = reason
         self.status: int = status
         self.raw: bytes = raw
+        self.message: Any = message
 
     def __repr__(self) -> str:
         return f"RemoteProtocolError({self.reason!r}, status={self.status})"

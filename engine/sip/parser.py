@@ -38,7 +38,7 @@ from typing import Any
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.headers import CSeq, Via, parse_int_header
 from sipflow.sip.message import COMPACT_FORMS, Headers, Request, Response, SipMessage
-from sipflow.sip.uri import _TOKEN_RE, NameAddr, SipUri, split_list
+from sipflow.sip.uri import _TOKEN_RE, NameAddr, SipUri, _parse_host, split_list
 
 __all__ = [
     "parse_message",
@@ -124,22 +124,26 @@ def _field_key(name: str) -> str | None:
 
 def _fail(reason: str, status: int, msg: SipMessage | None, data: bytes) -> RemoteProtocolError:
     """Build the error; keep the message only when an answer is possible."""
-    err = RemoteProtocolError(reason, status, data[:8192])
-    err.message = msg if status else None  # type: ignore[attr-defined]
-    return err
+    return RemoteProtocolError(reason, status, data[:8192], msg if status else None)
+
+
+_SENT_BY_RE = re.compile(r"[ \t]*SIP[ \t]*/[ \t]*[0-9.]+[ \t]*/[ \t]*[A-Za-z0-9\-.!%*_+`'~]+[ \t]+([^;, \t]+)", re.I)
 
 
 def _answerable(msg: SipMessage) -> bool:
-    """Can a response be built and routed for this (request) message?"""
+    """Can a response be built and routed for this message? Only a request
+    other than ACK whose top Via names a usable sent-by (its parameters may
+    be broken: a 400 copies the Via as it came)."""
     if not msg.is_request or getattr(msg, "method", "") == "ACK":
         return False
-    h = msg.headers
-    if h.get("call-id") is None or h.get("from") is None or h.get("to") is None:
+    top = msg.headers.get("via")
+    if top is None:
         return False
-    if h.get("cseq") is None:
+    m = _SENT_BY_RE.match(top)
+    if m is None:
         return False
     try:
-        msg.top_via  # noqa: B018 - parses and caches
+        _parse_host(m.group(1), "Via header")
     except RemoteProtocolError:
         return False
     return True
@@ -216,13 +220,17 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
             problem = ("request line: empty Request-URI", 400)
         else:
             try:
-                msg._ruri = (uri, SipUri.parse(uri, "Request-URI"))  # type: ignore[union-attr]
+                ruri = SipUri.parse(uri, "Request-URI")
+                msg._ruri = (uri, ruri)  # type: ignore[union-attr]
+                if ruri.headers:
+                    problem = ("Request-URI: a SIP Request-URI must not carry headers ('?')", 400)
             except RemoteProtocolError as exc:
                 problem = (exc.reason, 400)
 
     # -- header fields -------------------------------------------------------
     fields: list[list[Any]] = []
     first: dict[str, list[Any]] = {}
+    repeated: set[str] = set()
     keys_get = _NAME_KEYS.get
     for line in lines[1:]:
         name, colon, value = line.partition(":")
@@ -247,6 +255,7 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
         field = [key, name, value.strip(), line]
         fields.append(field)
         if key in first:
+            repeated.add(key)
             if key in _SINGLE and problem is None:
                 problem = (f"header {name} appears more than once", 400)
         else:
@@ -268,7 +277,7 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
 
     if problem is None:
         try:
-            _eager_checks(msg, first, cache)
+            _eager_checks(msg, first, repeated, cache)
         except RemoteProtocolError as exc:
             problem = (exc.reason, exc.status)
     if problem is not None:
@@ -278,7 +287,10 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
 
 
 def _eager_checks(
-    msg: Request | Response, first: dict[str, list[Any]], cache: dict[str, Any]
+    msg: Request | Response,
+    first: dict[str, list[Any]],
+    repeated: set[str],
+    cache: dict[str, Any],
 ) -> None:
     """The checks a transaction layer relies on; raise RemoteProtocolError.
     Results go straight into the message's accessor cache."""
@@ -317,6 +329,13 @@ def _eager_checks(
             raise RemoteProtocolError(
                 f"CSeq header: method {cseq.method!r} does not match request method {method!r}"
             )
+    f = first.get("contact")
+    if f is not None:
+        value = f[2]
+        if "," in value or value == "*" or "contact" in repeated:
+            msg.contact  # noqa: B018 - parse every value and cache
+        else:
+            cache["contact"] = [NameAddr.parse(value, "Contact header")]
     f = first.get("max-forwards")
     cache["max_forwards"] = None if f is None else parse_int_header(f[2], "Max-Forwards", 255)
     f = first.get("content-length")

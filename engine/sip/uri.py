@@ -28,6 +28,7 @@ of From/To/Contact parsing and stays free of backtracking patterns.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -179,6 +180,17 @@ def format_params(params: dict[str, str | None]) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
+def _is_ipv6(host: str) -> bool:
+    """True for an IPv6 literal (RFC 4291 text forms, IPv4-mapped included)."""
+    if not host or _IPV6_RE.fullmatch(host) is None:
+        return False
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_host(text: str, where: str) -> tuple[str, int | None]:
     """Parse ``host[:port]`` (IPv6 in brackets) into (host, port)."""
     if text.startswith("["):
@@ -186,7 +198,7 @@ def _parse_host(text: str, where: str) -> tuple[str, int | None]:
         if end < 0:
             raise RemoteProtocolError(f"{where}: unterminated IPv6 reference in {text!r}")
         host = text[1:end]
-        if not host or _IPV6_RE.fullmatch(host) is None or host.count(":") < 2:
+        if not _is_ipv6(host):
             raise RemoteProtocolError(f"{where}: invalid IPv6 address {host!r}")
         rest = text[end + 1 :]
         if rest and rest[0] != ":":
@@ -475,6 +487,10 @@ class NameAddr:
             uri_text, semi, params_text = rest.partition(";")
             uri_text = uri_text.strip()
             angle = False
+            if "?" in uri_text or "," in uri_text:
+                raise RemoteProtocolError(
+                    f"{where}: a URI with '?' or ',' must be enclosed in <> ({uri_text!r})"
+                )
         na = cls.__new__(cls)
         na.display = display
         na.uri = SipUri.parse(uri_text, where)

@@ -94,11 +94,21 @@ def test_built_request_round_trips() -> None:
     assert back.headers.get("Content-Length") == "0"
 
 
-def test_missing_call_id_gets_dropped_and_bad_cseq_gets_400() -> None:
+def test_missing_headers_get_400_but_missing_via_is_dropped() -> None:
+    # RFC 4475 §3.3.1: a request without Call-ID/From/To "ideally" gets a 400.
     no_callid = INVITE.replace(b"Call-ID: 3848276298220188511@atlanta.example.com\r\n", b"")
     with pytest.raises(RemoteProtocolError) as info:
         parse_message(no_callid)
-    assert info.value.status == 0 and "Call-ID" in info.value.reason
+    assert info.value.status == 400 and info.value.reason == "missing Call-ID header"
+    no_via = INVITE.replace(
+        b"Via: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9;rport\r\n", b""
+    )
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_message(no_via)
+    assert info.value.status == 0 and info.value.message is None
+
+
+def test_bad_cseq_gets_400_with_an_answerable_message() -> None:
     bad = INVITE.replace(b"CSeq: 31862 INVITE", b"CSeq: 31862 BYE")
     with pytest.raises(RemoteProtocolError) as info:
         parse_message(bad)

@@ -252,12 +252,17 @@ def make_answer(
     sess_id: int = 0,
     version: int = 0,
     direction: str | None = None,
+    allow_all_disabled: bool = False,
 ) -> SessionDescription:
     """The answer to ``offer``: the first audio stream we can take is
     accepted with the common codecs (offer's order and payload types), every
     other m-line is rejected with port 0. ``direction`` is what we want
-    (default: the configured one). Raises ``OfferAnswerError`` (488) when no
-    stream is acceptable."""
+    (default: the configured one).
+
+    Raises ``OfferAnswerError`` (488) when no stream is acceptable, except
+    when ``allow_all_disabled`` is set and the offer disabled every stream
+    itself (a re-offer removing the media, RFC 3264 §8.2): that offer is
+    answered with every port 0."""
     wanted = direction or config.direction
     answer = _skeleton(config, _new_origin(config, sess_id, version))
     accepted = False
@@ -284,6 +289,13 @@ def make_answer(
         answer.media.append(
             _audio_media(config, common, answer_direction(offered_direction, wanted))
         )
+    if (
+        not accepted
+        and allow_all_disabled
+        and offer.media
+        and all(m.port == 0 for m in offer.media)
+    ):
+        return answer
     if not accepted:
         detail = "; ".join(reasons) if reasons else "the offer has no m-line"
         raise OfferAnswerError(f"Offer not acceptable: {detail}.", 488)
@@ -453,14 +465,21 @@ class SdpSession:
 
     def _reoffer(self, previous: SessionDescription) -> SessionDescription:
         """Our last body again, the active audio stream in the current local
-        direction. Every body we send has one (an answer without one raises),
-        so the other m-lines, rejected ones included, just stay in place."""
+        direction, every other m-line in place. When no audio stream is
+        active any more (the peer removed it), audio comes back in the first
+        disabled audio slot, else in a new m-line (RFC 3264 §8.1)."""
         desc = previous.copy()
         desc.direction = None
         for media in desc.media:
             if media.media == "audio" and media.port != 0:
                 media.direction = self._direction
-                break
+                return desc
+        fresh = make_offer(self.config, direction=self._direction).media[0]
+        for index, media in enumerate(desc.media):
+            if media.media == "audio":
+                desc.media[index] = fresh
+                return desc
+        desc.media.append(fresh)
         return desc
 
     def receive_answer(self, body: bytes | str) -> SessionDescription:
@@ -529,7 +548,11 @@ class SdpSession:
             raise LocalProtocolError("no remote offer to answer")
         try:
             desc = make_answer(
-                parse(self._remote), self.config, sess_id=self.sess_id, direction=self._direction
+                parse(self._remote),
+                self.config,
+                sess_id=self.sess_id,
+                direction=self._direction,
+                allow_all_disabled=self._saved_remote is not None,
             )
         except OfferAnswerError:
             self.reject_offer()

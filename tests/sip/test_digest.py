@@ -156,6 +156,99 @@ class TestRfcVectors:
         ).hexdigest()
         assert creds.response == expected
 
+    def test_rfc7616_sha512_256_userhash_with_erratum_4897(self) -> None:
+        # RFC 7616 §3.9.2. The RFC's printed hashes came from a draft SHA-512/256
+        # (a truncated SHA-512); erratum 4897 gives the FIPS 180-4 values below.
+        if "SHA-512-256" not in ALGORITHMS:
+            pytest.skip("this OpenSSL has no SHA-512/256")
+        challenge = (
+            'Digest realm="api@example.org", qop="auth", algorithm=SHA-512-256, '
+            'nonce="5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK", '
+            'opaque="HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS", charset=UTF-8, userhash=true'
+        )
+        client = DigestClient(
+            "J\u00e4s\u00f8n Doe",
+            "Secret, or not?",
+            cnonce=lambda: "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v",
+        )
+        auth = client.answer(401, challenge, "GET", "/doe.json").authorizations[0]
+        creds = parse_credentials(auth.value)
+        assert creds.username == "793263caabb707a56211940d90411ea4a575adeccb7e360aeb624ed06ece9b0b"
+        assert creds.response == "3798d4131c277846293534c3edc11bd8a5e4cdcbff78b05db9d95eeb1cec68a5"
+        assert creds.userhash and creds.algorithm == "SHA-512-256"
+
+
+class TestAlgorithmChoice:
+    """RFC 8760: the strongest supported algorithm per realm; ties keep the server's order."""
+
+    def test_strength_order(self) -> None:
+        values = [
+            'Digest realm="r", nonce="md5", algorithm=MD5, qop="auth"',
+            'Digest realm="r", nonce="sha256", algorithm=SHA-256, qop="auth"',
+            'Digest realm="r", nonce="sha512", algorithm=SHA-512-256, qop="auth"',
+        ]
+        (best,) = choose_challenges(parse_challenges(values))
+        expected = "sha512" if "SHA-512-256" in ALGORITHMS else "sha256"
+        assert best.nonce == expected
+        (best,) = choose_challenges(parse_challenges(values), supported=("MD5", "SHA-256"))
+        assert best.nonce == "sha256"
+
+    def test_ties_keep_the_topmost(self) -> None:
+        values = [
+            'Digest realm="r", nonce="first", algorithm=SHA-256',
+            'Digest realm="r", nonce="second", algorithm=sha-256',
+            'Digest realm="r", nonce="sess", algorithm=SHA-256-sess',
+        ]
+        (best,) = choose_challenges(parse_challenges(values))
+        assert best.nonce == "first"
+
+    def test_missing_algorithm_means_md5(self) -> None:
+        values = [
+            'Digest realm="r", nonce="plain"',
+            'Digest realm="r", nonce="strong", algorithm=SHA-256',
+        ]
+        (best,) = choose_challenges(parse_challenges(values))
+        assert best.nonce == "strong"
+        (best,) = choose_challenges(parse_challenges(values), supported=("MD5",))
+        assert best.nonce == "plain"
+
+    def test_unusable_challenges_are_skipped(self) -> None:
+        values = [
+            'Digest realm="r", nonce="a", algorithm=SHA-1',  # unknown algorithm
+            'Digest realm="r", algorithm=SHA-256',  # no nonce
+            'Digest nonce="c", algorithm=SHA-256',  # no realm
+            'Digest realm="r", nonce="d", algorithm=SHA-256, qop="auth-conf"',  # no usable qop
+            'Digest realm="r", nonce="ok", algorithm=MD5, qop="auth-conf,auth"',
+        ]
+        (best,) = choose_challenges(parse_challenges(values))
+        assert best.nonce == "ok"
+
+    def test_realms_are_answered_in_order(self) -> None:
+        values = [
+            'Digest realm="b", nonce="1", algorithm=MD5',
+            'Digest realm="a", nonce="2", algorithm=MD5',
+            'Digest realm="b", nonce="3", algorithm=SHA-256',
+        ]
+        chosen = choose_challenges(parse_challenges(values))
+        assert [(c.realm, c.nonce) for c in chosen] == [("b", "3"), ("a", "2")]
+
+    @pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS if a.endswith("-sess")])
+    def test_sess_variants_differ_from_plain_and_bind_the_cnonce(self, algorithm: str) -> None:
+        common = dict(
+            username="u",
+            realm="r",
+            password="p",
+            method="INVITE",
+            uri="sip:x",
+            nonce="n",
+            qop="auth",
+            nc=1,
+        )
+        sess = compute_response(algorithm=algorithm, cnonce="c1", **common)  # type: ignore[arg-type]
+        plain = compute_response(algorithm=algorithm[:-5], cnonce="c1", **common)  # type: ignore[arg-type]
+        other = compute_response(algorithm=algorithm, cnonce="c2", **common)  # type: ignore[arg-type]
+        assert len({sess, plain, other}) == 3
+
 
 class TestParser:
     def test_quoted_escapes_and_tokens(self) -> None:

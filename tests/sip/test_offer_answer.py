@@ -411,6 +411,66 @@ class TestSdpSession:
         # Our next re-offer keeps the disabled slot in place.
         assert [m.port for m in parse(alice.hold()).media] == [0, 49170]
 
+    def test_re_offer_removing_all_media_is_answered_with_port_zero(self) -> None:
+        alice, bob = pair()
+        bob.answer_offer(offer_text(SOFTPHONE_AUDIO))
+        # RFC 3264 §8.2: the offerer removes the stream; the answer mirrors port 0.
+        removed = parse(bob.answer_offer(offer_text("m=audio 0 RTP/AVP 0\r\n")))
+        assert [(m.media, m.port) for m in removed.media] == [("audio", 0)]
+        assert removed.origin.sess_version == 1
+        assert bob.negotiated_codecs() == []
+        # Our next re-offer brings audio back in that slot (RFC 3264 §8.1).
+        readd = parse(bob.create_offer())
+        assert [(m.media, m.port) for m in readd.media] == [("audio", 3456)]
+        assert readd.origin.sess_version == 2
+        # An initial offer with everything disabled is still refused.
+        with pytest.raises(OfferAnswerError) as info:
+            alice.answer_offer(offer_text("m=audio 0 RTP/AVP 0\r\n"))
+        assert info.value.status == 488
+
+    def test_re_offer_with_only_new_codecs_is_488_and_keeps_the_session(self) -> None:
+        _, bob = pair()
+        first = bob.answer_offer(offer_text(SOFTPHONE_AUDIO))
+        with pytest.raises(OfferAnswerError) as info:
+            bob.answer_offer(offer_text("m=audio 8000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n"))
+        assert info.value.status == 488
+        assert bob.local == first and bob.pending is None
+        assert [c.name for c in bob.negotiated_codecs()] == ["PCMA", "PCMU", "telephone-event"]
+
+    def test_peer_changes_its_address_our_answer_is_unchanged(self) -> None:
+        _, bob = pair()
+        first = bob.answer_offer(offer_text(SOFTPHONE_AUDIO))
+        moved = (
+            offer_text(SOFTPHONE_AUDIO)
+            .replace("198.51.100.7", "203.0.113.9")
+            .replace(" 10 10 ", " 10 11 ")
+        )
+        assert bob.answer_offer(moved) == first  # same content, same version
+        remote = bob.remote_description
+        assert remote is not None and remote.connection is not None
+        assert remote.connection.address == "203.0.113.9"
+
+    def test_peer_rejects_our_audio(self) -> None:
+        alice, _ = pair()
+        alice.create_offer()
+        alice.receive_answer(
+            "v=0\r\no=- 5 5 IN IP4 192.0.2.2\r\ns=-\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"
+        )
+        assert alice.pending is None and alice.negotiated_codecs() == []
+        assert not alice.remote_on_hold
+
+    def test_media_level_direction_overrides_session_level(self) -> None:
+        offer = parse(
+            offer_text("m=audio 6000 RTP/AVP 0\r\na=sendrecv\r\n", session_attrs="a=inactive\r\n")
+        )
+        assert make_answer(offer, BOB).media[0].direction == "sendrecv"
+
+    def test_answer_parses_and_has_every_rtpmap(self) -> None:
+        answer = make_answer(parse(offer_text("m=audio 6000 RTP/AVP 8 0\r\n")), BOB)
+        audio = answer.media[0]
+        assert sorted(audio.rtpmaps()) == [0, 8]
+        assert audio.ptime == 20.0
+
     def test_per_dialog_footprint_is_a_few_hundred_bytes(self) -> None:
         alice, bob = pair()
         alice.receive_answer(bob.answer_offer(alice.create_offer()))

@@ -69,3 +69,10 @@ def test_every_problem_at_once(tmp_path: Path) -> None:
     rules = [d.rule for d in lint_paths([path]).diagnostics]
     assert rules == ["W-UNUSED-PARAM", "E-UNKNOWN-EVENT", "E-UNKNOWN-ACTION", "E-UNKNOWN-STATE",
                      "E-UNKNOWN-APP-EVENT"]
+
+
+def test_readme_documents_every_rule() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("<!-- section: lint-rules -->", 1)[1].split("\n## ", 1)[0]
+    documented = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    assert documented == set(RULES)

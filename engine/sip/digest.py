@@ -312,7 +312,7 @@ def _parse_items(
                     raise scan.fail(f"expected a parameter name, found {scan.peek()!r}")
                 scan.skip_ws()
                 if scan.peek() != "=":
-                    if params or token68 is not None:
+                    if params:
                         raise scan.fail(f"expected '=' after {name!r}")
                     # A bare token: the next scheme (e.g. "Basic, Digest ...")
                     # is handled by the outer loop; here it can only be token68.
@@ -635,6 +635,9 @@ class DigestClient:
             assert challenge.realm is not None
             algorithm = _canonical_algorithm(challenge.algorithm) or "MD5"
             state = _RealmState(header, challenge, algorithm)
+            previous = self._realms.get(challenge.realm)
+            if previous is not None and previous.challenge.nonce == challenge.nonce:
+                state.nc = previous.nc  # the same nonce again: keep counting
             self._realms[challenge.realm] = state
             out.append(self._authorize(state, method, uri, body))
         return ClientAnswer(out, stale)

@@ -9,9 +9,10 @@ Rules:
   fields and a numeric version, one ``s=``, at least one ``t=``, known line
   types only, well-formed ``m=``, ``c=``, ``b=``, ``t=`` lines, a connection
   address for every active media section, well-formed ``rtpmap``/``fmtp``.
-- Lenient where the world is: LF alone is accepted as a line end, the order
-  of lines inside a section is not enforced, unknown attributes are kept
-  as they are and in order.
+- Lenient where the world is: LF alone is accepted as a line end, trailing
+  blanks on ``o= c= b= t= m=`` lines are ignored, the order of lines inside
+  a section is not enforced, unknown attributes are kept as they are and in
+  order.
 - ``serialize`` writes the canonical RFC 8866 order with CRLF line ends, so
   ``parse(d.serialize()) == d`` for every description, and
   ``parse(text).serialize() == text`` for canonical text.
@@ -63,6 +64,7 @@ _SESSION_TYPES = frozenset("vosiuepcbtrzkam")
 _MEDIA_TYPES = frozenset("micbka")
 _ONCE_PER_SESSION = frozenset("vosiuczk")
 _ONCE_PER_MEDIA = frozenset("ik")
+_STRUCTURED = frozenset("ocbtm")
 
 
 class SdpError(RemoteProtocolError, ValueError):
@@ -517,6 +519,8 @@ def parse(data: bytes | str) -> SessionDescription:
         kind, value = line[0], line[2:]
         if any(c in value for c in "\r\0"):
             raise SdpError("stray CR or NUL inside the line.", number)
+        if kind in _STRUCTURED:
+            value = value.rstrip(" \t")  # trailing blanks are common and harmless
         if number == 1:
             if line != "v=0":
                 raise SdpError(f"a description starts with 'v=0', found {line[:40]!r}.", number)

@@ -421,6 +421,16 @@ class TestRoundTrip:
         assert len(cnonces) == 3  # a fresh cnonce every time
         assert client.nonce_count("example.com") == 3
 
+    def test_same_nonce_challenged_again_keeps_counting(self) -> None:
+        server, client = make_pair("SHA-256")
+        challenge = server.challenge(0.0)
+        first = client.answer(401, challenge, "INVITE", URI).authorizations[0]
+        assert server.verify("INVITE", first.value, 1.0).ok
+        # The same challenge again (e.g. a second INVITE challenged with the same nonce).
+        second = client.answer(401, challenge, "INVITE", URI).authorizations[0]
+        assert parse_credentials(second.value).nc == "00000002"
+        assert server.verify("INVITE", second.value, 1.0).ok
+
     def test_out_of_order_nc_is_accepted_only_if_higher(self) -> None:
         server, client = make_pair("SHA-256")
         a1 = client.answer(401, server.challenge(0.0), "MESSAGE", URI).authorizations[0]

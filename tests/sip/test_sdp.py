@@ -100,6 +100,10 @@ class TestRealBodies:
         text = SIPP_DEFAULT.decode().replace("\r\n", "\n").rstrip("\n")
         assert parse(text).serialize() == SIPP_DEFAULT
 
+    def test_trailing_blanks_on_structured_lines(self) -> None:
+        text = SIPP_DEFAULT.decode().replace("RTP/AVP 0", "RTP/AVP 0 ").replace("t=0 0", "t=0 0\t")
+        assert parse(text).serialize() == SIPP_DEFAULT
+
     def test_order_inside_a_section_is_lenient_and_serialize_makes_it_canonical(self) -> None:
         text = "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\na=tool:x\r\nc=IN IP4 h\r\n"
         assert (

@@ -34,7 +34,7 @@ from sipflow.sip.message import Headers, Request, Response
 from sipflow.sip.reliable import ReliableReceiver, ReliableSender
 from sipflow.sip.session_timer import SessionTimer
 
-__all__ = ["Dialog", "DialogStore", "InviteUsage", "DialogKey", "has_sdp"]
+__all__ = ["Dialog", "DialogStore", "InviteUsage", "DialogKey", "has_sdp", "contact_uri"]
 
 DialogKey = tuple[str, str, str]
 """(Call-ID, local tag, remote tag)."""
@@ -44,6 +44,26 @@ CONFIRMED = "confirmed"
 TERMINATED = "terminated"
 
 _NO_ROUTES: tuple[str, ...] = ()
+
+
+def contact_uri(message: Request | Response) -> str | None:
+    """The URI of the first Contact, as text, or None when there is none.
+
+    The common ``<uri>;params`` and bare ``uri`` forms are cut out of the text
+    directly; anything unusual goes through the full name-addr parser (which
+    raises ``RemoteProtocolError`` when malformed)."""
+    raw = message.headers.get("Contact")
+    if raw is None:
+        return None
+    start = raw.find("<")
+    if start >= 0 and '"' not in raw[:start]:
+        end = raw.find(">", start)
+        if end > start + 1:
+            return raw[start + 1 : end]
+    elif start < 0 and "," not in raw and '"' not in raw and raw.strip() != "*":
+        return raw.partition(";")[0].strip() or None
+    contacts = message.contact
+    return str(contacts[0].uri) if contacts else None
 
 
 def has_sdp(message: Request | Response) -> bool:
@@ -175,9 +195,8 @@ class Dialog:
         """The UAC's dialog from our ``request`` and a 1xx/2xx ``response``
         carrying a To tag (§12.1.2); raises ``RemoteProtocolError`` for a
         malformed Contact or Record-Route."""
-        routes = tuple(str(r) for r in reversed(response.record_route))
-        contacts = response.contact
-        target = str(contacts[0].uri) if contacts else request.uri
+        routes = _routes(response, reverse=True)
+        target = contact_uri(response) or request.uri
         return cls(
             request.call_id,
             request.from_tag or "",
@@ -196,9 +215,9 @@ class Dialog:
     def from_uas(cls, request: Request, local_tag: str, handle: str) -> Dialog:
         """The UAS's dialog for ``request`` with our ``local_tag`` (§12.1.1);
         raises ``RemoteProtocolError`` for a malformed Contact or Record-Route."""
-        routes = tuple(str(r) for r in request.record_route)
-        contacts = request.contact
-        if not contacts:
+        routes = _routes(request, reverse=False)
+        target = contact_uri(request)
+        if target is None:
             raise RemoteProtocolError(f"{request.method} request: missing Contact header")
         to_value = request.headers.get("To") or ""
         return cls(
@@ -210,7 +229,7 @@ class Dialog:
             None,
             request.cseq.seq,
             routes,
-            str(contacts[0].uri),
+            target,
             request.uri.lower().startswith("sips:"),
             handle,
         )
@@ -247,9 +266,9 @@ class Dialog:
     def refresh_target(self, message: Request | Response) -> None:
         """Replace the remote target with the message's Contact, when it has one
         (target refresh, §12.2). Raises ``RemoteProtocolError`` if malformed."""
-        contacts = message.contact
-        if contacts:
-            self.remote_target = str(contacts[0].uri)
+        target = contact_uri(message)
+        if target is not None:
+            self.remote_target = target
 
     def check_remote_cseq(self, request: Request) -> bool:
         """Record the CSeq of an in-dialog request from the peer; False when it
@@ -306,6 +325,16 @@ class Dialog:
 
     def __repr__(self) -> str:
         return f"<Dialog {self.state} {self.call_id} {self.local_tag}/{self.remote_tag}>"
+
+
+def _routes(message: Request | Response, reverse: bool) -> tuple[str, ...]:
+    """The Record-Route values as text (reversed for the UAC), validated."""
+    if "record-route" not in message.headers:
+        return _NO_ROUTES
+    routes = [str(r) for r in message.record_route]
+    if reverse:
+        routes.reverse()
+    return tuple(routes)
 
 
 class DialogStore:

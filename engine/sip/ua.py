@@ -164,6 +164,7 @@ class UACore:
         self._timer_on = "timer" in self._options
         self._rel_on = "100rel" in self._options
         self._contacts: dict[Address, str] = {}
+        self._resolved: dict[tuple[str, str], Address] = {}
 
     # ==================================================================
     # identifiers
@@ -217,24 +218,18 @@ class UACore:
             self._contacts[local] = text
         return text
 
-    @staticmethod
-    def resolve(uri: str, default_transport: str = "udp") -> Address:
+    def resolve(self, uri: str, default_transport: str = "udp") -> Address:
         """The transport address for ``uri`` (no DNS: the host is kept as
         written; the driver resolves names). Raises ``LocalProtocolError``
-        for a URI we cannot send to."""
-        try:
-            parsed = SipUri.parse(uri.strip("<>"))
-        except RemoteProtocolError as exc:
-            raise LocalProtocolError(f"cannot send to {uri!r}: {exc.reason}") from None
-        scheme = parsed.scheme.lower()
-        if scheme not in ("sip", "sips") or not parsed.host:
-            raise LocalProtocolError(f"cannot send to {uri!r}: not a sip: or sips: URI")
-        maddr = parsed.params.get("maddr")
-        transport = (parsed.transport or default_transport).lower()
-        if transport == "tls":
-            transport = "tcp"
-        port = parsed.port or (5061 if scheme == "sips" else 5060)
-        return Address(transport, maddr or parsed.host, port)
+        for a URI we cannot send to. Results are cached (bounded)."""
+        key = (uri, default_transport)
+        found = self._resolved.get(key)
+        if found is None:
+            found = _resolve(uri, default_transport)
+            if len(self._resolved) >= 4096:
+                self._resolved.clear()
+            self._resolved[key] = found
+        return found
 
     def _send(self, message: Request | Response, dest: Address) -> None:
         try:
@@ -741,7 +736,7 @@ class UACore:
                 self.dialogs.add(dialog)
             else:
                 dialog.refresh_target(response)
-                dialog.route_set = tuple(str(r) for r in reversed(response.record_route))
+                dialog.route_set = Dialog.from_uac(request, response, "").route_set
             for other in early.values():
                 self._drop_dialog(other)
             leg.early = None
@@ -1447,6 +1442,22 @@ class UACore:
 # ----------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------
+
+def _resolve(uri: str, default_transport: str) -> Address:
+    try:
+        parsed = SipUri.parse(uri.strip("<>"))
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(f"cannot send to {uri!r}: {exc.reason}") from None
+    scheme = parsed.scheme.lower()
+    if scheme not in ("sip", "sips") or not parsed.host:
+        raise LocalProtocolError(f"cannot send to {uri!r}: not a sip: or sips: URI")
+    maddr = parsed.params.get("maddr")
+    transport = (parsed.transport or default_transport).lower()
+    if transport == "tls":
+        transport = "tcp"
+    port = parsed.port or (5061 if scheme == "sips" else 5060)
+    return Address(transport, maddr or parsed.host, port)
+
 
 def txn_rid(txn: ServerTransaction) -> str:
     """The request id the core gave ``txn``."""

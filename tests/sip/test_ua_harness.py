@@ -1,6 +1,9 @@
 """A tiny in-memory network for UA-core tests: endpoints hand their transmits
 to each other; virtual time steps to the next deadline. Optional per-message
-drop filter to simulate loss."""
+``drop`` filter (loss) and ``tee`` (extra copies, e.g. a forking proxy).
+
+The other UA-core test files import it (``sys.path`` holds this folder); the
+tests at the bottom check the harness itself."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ class Net:
         self.events: dict[Address, list[ev.UAEvent]] = {}
         self.wire: list[tuple[float, Address, Address, bytes]] = []
         self.drop: Callable[[Address, Address, bytes], bool] | None = None
+        self.tee: Callable[[Address, Address, bytes], list[Address]] | None = None
         rng = random.Random(seed)
         for addr in addrs:
             self.add(addr, config, random.Random(rng.getrandbits(32)))
@@ -63,9 +67,13 @@ class Net:
                 self.wire.append((self.now, src, t.dest, t.data))
                 if self.drop is not None and self.drop(src, t.dest, t.data):
                     continue
-                dst = self.eps.get(Address(t.dest.transport, t.dest.host, t.dest.port))
-                if dst is not None:
-                    dst.receive(t.data, src, self.now)
+                targets = [t.dest]
+                if self.tee is not None:
+                    targets += self.tee(src, t.dest, t.data)
+                for dest in targets:
+                    dst = self.eps.get(dest)
+                    if dst is not None:
+                        dst.receive(t.data, src, self.now)
             self._collect()
 
     def step(self) -> bool:
@@ -129,3 +137,16 @@ def responses(events: list, code: int | None = None) -> list[ev.ResponseReceived
         e for e in events
         if isinstance(e, ev.ResponseReceived) and (code is None or e.code == code)
     ]
+
+
+# -- tests of the harness itself ---------------------------------------------------
+
+
+def test_harness_delivers_and_steps_virtual_time():
+    net = Net(A)
+    net[A].request(None, "OPTIONS", uri=uri(B), now=0.0)  # nobody at B
+    net.flush()
+    assert net.methods_on_wire(A) == ["OPTIONS"]
+    net.run_idle()
+    assert net.now == 32.0  # Timer F = 64*T1 in virtual time
+    assert [type(e).__name__ for e in net.take(A)] == ["Timeout", "HandleReleased"]

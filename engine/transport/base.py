@@ -21,6 +21,7 @@ log line.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -79,8 +80,12 @@ class Transport(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=4096)
 def family_of(host: str) -> int | None:
-    """4 or 6 for an IP literal (an IPv6 zone ``%eth0`` allowed), None for a host name."""
+    """4 or 6 for an IP literal (an IPv6 zone ``%eth0`` allowed), None for a host name.
+
+    Cached: a process talks to few hosts, and this runs for every message sent.
+    """
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).version
     except ValueError:

@@ -9,6 +9,8 @@ import socket
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipflow.clock import VirtualClock
 from sipflow.sip import events as ev
@@ -223,3 +225,16 @@ def test_refused_tcp_connection_reaches_the_core_as_an_event(run, until):
         await da.aclose()
 
     run(main())
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), loss=st.floats(0.0, 0.1),
+       delay=st.floats(0.0, 0.2), jitter=st.floats(0.0, 0.1))
+def test_a_call_completes_for_any_seed_and_moderate_loss(seed, loss, delay, jitter):
+    clock, net, da, db, caller, callee = loopback_pair("udp", loss=loss, delay=delay,
+                                                      jitter=jitter, seed=seed)
+    handle = da.endpoint.invite(sip_uri(db.local_addresses[0]), now=clock.now())
+    da.flush()
+    clock.run_until_idle()
+    assert caller.completed(handle), (net.counts, first_lines(net.trace, DROPPED))
+    assert callee.methods().count("INVITE") == 1  # retransmissions never became events

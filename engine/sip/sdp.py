@@ -30,6 +30,7 @@ round trip. Offer/answer logic lives in ``sipflow.sip.offer_answer``.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -57,9 +58,8 @@ MAX_LINES = 2_000
 #: The four direction attributes (RFC 8866 §6.7).
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
-_TOKEN_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`{|}~"
-)
+# RFC 8866 token: visible ASCII except the separators.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]+")
 _SESSION_TYPES = frozenset("vosiuepcbtrzkam")
 _MEDIA_TYPES = frozenset("micbka")
 _ONCE_PER_SESSION = frozenset("vosiuczk")
@@ -374,7 +374,7 @@ class SessionDescription(_AttributeView):
 
 
 def _is_token(text: str) -> bool:
-    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+    return _TOKEN_RE.fullmatch(text) is not None
 
 
 def _parse_rtpmap(value: str) -> RtpMap | None:
@@ -517,7 +517,7 @@ def parse(data: bytes | str) -> SessionDescription:
         if len(line) < 2 or line[1] != "=" or not ("a" <= line[0] <= "z"):
             raise SdpError(f"expected '<type>=<value>', found {line[:40]!r}.", number)
         kind, value = line[0], line[2:]
-        if any(c in value for c in "\r\0"):
+        if "\r" in value or "\0" in value:
             raise SdpError("stray CR or NUL inside the line.", number)
         if kind in _STRUCTURED:
             value = value.rstrip(" \t")  # trailing blanks are common and harmless

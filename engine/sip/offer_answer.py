@@ -492,9 +492,15 @@ class SdpSession:
         return desc
 
     def receive_answer(self, body: bytes | str) -> SessionDescription:
-        """Take the answer to our outstanding offer. Raises ``SdpError`` on
-        garbage (nothing changes) and ``OfferAnswerError`` (400) when no
-        offer of ours is outstanding or the m-lines do not match."""
+        """Take the answer to our outstanding offer. The answer already taken,
+        received again byte for byte (a 183 and then the 200), is accepted
+        and changes nothing. Raises ``SdpError`` on garbage (nothing changes)
+        and ``OfferAnswerError`` (400) when no offer of ours is outstanding
+        or the m-lines do not match."""
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if self._pending is None and data == self._remote:
+            # The same answer again (in a 183 and then in the 200): nothing changes.
+            return parse(data)
         if self._pending != "local" or self._local is None:
             raise OfferAnswerError("an SDP answer arrived but no offer of ours is outstanding", 400)
         desc = parse(body)
@@ -509,7 +515,7 @@ class SdpSession:
                     f"m-line {index} of the answer is {theirs.media!r}, the offer's is {ours!r}",
                     400,
                 )
-        self._remote = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        self._remote = data
         self._pending = None
         self._saved_local = self._saved_remote = None
         self._we_answered = False

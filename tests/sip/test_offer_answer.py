@@ -291,8 +291,12 @@ class TestSdpSession:
         callee.receive_offer(caller.create_offer())  # INVITE with offer
         early = callee.create_answer()  # answer in reliable 183
         caller.receive_answer(early)
-        # The 200 carries the same answer again, unchanged.
+        # The 200 carries the same answer again, unchanged; the caller takes it twice.
         assert callee.local == early
+        assert caller.receive_answer(early) == parse(early)
+        assert caller.pending is None
+        with pytest.raises(OfferAnswerError):
+            caller.receive_answer(early.replace(b"sendrecv", b"sendonly"))  # a different one is not
         # An UPDATE offer in the early dialog, answered in the 200 to the UPDATE.
         update = caller.hold()
         assert caller.pending == "local"

@@ -174,7 +174,7 @@ class LoopbackNetwork:
         now = self.clock.now()
         src = port.local
         if dest not in self._ports:
-            self._note(TraceRecord(now, now, src, dest, data, UNREACHABLE))
+            self._note(now, now, src, dest, data, UNREACHABLE)
             if dest.transport != "udp":
                 port.on_error(dest, TransportError(f"nothing listens at {dest} on the "
                                                    f"loopback network"))
@@ -187,7 +187,7 @@ class LoopbackNetwork:
             jitter = jitter if link.jitter is None else link.jitter
         reliable = dest.transport != "udp"
         if not reliable and loss > 0.0 and self._rng.random() < loss:
-            self._note(TraceRecord(now, now, src, dest, data, DROPPED))
+            self._note(now, now, src, dest, data, DROPPED)
             return
         at = now + delay + (self._rng.uniform(0.0, jitter) if jitter > 0.0 else 0.0)
         if reliable:
@@ -200,20 +200,22 @@ class LoopbackNetwork:
         target = self._ports.get(dest)
         now = self.clock.now()
         if target is None:
-            self._note(TraceRecord(now, sent, src, dest, data, UNREACHABLE))
+            self._note(now, sent, src, dest, data, UNREACHABLE)
             return
-        self._note(TraceRecord(now, sent, src, dest, data, DELIVERED))
+        self._note(now, sent, src, dest, data, DELIVERED)
         target.on_receive(data, src)
 
-    def _note(self, record: TraceRecord) -> None:
-        self.counts[record.outcome] += 1
-        if record.outcome != DELIVERED:
-            log.debug("loopback %s: %s -> %s (%d bytes)", record.outcome, record.src,
-                      record.dst, len(record.data))
-        if self.record:
-            self.trace.append(record)
-        if self.on_trace is not None:
-            self.on_trace(record)
+    def _note(self, time: float, sent: float, src: Address, dst: Address, data: bytes,
+              outcome: str) -> None:
+        self.counts[outcome] += 1
+        if outcome != DELIVERED:
+            log.debug("loopback %s: %s -> %s (%d bytes)", outcome, src, dst, len(data))
+        if self.record or self.on_trace is not None:
+            record = TraceRecord(time, sent, src, dst, data, outcome)
+            if self.record:
+                self.trace.append(record)
+            if self.on_trace is not None:
+                self.on_trace(record)
 
 
 def _check_link(loss: float, delay: float, jitter: float) -> None:

@@ -7,7 +7,8 @@ Rules:
 - Each datagram goes to ``on_receive(data, source)`` whole; ``source`` is the
   true sender (``Address("udp", ip, port)``, IPv6 without brackets or flow
   info). Datagrams larger than ``max_datagram`` (default 65,507, the IPv4
-  payload limit) are dropped with a log line, in both directions.
+  payload limit) are dropped with a log line, in both directions. Empty and
+  CRLF-only datagrams (keep-alives, RFC 5626 §4.4.1) are counted, not passed on.
 - ``send`` never raises into the loop: a message too big, an unreachable or
   unresolvable destination, or an ``OSError`` from the socket goes to
   ``on_error(dest, error)``. ICMP errors the kernel reports later
@@ -72,6 +73,7 @@ class UdpTransport:
         self.on_error: ErrorCallback = log_error
         self.received = 0
         self.dropped = 0
+        self.keepalives = 0
         self._family = socket.AF_INET6 if family_of(local.host) == 6 else socket.AF_INET
 
     @classmethod
@@ -96,6 +98,9 @@ class UdpTransport:
             self.dropped += 1
             log.warning("dropped a %d-byte datagram from %s: larger than %d bytes",
                         len(data), source, self.max_datagram)
+            return
+        if data[:1] in (b"\r", b"\n", b"") and not data.strip():
+            self.keepalives += 1  # an RFC 5626 CRLF keep-alive (or empty): nothing to parse
             return
         self.received += 1
         self.on_receive(data, source)

@@ -82,11 +82,14 @@ def test_oversized_datagrams_are_dropped_with_a_log_line(run, echo, until, caplo
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
             raw.bind(("127.0.0.1", 0))
             raw.sendto(b"x" * 101, transport.local[1:])
+            raw.sendto(b"\r\n\r\n", transport.local[1:])  # keep-alive: not for the core
+            raw.sendto(b"", transport.local[1:])
             raw.sendto(b"quiet-small", transport.local[1:])
             await until(lambda: endpoint.received)
             src = Address("udp", *raw.getsockname())
         assert [r[:2] for r in endpoint.received] == [(b"quiet-small", src)]
         assert transport.dropped == 1
+        assert transport.keepalives == 2
         endpoint.outbox.append(Transmit(b"y" * 101, src))  # too big to send
         driver.flush()
         assert len(errors) == 1 and errors[0][0] == src

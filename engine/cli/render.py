@@ -60,7 +60,7 @@ def render_command(
     try:
         result = render(loaded, fmt)
     except RenderError as exc:
-        _fail(f"sipflow render: {exc}")
+        _fail(str(exc) if exc.source else f"sipflow render: {exc}")
     _write(result, output)
 
 

@@ -67,7 +67,13 @@ DOT_TIMEOUT = 30.0
 
 
 class RenderError(Exception):
-    """A table could not be rendered (unknown format, Graphviz failed or timed out)."""
+    """A table could not be rendered (unknown format, undeclared state, Graphviz failed
+    or timed out). ``source`` is set when the problem has a place in the table; the
+    message then starts with ``file:line:col:``."""
+
+    def __init__(self, message: str, source: Source | None = None) -> None:
+        super().__init__(f"{source}: {message}" if source else message)
+        self.source = source
 
 
 class GraphvizMissing(RenderError):
@@ -152,8 +158,15 @@ def state_ids(table: Table) -> dict[str, str]:
     return ids
 
 
-def _unknown(state: str) -> str:
-    raise RenderError(f"a row names the undeclared state {state!r} (sipflow lint reports where)")
+def _unknown(state: str, where: Source) -> str:
+    raise RenderError(f"undeclared state {state!r} (sipflow lint lists every problem)", where)
+
+
+def _initial_id(table: Table, ids: dict[str, str]) -> str:
+    if table.initial not in table.states:
+        where = table.locations.get("initial", table.source)
+        _unknown(table.initial, where)
+    return ids[table.initial]
 
 
 def _edges(table: Table, ids: dict[str, str]) -> dict[tuple[str, str], list[str]]:
@@ -165,8 +178,9 @@ def _edges(table: Table, ids: dict[str, str]) -> dict[tuple[str, str], list[str]
     edges: dict[tuple[str, str], list[str]] = {}
     for row in table.rows:
         for src in [ANY] if row.is_any else row.sources:
-            src_id = ids.get(src) or _unknown(src)
-            dst_id = src_id if row.target is None else ids.get(row.target) or _unknown(row.target)
+            src_id = ids.get(src) or _unknown(src, row.locations.get("from", row.source))
+            dst_id = (src_id if row.target is None
+                      else ids.get(row.target) or _unknown(row.target, row.locations.get("to", row.source)))
             edges.setdefault((src_id, dst_id), []).append(row.label())
     return edges
 
@@ -213,8 +227,7 @@ def render_dot(table: Table) -> str:
         lines.append(f"  {ids[state.name]} [{_dot_state_attrs(state, table)}];")
     if any(row.is_any for row in table.rows):
         lines.append(f"  {ids[ANY]} [shape=note, style=dashed, label={q(ANY_LABEL)}];")
-    if table.initial in ids:
-        lines.append(f"  {start} -> {ids[table.initial]};")
+    lines.append(f"  {start} -> {_initial_id(table, ids)};")
     for (src_id, dst_id), labels in _edges(table, ids).items():
         lines.append(f"  {src_id} -> {dst_id} [label={dot_lines(labels)}];")
     lines.append("}")
@@ -264,8 +277,7 @@ def render_mermaid(table: Table) -> str:
             lines.append(f"    {sid} : {mermaid_text(timer_label(timer, table.parameters))}")
     if any(row.is_any for row in table.rows):
         lines.append(f'    state "{mermaid_text(ANY_LABEL)}" as {ids[ANY]}')
-    if table.initial in ids:
-        lines.append(f"    [*] --> {ids[table.initial]}")
+    lines.append(f"    [*] --> {_initial_id(table, ids)}")
     for (src_id, dst_id), labels in _edges(table, ids).items():
         text = MERMAID_BREAK.join(mermaid_text(label) for label in labels)
         lines.append(f"    {src_id} --> {dst_id} : {text}")

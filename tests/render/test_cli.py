@@ -225,3 +225,11 @@ def test_an_explicit_format_wins_over_the_suffix(tiny, tmp_path):
     out = tmp_path / "drawing.svg"
     assert run(str(tiny), "--format", "mermaid", "-o", str(out)).exit_code == 0
     assert out.read_text().startswith("stateDiagram-v2\n")
+
+
+def test_a_row_to_an_undeclared_state_names_file_and_line(tmp_path):
+    table = tmp_path / "typo.yaml"
+    table.write_text(TINY.replace("to: Done}\n  - {from: Calling, on: TimerNoAnswer",
+                                  "to: Dne}\n  - {from: Calling, on: TimerNoAnswer"))
+    line = one_line_error(run(str(table), "--format", "mermaid"))
+    assert re.match(rf"^{re.escape(str(table))}:11:\d+: undeclared state 'Dne'", line), line

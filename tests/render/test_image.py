@@ -85,8 +85,18 @@ def test_graphviz_that_hangs_is_stopped_by_the_timeout(monkeypatch, tmp_path, ca
         render_image(call_table, "png", timeout=0.2)
 
 
-def test_rows_naming_undeclared_states_are_a_render_error(rt, call_table):
+def test_rows_naming_undeclared_states_are_a_render_error_with_the_row_source(rt, call_table):
     call_table.rows.append(rt.row("Active", "HangUp", to="Nowhere", line=40))
     for fn in (render_dot, render_mermaid, render_markdown):
-        with pytest.raises(RenderError, match="undeclared state 'Nowhere'"):
+        with pytest.raises(RenderError, match=r"^/srv/tables/uac_call.yaml:40:3: undeclared state 'Nowhere'"):
+            fn(call_table)
+    call_table.rows[-1] = rt.row("Limbo", "HangUp", to="Active", line=41)
+    with pytest.raises(RenderError, match=r"^/srv/tables/uac_call.yaml:41:3: undeclared state 'Limbo'"):
+        render_mermaid(call_table)
+
+
+def test_an_undeclared_initial_state_is_a_render_error(call_table):
+    call_table.initial = "Nowhere"
+    for fn in (render_dot, render_mermaid, render_markdown):
+        with pytest.raises(RenderError, match=r"^/srv/tables/uac_call.yaml:1:3: undeclared state 'Nowhere'"):
             fn(call_table)

@@ -349,7 +349,11 @@ class UACore:
     def _on_new_invite(self, txn: ServerTransaction, request: Request, now: float) -> None:
         leg = self._new_handle("uas")
         leg.local_tag = self._hex(48)
-        dialog = Dialog.from_uas(request, leg.local_tag, leg.handle)
+        try:
+            dialog = Dialog.from_uas(request, leg.local_tag, leg.handle)
+        except RemoteProtocolError:
+            del self._legs[leg.handle]
+            raise
         usage = dialog.invite
         assert usage is not None
         usage.in_invite = True
@@ -466,6 +470,8 @@ class UACore:
             raise LocalProtocolError(f"no pending request {request_id!r} to answer")
         if not isinstance(status, int) or not 100 <= status <= 699:
             raise LocalProtocolError(f"invalid status code {status!r}")
+        if reliable and not 100 < status < 200:
+            raise LocalProtocolError(f"a {status} cannot be sent reliably: only 101-199 can")
         leg, _ = txn.user_data
         request = txn.request
         response = make_response(request, status, reason, headers, body)

@@ -27,6 +27,7 @@ from sipflow.transport.listen import ListenSpec, parse_listen
 from sipflow.transport.tcp import (
     IDLE_TIMEOUT,
     MAX_BUFFER,
+    MAX_WRITE_BUFFER,
     FramerFactory,
     TcpTransport,
     default_framer,
@@ -45,7 +46,9 @@ class TransportOptions:
     max_datagram: int = MAX_DATAGRAM
     """Largest UDP datagram accepted or sent, in bytes."""
     max_buffer: int = MAX_BUFFER
-    """Bytes buffered per TCP connection, in each direction, before it is closed."""
+    """Largest message (or head) a TCP connection may send us before it is closed."""
+    max_write_buffer: int = MAX_WRITE_BUFFER
+    """Bytes waiting to be written on a TCP connection before it is closed."""
     idle_timeout: float = IDLE_TIMEOUT
     """Seconds without traffic before a TCP connection is closed (0: never)."""
     framer_factory: FramerFactory = default_framer
@@ -62,6 +65,7 @@ async def open_transport(spec: ListenSpec | str,
         if spec.transport == "udp":
             return await UdpTransport.open(spec.host, spec.port, max_datagram=opts.max_datagram)
         return await TcpTransport.open(spec.host, spec.port, max_buffer=opts.max_buffer,
+                                       max_write_buffer=opts.max_write_buffer,
                                        idle_timeout=opts.idle_timeout,
                                        framer_factory=opts.framer_factory)
     except OSError as exc:

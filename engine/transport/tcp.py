@@ -16,9 +16,9 @@ Rules:
   Each complete message is handed to ``on_receive(message, source)``. A
   keep-alive ping (CRLFCRLF, RFC 5626 §4.4.1) is answered with a CRLF pong.
 - Limits, each ending in a log line and closing that one connection only:
-  ``max_buffer`` bytes buffered by the framer (it raises on overflow),
-  ``max_buffer`` bytes waiting to be written (slow reader, or a connection
-  still opening), garbage the framer rejects, and ``idle_timeout`` seconds
+  a message or head over ``max_buffer`` bytes coming in (the framer raises),
+  over ``max_write_buffer`` bytes waiting to go out (slow reader, or a
+  connection still opening), garbage the framer rejects, and ``idle_timeout`` seconds
   without traffic in either direction. A peer closing in the middle of a
   message is logged with the number of bytes lost. The listener keeps serving.
 - Failures never raise into the loop: a refused or failed connection, or a
@@ -50,8 +50,11 @@ from sipflow.transport.base import (
 )
 
 MAX_BUFFER = 65_535
-"""Default cap on bytes buffered per connection, in each direction: the largest
-message the framer accepts, and the bytes waiting to be written."""
+"""Default cap on bytes buffered per connection on input: the largest message
+(or head) the framer accepts."""
+
+MAX_WRITE_BUFFER = 1 << 20
+"""Default cap on bytes waiting to be written per connection."""
 
 IDLE_TIMEOUT = 300.0
 """Default seconds without traffic before a connection is closed."""
@@ -161,8 +164,8 @@ class _Connection(asyncio.Protocol):
             self.owner._report(self.key, TransportError(f"connection to {self.key} is closed"))
             return
         if self.transport is None:  # still opening
-            if self.pending_bytes + len(data) > self.owner.max_buffer:
-                self.owner._drop(self, f"more than {self.owner.max_buffer} bytes waiting for "
+            if self.pending_bytes + len(data) > self.owner.max_write_buffer:
+                self.owner._drop(self, f"more than {self.owner.max_write_buffer} bytes waiting for "
                                        f"the connection to {self.key} to open",
                                  error=True)
                 return
@@ -171,8 +174,8 @@ class _Connection(asyncio.Protocol):
             return
         self._touch()
         self.transport.write(data)
-        if self.transport.get_write_buffer_size() > self.owner.max_buffer:
-            self.owner._drop(self, f"more than {self.owner.max_buffer} bytes waiting to be "
+        if self.transport.get_write_buffer_size() > self.owner.max_write_buffer:
+            self.owner._drop(self, f"more than {self.owner.max_write_buffer} bytes waiting to be "
                                    f"written to {self.key}", error=True)
 
     def close(self) -> None:
@@ -215,12 +218,14 @@ class TcpTransport:
     """A TCP listener and its connections; see the module rules."""
 
     def __init__(self, server: asyncio.Server | None, local: Address, *,
-                 max_buffer: int = MAX_BUFFER, idle_timeout: float = IDLE_TIMEOUT,
+                 max_buffer: int = MAX_BUFFER, max_write_buffer: int = MAX_WRITE_BUFFER,
+                 idle_timeout: float = IDLE_TIMEOUT,
                  framer_factory: FramerFactory = default_framer) -> None:
         self.loop = asyncio.get_running_loop()
         self._server = server
         self.local = local
         self.max_buffer = max_buffer
+        self.max_write_buffer = max_write_buffer
         self.idle_timeout = idle_timeout
         self.framer_factory = framer_factory
         self.on_receive: ReceiveCallback = drop_unattached
@@ -233,7 +238,7 @@ class TcpTransport:
 
     @classmethod
     async def open(cls, host: str, port: int, *, max_buffer: int = MAX_BUFFER,
-                   idle_timeout: float = IDLE_TIMEOUT,
+                   max_write_buffer: int = MAX_WRITE_BUFFER, idle_timeout: float = IDLE_TIMEOUT,
                    framer_factory: FramerFactory = default_framer) -> TcpTransport:
         """Listen on ``host:port`` (``port`` 0: any); raises ``OSError`` when the bind fails."""
         loop = asyncio.get_running_loop()
@@ -243,8 +248,8 @@ class TcpTransport:
                                           family=family, start_serving=False)
         bound = server.sockets[0].getsockname()
         self = cls(server, Address("tcp", str(bound[0]), int(bound[1])),
-                   max_buffer=max_buffer, idle_timeout=idle_timeout,
-                   framer_factory=framer_factory)
+                   max_buffer=max_buffer, max_write_buffer=max_write_buffer,
+                   idle_timeout=idle_timeout, framer_factory=framer_factory)
         holder.append(self)
         await server.start_serving()
         log.info("listening on %s", self.local)

@@ -222,7 +222,7 @@ def test_slow_reader_write_overflow_closes(run, until):
         errors = []
         driver = await start_endpoint(["tcp:127.0.0.1:0"], Recorder,
                                       on_error=lambda d, e: errors.append((d, str(e))),
-                                      options=TransportOptions(max_buffer=4096))
+                                      options=TransportOptions(max_write_buffer=4096))
         server = await TcpTransport.open("127.0.0.1", 0)  # accepts and never reads
         server.on_receive = lambda data, source: None
         dest = server.local

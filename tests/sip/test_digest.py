@@ -319,6 +319,24 @@ class TestParser:
             parse_credentials('Digest username="x')
         assert info.value.status == 400
 
+    @pytest.mark.parametrize(
+        "value, fragment",
+        [
+            ('Digest realm="r", nonce=,', "missing value for parameter 'nonce'"),
+            ('Digest realm="r", nonce=(x)', "bad value for parameter 'nonce'"),
+            ('Digest realm="r", nonce="n" stale', "expected ','"),
+            ('Digest realm="a\\\nb"', "CR or LF escaped"),
+            ("Digest " + ", ".join(f"p{i}=1" for i in range(65)), "more than 64 parameters"),
+        ],
+    )
+    def test_more_malformed_values(self, value: str, fragment: str) -> None:
+        with pytest.raises(DigestError, match=fragment):
+            parse_challenges(value)
+
+    def test_values_must_be_text(self) -> None:
+        with pytest.raises(DigestError, match="not text"):
+            parse_challenges([b"Digest realm=x"])  # type: ignore[list-item]
+
     def test_one_credentials_per_value(self) -> None:
         with pytest.raises(DigestError, match="2 credentials"):
             parse_credentials('Digest username="a", Digest username="b"')
@@ -326,6 +344,23 @@ class TestParser:
     def test_too_long(self) -> None:
         with pytest.raises(DigestError, match="longer than"):
             parse_challenges('Digest realm="' + "x" * 9000 + '"')
+
+    def test_build_refuses_non_tokens(self) -> None:
+        with pytest.raises(LocalProtocolError, match="not a token"):
+            build_challenge("r", "n", algorithm="SHA 256")
+
+    def test_compute_response_argument_errors(self) -> None:
+        base = dict(username="u", realm="r", password="p", method="M", uri="u", nonce="n")
+        with pytest.raises(ValueError, match="unsupported digest algorithm"):
+            compute_response(algorithm="SHA-1", **base)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="needs a cnonce"):
+            compute_response(algorithm="MD5-sess", **base)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="unsupported qop"):
+            compute_response(algorithm="MD5", qop="auth-conf", nc=1, cnonce="c", **base)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="qop needs nc and cnonce"):
+            compute_response(algorithm="MD5", qop="auth", **base)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="qop needs nc and cnonce"):
+            build_credentials(username="u", realm="r", nonce="n", uri="u", response="0", qop="auth")
 
     def test_build_refuses_crlf(self) -> None:
         with pytest.raises(LocalProtocolError):
@@ -559,6 +594,47 @@ class TestRoundTrip:
         assert p1.verify("INVITE", values, 1.0).ok
         assert p2.verify("INVITE", values, 1.0).ok
 
+    def test_sess_without_qop_sends_its_cnonce(self) -> None:
+        server = DigestServer(
+            "example.com",
+            {"alice": "s3cret"},
+            algorithms=("MD5-sess",),
+            secret=SECRET,
+            allow_no_qop=True,
+        )
+        legacy = build_challenge(
+            "example.com", server.make_nonce(0.0), algorithm="MD5-sess", qop=()
+        )
+        client = DigestClient("alice", "s3cret", cnonce=lambda: "abc")
+        auth = client.answer(401, legacy, "INVITE", URI).authorizations[0]
+        creds = parse_credentials(auth.value)
+        assert creds.cnonce == "abc" and creds.qop is None and creds.nc is None
+        assert server.verify("INVITE", auth.value, 1.0).ok
+        stripped = auth.value.replace(', cnonce="abc"', "")
+        result = server.verify("INVITE", stripped, 1.0)
+        assert not result.ok and "needs a cnonce" in result.reason
+
+    def test_valid_digest_over_a_malformed_nonce_is_stale(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+        for nonce in ("short", "!" * 43, "A" * 43):
+            challenge = build_challenge("example.com", nonce, algorithm="SHA-256")
+            auth = DigestClient("alice", "s3cret").answer(401, challenge, "INVITE", URI)
+            result = server.verify("INVITE", auth.authorizations[0].value, 1.0)
+            assert not result.ok and result.stale and "not issued" in result.reason
+
+    def test_userhash_needs_a_user_table(self) -> None:
+        server = DigestServer("example.com", lambda user: "s3cret", secret=SECRET)
+        challenge = build_challenge(
+            "example.com", server.make_nonce(0.0), algorithm="SHA-256", userhash=True
+        )
+        auth = (
+            DigestClient("alice", "s3cret").answer(401, challenge, "INVITE", URI).authorizations[0]
+        )
+        assert not server.verify("INVITE", auth.value, 1.0).ok
+        table = DigestServer("example.com", {"bob": "s3cret"}, secret=SECRET)
+        result = table.verify("INVITE", auth.value, 1.0)
+        assert not result.ok and "unknown user" in result.reason
+
     def test_no_qop_refused_unless_allowed(self) -> None:
         server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
         nonce = server.make_nonce(0.0)
@@ -631,6 +707,10 @@ class TestServerBadInput:
             DigestServer("r", {}, algorithms=("SHA-1",))
         with pytest.raises(ValueError, match="qop"):
             DigestServer("r", {}, qop=("auth-conf",))
+        with pytest.raises(ValueError, match="at least one"):
+            DigestServer("r", {}, algorithms=())
+        with pytest.raises(ValueError, match="CR or LF"):
+            DigestServer("r\r\n", {})
 
 
 class TestReplayTableBounded:

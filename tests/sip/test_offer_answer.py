@@ -432,6 +432,14 @@ class TestSdpSession:
             alice.answer_offer(offer_text("m=audio 0 RTP/AVP 0\r\n"))
         assert info.value.status == 488
 
+    def test_audio_is_appended_when_no_audio_slot_is_left(self) -> None:
+        _, bob = pair()
+        bob.answer_offer(offer_text(SOFTPHONE_AUDIO))
+        # The peer reuses the slot for a disabled video stream.
+        bob.answer_offer(offer_text("m=video 0 RTP/AVP 31\r\n"))
+        body = parse(bob.create_offer())
+        assert [(m.media, m.port) for m in body.media] == [("video", 0), ("audio", 3456)]
+
     def test_re_offer_with_only_new_codecs_is_488_and_keeps_the_session(self) -> None:
         _, bob = pair()
         first = bob.answer_offer(offer_text(SOFTPHONE_AUDIO))
@@ -497,6 +505,32 @@ class TestSdpSession:
     def test_injected_random_sess_id(self) -> None:
         session = SdpSession(ALICE, random=lambda bits: 12345)
         assert parse(session.create_offer()).origin.sess_id == "12345"
+
+
+def test_media_codecs_skips_what_it_cannot_name() -> None:
+    desc = parse(
+        offer_text(
+            "m=audio 6000 RTP/AVP 0 96 97\r\na=rtpmap:97 opus/48000/2\r\nm=image 6002 udptl t38\r\n"
+        )
+    )
+    audio, image = desc.media
+    assert [(pt, c.name, c.channels) for pt, c in media_codecs(audio)] == [
+        (0, "PCMU", 1),
+        (97, "opus", 2),
+    ]
+    assert media_codecs(image) == []
+
+
+def test_state_while_an_offer_is_pending() -> None:
+    alice, bob = pair()
+    assert not alice.remote_on_hold and alice.negotiated_codecs() == []
+    alice.receive_answer(bob.answer_offer(alice.create_offer()))
+    alice.hold()
+    assert alice.established and alice.pending == "local"
+    assert [c.name for c in alice.negotiated_codecs()] == ["PCMU", "PCMA", "telephone-event"]
+    bob.receive_offer(alice.local or b"")
+    assert bob.established
+    assert [c.name for c in bob.negotiated_codecs()] == ["PCMU", "PCMA", "telephone-event"]
 
 
 def test_codec_helpers() -> None:

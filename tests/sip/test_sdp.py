@@ -162,6 +162,17 @@ class TestEditing:
         assert media.attribute("x") is None
         assert media.attribute_values("y") == [""]
 
+    def test_typed_views(self) -> None:
+        media = parse(SOFTPHONE).media[0]
+        assert str(RtpMap(97, "opus", 48000, 2)) == "97 opus/48000/2"
+        assert str(media.rtpmaps()[0]) == "0 PCMU/8000"
+        assert media.codec(96) is None  # dynamic and not mapped
+        assert media.codec(10) == RtpMap(10, "L16", 44100, 2)
+        media.set_attribute("ptime", "soon")
+        assert media.ptime is None
+        desc = parse(SIPP_DEFAULT)
+        assert bytes(desc) == SIPP_DEFAULT
+
     def test_copy_is_deep(self) -> None:
         desc = parse(SIPP_DEFAULT)
         other = desc.copy()
@@ -216,6 +227,13 @@ class TestBadInput:
                 "no c= line",
             ),
             (_body("v=0", "o=- 1 1 IN IP4 h", "s=-", "c=IN IP4", "t=0 0"), 4, "c= needs"),
+            (
+                _body("v=0", "o=- 1 1 IN IP4 h", "s=-", "c=IN I(4 h", "t=0 0"),
+                4,
+                "bad network or address",
+            ),
+            (_body(*HEAD, "m=au(dio 5 RTP/AVP 0"), 6, "bad media type"),
+            (_body(*HEAD, "m=audio 5 RTP//AVP 0"), 6, "bad transport protocol"),
             (_body("v=0", "o=- 1 1 IN IP4 h", "s=-", "b=AS", "t=0 0"), 4, "b= needs"),
             (_body("v=0", "o=- 1 1 IN IP4 h", "s=-", "b=AS:lots", "t=0 0"), 4, "bandwidth 'lots'"),
             (_body("v=0", "o=- 1 1 IN IP4 h", "s=-", "r=1d 1h 0", "t=0 0"), 4, "r= before any t="),
@@ -240,6 +258,8 @@ class TestBadInput:
     def test_size_caps(self) -> None:
         with pytest.raises(SdpError, match="longer than"):
             parse(b"v=0\r\n" + b"a=x\r\n" * 20000)
+        with pytest.raises(SdpError, match="longer than"):
+            parse("v=0\r\n" + "a=x\r\n" * 20000)
         with pytest.raises(SdpError, match="more than 2000 lines"):
             parse("v=0\n" + "a=x\n" * 2500)
 

@@ -100,7 +100,7 @@ class _Leg:
         self.auto_ack = True
         self.ack_due: int | None = None
         self.offer = False
-        self.requests: set[str] = set()
+        self.requests: list[str] = []  # pending request ids (a list: small when idle)
         self.clients = 0
         self.released = False
 
@@ -184,7 +184,7 @@ class UACore:
         rid = f"r{self._next_rid}"
         txn.user_data = (leg, rid)
         self._requests[rid] = txn
-        leg.requests.add(rid)
+        leg.requests.append(rid)
         return rid
 
     def _initial_seq(self) -> int:
@@ -1348,7 +1348,8 @@ class UACore:
 
     def _request_done(self, leg: _Leg, rid: str) -> None:
         self._requests.pop(rid, None)
-        leg.requests.discard(rid)
+        if rid in leg.requests:
+            leg.requests.remove(rid)
 
     def _drop_dialog(self, dialog: Dialog) -> None:
         usage = dialog.invite

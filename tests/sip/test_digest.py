@@ -751,3 +751,42 @@ class TestReplayTableBounded:
         auth = DigestClient("alice", "s3cret").answer(401, server.challenge(100.0), "INVITE", URI)
         assert server.verify("INVITE", auth.authorizations[0].value, 100.0).ok
         assert server.remembered_nonces() == 1
+
+
+awkward_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\r\n"),
+    min_size=1,
+    max_size=16,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    username=awkward_text,
+    password=st.text(max_size=16),
+    realm=awkward_text,
+    method=st.sampled_from(["INVITE", "REGISTER", "MESSAGE", "SUBSCRIBE"]),
+    uri=st.text(alphabet='sip:@.abc;=<>"\\ ', min_size=1, max_size=20),
+    algorithm=st.sampled_from(ALGORITHMS),
+    proxy=st.booleans(),
+)
+def test_round_trip_property(
+    username: str, password: str, realm: str, method: str, uri: str, algorithm: str, proxy: bool
+) -> None:
+    """Quotes, backslashes, commas and non-ASCII in any field survive the headers."""
+    server = DigestServer(
+        realm, {username: password}, algorithms=(algorithm,), secret=SECRET, proxy=proxy
+    )
+    client = DigestClient(username, password)
+    answer = client.answer(server.status, server.challenge(0.0), method, uri)
+    (auth,) = answer.authorizations
+    assert auth.name == server.credentials_header
+    creds = parse_credentials(auth.value)
+    assert (creds.username, creds.realm, creds.uri) == (username, realm, uri)
+    result = server.verify(method, auth.value, 1.0, uri=uri)
+    assert result.ok, result.reason
+    assert not server.verify(method, auth.value, 1.0, uri=uri).ok  # replay
+    wrong = DigestClient(username, password + "x").answer(
+        server.status, server.challenge(0.0), method, uri
+    )
+    assert not server.verify(method, wrong.authorizations[0].value, 1.0).ok

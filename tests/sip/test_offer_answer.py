@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.offer_answer import (
@@ -536,3 +538,75 @@ def test_state_while_an_offer_is_pending() -> None:
 def test_codec_helpers() -> None:
     assert PCMU.matches("pcmu", 8000, None) and not PCMU.matches("PCMU", 16000, 1)
     assert TELEPHONE_EVENT.is_dtmf and not PCMA.is_dtmf
+
+
+# ---------------------------------------------------------------------------
+# Property: make_answer against a small oracle, over random offers.
+# ---------------------------------------------------------------------------
+
+DYNAMIC_NAMES = ["PCMU", "PCMA", "telephone-event", "opus", "G722", "pcma"]
+
+
+@st.composite
+def offered_media(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["audio", "audio", "audio", "video", "image"]))
+    proto = draw(st.sampled_from(["RTP/AVP", "RTP/AVP", "RTP/SAVP"]))
+    port = draw(st.sampled_from([0, 5004, 6000]))
+    pts = draw(
+        st.lists(
+            st.sampled_from([0, 3, 8, 9, 18, 96, 97, 101]), min_size=1, max_size=5, unique=True
+        )
+    )
+    lines = [f"m={kind} {port} {proto} {' '.join(map(str, pts))}"]
+    for pt in pts:
+        if pt >= 96:
+            lines.append(f"a=rtpmap:{pt} {draw(st.sampled_from(DYNAMIC_NAMES))}/8000")
+    direction = draw(st.none() | st.sampled_from(["sendrecv", "sendonly", "recvonly", "inactive"]))
+    if direction:
+        lines.append(f"a={direction}")
+    return "".join(line + "\r\n" for line in lines)
+
+
+def acceptable(desc: SessionDescription, index: int, config: MediaConfig) -> bool:
+    media = desc.media[index]
+    if media.media != "audio" or media.proto != "RTP/AVP" or media.port == 0:
+        return False
+    names = {c.name.lower() for c in config.codecs if not c.is_dtmf}
+    return any(codec.name.lower() in names for _, codec in media_codecs(media))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    m_lines=st.lists(offered_media(), min_size=1, max_size=4),
+    session_direction=st.sampled_from(["", "a=sendonly\r\n", "a=inactive\r\n"]),
+    local=st.sampled_from(["sendrecv", "sendonly", "recvonly", "inactive"]),
+    codecs=st.sampled_from([(PCMU, PCMA, TELEPHONE_EVENT), (PCMA,), (PCMU, TELEPHONE_EVENT)]),
+)
+def test_make_answer_property(
+    m_lines: list[str], session_direction: str, local: str, codecs: tuple[Codec, ...]
+) -> None:
+    config = MediaConfig(address="192.0.2.2", port=3456, codecs=codecs, direction=local)
+    offer = parse(offer_text("".join(m_lines), session_attrs=session_direction))
+    candidates = [i for i in range(len(offer.media)) if acceptable(offer, i, config)]
+    if not candidates:
+        with pytest.raises(OfferAnswerError) as info:
+            make_answer(offer, config)
+        assert info.value.status == 488
+        return
+    answer = make_answer(offer, config)
+    assert [m.media for m in answer.media] == [m.media for m in offer.media]
+    accepted = [i for i, m in enumerate(answer.media) if m.port != 0]
+    assert accepted == [candidates[0]]
+    ours, theirs = answer.media[accepted[0]], offer.media[accepted[0]]
+    assert ours.port == 3456
+    # Formats: a subsequence of the offer's, in the offer's order, each one of our codecs.
+    offered_formats = theirs.formats
+    positions = [offered_formats.index(f) for f in ours.formats]
+    assert positions == sorted(positions)
+    our_names = {c.name.lower() for c in codecs}
+    assert all(codec.name.lower() in our_names for _, codec in media_codecs(ours))
+    assert ours.direction == answer_direction(offer.media_direction(theirs), local)
+    for index, media in enumerate(answer.media):
+        if index != accepted[0]:
+            assert media.port == 0 and len(media.formats) >= 1
+    assert parse(answer.serialize()) == answer

@@ -13,10 +13,12 @@ Rules:
 - Then it calls ``on_step(driver)`` once (the backend reads ``take_events()``
   there) and flushes again, so what the hook asked the endpoint to send goes
   out in the same step. A flush from inside the hook sends and reschedules
-  but does not call the hook again.
-- A deadline that ``handle_timers`` never clears (a core bug) would spin the
-  loop: after ``MAX_SPINS`` callbacks at one instant the driver logs an error
-  and retries every ``SPIN_BACKOFF`` seconds instead.
+  but does not call the hook again. (When a transport failure during the
+  step gave the endpoint new events, the hook runs again, at most
+  ``MAX_HOOK_ROUNDS`` times in all.)
+- A deadline that ``handle_timers`` does not move past ``now`` (a core bug)
+  would spin the loop: after ``MAX_SPINS`` such callbacks in a row the driver
+  logs one error and retries every ``SPIN_BACKOFF`` seconds instead.
 - Transport failures go to ``on_error(dest, error)`` (default: a log line).
   When the endpoint has the optional method ``transport_failed(peer, now)``
   (the core then ends the transactions towards ``peer`` with a transport
@@ -51,7 +53,7 @@ from sipflow.transport.base import (
 )
 
 MAX_SPINS = 1000
-"""Timer callbacks in a row at one instant before the driver suspects a stuck deadline."""
+"""Timer callbacks in a row that leave a deadline due before the driver backs off."""
 MAX_HOOK_ROUNDS = 4
 """Times ``on_step`` may run in one step when transport failures keep making events."""
 SPIN_BACKOFF = 0.01
@@ -81,7 +83,6 @@ class EndpointDriver:
         self._timer_at: float | None = None
         self._in_step = False
         self._closed = False
-        self._last_fire: float | None = None
         self._spins = 0
         self._stuck = False
         self._failed = False
@@ -139,12 +140,17 @@ class EndpointDriver:
         if self._closed:
             return
         now = self.clock.now()
-        self._spins = self._spins + 1 if now == self._last_fire else 0
-        self._last_fire = now
         try:
             self.endpoint.handle_timers(now)
+            deadline = self.endpoint.next_deadline()
         except Exception:
             log.exception("the SIP endpoint failed in handle_timers")
+            deadline = None
+        if deadline is not None and deadline <= now:
+            self._spins += 1  # no progress: the same deadline is still due
+        else:
+            self._spins = 0
+            self._stuck = False
         self._after_step()
 
     def _after_step(self) -> None:
@@ -198,19 +204,15 @@ class EndpointDriver:
         except Exception:
             log.exception("the SIP endpoint failed in next_deadline")
             deadline = None
-        if deadline is not None and (self._stuck or self._spins >= MAX_SPINS):
+        if deadline is not None and self._spins >= MAX_SPINS:
             now = self.clock.now()
-            if deadline > now:
-                self._stuck = False
-            else:
+            if deadline <= now:
                 if not self._stuck:
                     log.error("the SIP endpoint keeps asking for handle_timers at %.3f "
                               "without progress; retrying every %.0f ms", deadline,
                               SPIN_BACKOFF * 1000)
                     self._stuck = True
                 deadline = now + SPIN_BACKOFF
-        elif deadline is None:
-            self._stuck = False
         if deadline == self._timer_at and (deadline is None or self._timer is not None):
             return
         if self._timer is not None:

@@ -229,3 +229,29 @@ def test_transport_failure_is_told_to_an_endpoint_that_listens(echo):
     assert len(steps) == 2  # a step of its own
     driver.transports[0].on_error(None, OSError("ICMP"))  # no peer: nothing to tell
     assert len(endpoint.failed) == 2 and len(steps) == 2
+
+
+def test_a_stuck_deadline_does_not_spin_a_real_loop(run, echo):
+    import asyncio
+
+    from sipflow.clock import AsyncioClock
+
+    async def main():
+        endpoint = echo()
+
+        class Stuck(type(endpoint)):
+            def handle_timers(self, now):
+                self.fired.append(now)  # never clears its deadline
+
+        endpoint.__class__ = Stuck
+        clock = AsyncioClock()
+        endpoint.deadlines = [clock.now() - 1.0]  # already due, forever
+        driver = EndpointDriver(endpoint, clock, [FakeTransport(A4)])
+        driver.flush()
+        await asyncio.sleep(0.15)
+        calls = len(endpoint.fired)
+        driver.close()
+        return calls
+
+    calls = run(main())
+    assert 1000 <= calls <= 1000 + 20  # the spins, then about one try per 10 ms

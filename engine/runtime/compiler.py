@@ -228,12 +228,20 @@ def _state(name: str, has_timers: bool) -> State:
 
 def _enter_timers(event_data: EventData) -> None:
     ctx: Context = event_data.args[0]
-    ctx.runtime.timers.enter(ctx.session)
+    try:
+        ctx.runtime.timers.enter(ctx.session)
+    except Exception as exc:  # a failing clock must not leave the transition half done
+        log.error("table %s: starting the timers of state %s failed: %s: %s", ctx.session.table.name,
+                  ctx.session.state, type(exc).__name__, exc, exc_info=exc)
 
 
 def _exit_timers(event_data: EventData) -> None:
     ctx: Context = event_data.args[0]
-    ctx.runtime.timers.exit(ctx.session)
+    try:
+        ctx.runtime.timers.exit(ctx.session)
+    except Exception as exc:
+        log.error("table %s: cancelling the timers of state %s failed: %s: %s", ctx.session.table.name,
+                  ctx.session.state, type(exc).__name__, exc, exc_info=exc)
 
 
 def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:

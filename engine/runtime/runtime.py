@@ -152,11 +152,10 @@ class Runtime:
     def dispatch(self, session: Session, event: str, data: Mapping[str, Any] | None = None,
                  message: Any = None) -> bool:
         """Run ``event`` for ``session``; False when no row matched (queued events: True)."""
-        if session.busy:
-            if not session.ended:
-                if session.queue is None:
-                    session.queue = deque()
-                session.queue.append((event, data, message))
+        if session.busy and not session.ended:
+            if session.queue is None:
+                session.queue = deque()
+            session.queue.append((event, data, message))
             return True
         if session.ended:
             self.unhandled[(session.table.name, session.state, event)] += 1

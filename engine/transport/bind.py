@@ -17,42 +17,19 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from sipflow.clock import AsyncioClock, Clock
 from sipflow.sip.types import Address
 from sipflow.transport.base import ErrorCallback, SansIOEndpoint, Transport, TransportError
 from sipflow.transport.driver import EndpointDriver
 from sipflow.transport.listen import ListenSpec, parse_listen
-from sipflow.transport.tcp import (
-    IDLE_TIMEOUT,
-    MAX_BUFFER,
-    MAX_WRITE_BUFFER,
-    FramerFactory,
-    TcpTransport,
-    default_framer,
-)
-from sipflow.transport.udp import MAX_DATAGRAM, UdpTransport
+from sipflow.transport.options import TransportOptions
+from sipflow.transport.tcp import TcpTransport
+from sipflow.transport.udp import UdpTransport
 
 
 class BindError(TransportError):
     """A listener could not be opened; the message names the spec and the reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class TransportOptions:
-    """Limits for the transports ``open_transport`` creates."""
-
-    max_datagram: int = MAX_DATAGRAM
-    """Largest UDP datagram accepted or sent, in bytes."""
-    max_buffer: int = MAX_BUFFER
-    """Largest message (or head) a TCP connection may send us before it is closed."""
-    max_write_buffer: int = MAX_WRITE_BUFFER
-    """Bytes waiting to be written on a TCP connection before it is closed."""
-    idle_timeout: float = IDLE_TIMEOUT
-    """Seconds without traffic before a TCP connection is closed (0: never)."""
-    framer_factory: FramerFactory = default_framer
-    """Builds the stream framer of each TCP connection."""
 
 
 async def open_transport(spec: ListenSpec | str,
@@ -64,10 +41,7 @@ async def open_transport(spec: ListenSpec | str,
     try:
         if spec.transport == "udp":
             return await UdpTransport.open(spec.host, spec.port, max_datagram=opts.max_datagram)
-        return await TcpTransport.open(spec.host, spec.port, max_buffer=opts.max_buffer,
-                                       max_write_buffer=opts.max_write_buffer,
-                                       idle_timeout=opts.idle_timeout,
-                                       framer_factory=opts.framer_factory)
+        return await TcpTransport.open(spec.host, spec.port, opts)
     except OSError as exc:
         raise BindError(f"cannot listen on {spec}: {_reason(exc)}") from exc
 

@@ -21,8 +21,12 @@ Rules:
   connection still opening), garbage the framer rejects, and ``idle_timeout`` seconds
   without traffic in either direction. A peer closing in the middle of a
   message is logged with the number of bytes lost. The listener keeps serving.
-- Failures never raise into the loop: a refused or failed connection, or a
-  message that could not be written, goes to ``on_error(dest, error)``.
+- Failures never raise into the loop: a refused connection, one that does
+  not open within ``connect_timeout``, or a message that could not be
+  written, goes to ``on_error(dest, error)``.
+- At most ``max_connections`` accepted connections at once; a connection
+  beyond that is closed at once with a log line. All limits come from one
+  ``TransportOptions``.
 
 Theory of operation: asyncio ``Protocol`` callbacks (``_Connection``) feed the
 framer and forward messages; ``TcpTransport`` owns the table of connections
@@ -33,11 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
-from typing import Protocol, cast
+from typing import cast
 
 from sipflow.sip.errors import RemoteProtocolError
-from sipflow.sip.framing import StreamFramer
 from sipflow.sip.types import Address
 from sipflow.transport.base import (
     ErrorCallback,
@@ -48,33 +50,7 @@ from sipflow.transport.base import (
     log,
     log_error,
 )
-
-MAX_BUFFER = 65_535
-"""Default cap on bytes buffered per connection on input: the largest message
-(or head) the framer accepts."""
-
-MAX_WRITE_BUFFER = 1 << 20
-"""Default cap on bytes waiting to be written per connection."""
-
-IDLE_TIMEOUT = 300.0
-"""Default seconds without traffic before a connection is closed."""
-
-
-class Framer(Protocol):
-    """Splits a byte stream into SIP messages."""
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Append ``data``; return the complete messages; raise ``RemoteProtocolError`` on garbage."""
-        ...
-
-
-FramerFactory = Callable[[int], Framer]
-"""``factory(max_buffer) -> Framer``: one framer per connection."""
-
-
-def default_framer(max_buffer: int) -> Framer:
-    """``sipflow.sip.framing.StreamFramer`` accepting messages up to ``max_buffer`` bytes."""
-    return StreamFramer(max_message=max_buffer, max_head=min(16_384, max_buffer))
+from sipflow.transport.options import Framer, TransportOptions
 
 
 def framer_pending(framer: Framer) -> int:
@@ -95,7 +71,7 @@ class _Connection(asyncio.Protocol):
         self.owner = owner
         self.key = key
         self.transport: asyncio.Transport | None = None
-        self.framer = owner.framer_factory(owner.max_buffer)
+        self.framer = owner.options.framer_factory(owner.options.max_buffer)
         self.pending: list[bytes] = []
         self.pending_bytes = 0
         self.last_activity = owner.loop.time()
@@ -164,8 +140,8 @@ class _Connection(asyncio.Protocol):
             self.owner._report(self.key, TransportError(f"connection to {self.key} is closed"))
             return
         if self.transport is None:  # still opening
-            if self.pending_bytes + len(data) > self.owner.max_write_buffer:
-                self.owner._drop(self, f"more than {self.owner.max_write_buffer} bytes waiting for "
+            if self.pending_bytes + len(data) > self.owner.options.max_write_buffer:
+                self.owner._drop(self, f"more than {self.owner.options.max_write_buffer} bytes waiting for "
                                        f"the connection to {self.key} to open",
                                  error=True)
                 return
@@ -174,8 +150,8 @@ class _Connection(asyncio.Protocol):
             return
         self._touch()
         self.transport.write(data)
-        if self.transport.get_write_buffer_size() > self.owner.max_write_buffer:
-            self.owner._drop(self, f"more than {self.owner.max_write_buffer} bytes waiting to be "
+        if self.transport.get_write_buffer_size() > self.owner.options.max_write_buffer:
+            self.owner._drop(self, f"more than {self.owner.options.max_write_buffer} bytes waiting to be "
                                    f"written to {self.key}", error=True)
 
     def close(self) -> None:
@@ -196,18 +172,18 @@ class _Connection(asyncio.Protocol):
 
     def _touch(self) -> None:
         self.last_activity = self.owner.loop.time()
-        if self.idle_timer is None and self.owner.idle_timeout > 0:
+        if self.idle_timer is None and self.owner.options.idle_timeout > 0:
             self.idle_timer = self.owner.loop.call_at(
-                self.last_activity + self.owner.idle_timeout, self._idle_check)
+                self.last_activity + self.owner.options.idle_timeout, self._idle_check)
 
     def _idle_check(self) -> None:
         self.idle_timer = None
         if self.closed:
             return
-        due = self.last_activity + self.owner.idle_timeout
+        due = self.last_activity + self.owner.options.idle_timeout
         if self.owner.loop.time() >= due:
             log.info("closing tcp connection %s: idle for %.1f s", self.key,
-                     self.owner.idle_timeout)
+                     self.owner.options.idle_timeout)
             self.close()
             self.owner._forget(self)
         else:
@@ -217,17 +193,12 @@ class _Connection(asyncio.Protocol):
 class TcpTransport:
     """A TCP listener and its connections; see the module rules."""
 
-    def __init__(self, server: asyncio.Server | None, local: Address, *,
-                 max_buffer: int = MAX_BUFFER, max_write_buffer: int = MAX_WRITE_BUFFER,
-                 idle_timeout: float = IDLE_TIMEOUT,
-                 framer_factory: FramerFactory = default_framer) -> None:
+    def __init__(self, server: asyncio.Server | None, local: Address,
+                 options: TransportOptions | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self._server = server
         self.local = local
-        self.max_buffer = max_buffer
-        self.max_write_buffer = max_write_buffer
-        self.idle_timeout = idle_timeout
-        self.framer_factory = framer_factory
+        self.options = options or TransportOptions()
         self.on_receive: ReceiveCallback = drop_unattached
         self.on_error: ErrorCallback = log_error
         self.connections: dict[Address, _Connection] = {}
@@ -237,9 +208,8 @@ class TcpTransport:
         self._closed = False
 
     @classmethod
-    async def open(cls, host: str, port: int, *, max_buffer: int = MAX_BUFFER,
-                   max_write_buffer: int = MAX_WRITE_BUFFER, idle_timeout: float = IDLE_TIMEOUT,
-                   framer_factory: FramerFactory = default_framer) -> TcpTransport:
+    async def open(cls, host: str, port: int,
+                   options: TransportOptions | None = None) -> TcpTransport:
         """Listen on ``host:port`` (``port`` 0: any); raises ``OSError`` when the bind fails."""
         loop = asyncio.get_running_loop()
         holder: list[TcpTransport] = []
@@ -247,9 +217,7 @@ class TcpTransport:
         server = await loop.create_server(lambda: _Connection(holder[0], None), host, port,
                                           family=family, start_serving=False)
         bound = server.sockets[0].getsockname()
-        self = cls(server, Address("tcp", str(bound[0]), int(bound[1])),
-                   max_buffer=max_buffer, max_write_buffer=max_write_buffer,
-                   idle_timeout=idle_timeout, framer_factory=framer_factory)
+        self = cls(server, Address("tcp", str(bound[0]), int(bound[1])), options)
         holder.append(self)
         await server.start_serving()
         log.info("listening on %s", self.local)
@@ -273,24 +241,37 @@ class TcpTransport:
 
     async def _connect(self, conn: _Connection, dest: Address) -> None:
         try:
-            await self.loop.create_connection(lambda: conn, dest.host, dest.port)
+            await asyncio.wait_for(self._open_connection(conn, dest),
+                                   self.options.connect_timeout)
         except asyncio.CancelledError:
             conn.closed = True
             self._forget(conn)
             raise
-        except OSError as exc:
+        except (OSError, TimeoutError) as exc:
             conn.closed = True
             self._forget(conn)
             lost = len(conn.pending)
             conn.pending, conn.pending_bytes = [], 0
+            if isinstance(exc, TimeoutError):
+                why = f"no answer within {self.options.connect_timeout:g} s"
+            else:
+                why = exc.strerror or str(exc)
             self._report(dest, TransportError(
-                f"cannot connect to {dest}: {exc.strerror or exc} ({lost} message(s) not sent)"))
+                f"cannot connect to {dest}: {why} ({lost} message(s) not sent)"))
+
+    async def _open_connection(self, conn: _Connection, dest: Address) -> None:
+        await self.loop.create_connection(lambda: conn, dest.host, dest.port)
 
     # -------------------------------------------------------- bookkeeping
 
     def _adopt(self, conn: _Connection) -> None:
         assert conn.key is not None
         if self._closed:
+            conn.abort()
+            return
+        if len(self._accepted) >= self.options.max_connections:
+            log.warning("refusing tcp connection from %s: already %d connections on %s",
+                        conn.key, len(self._accepted), self.local)
             conn.abort()
             return
         self._accepted.add(conn)

@@ -38,9 +38,7 @@ from sipflow.transport.base import (
     log,
     log_error,
 )
-
-MAX_DATAGRAM = 65_507
-"""The largest UDP payload over IPv4 (65,535 − 8 − 20)."""
+from sipflow.transport.options import MAX_DATAGRAM
 
 
 class _Protocol(asyncio.DatagramProtocol):

@@ -9,8 +9,9 @@ import socket
 
 from sipflow.sip import events as ev
 from sipflow.sip.endpoint import SipEndpoint
-from sipflow.transport.bind import TransportOptions, start_endpoint
+from sipflow.transport.bind import start_endpoint
 from sipflow.transport.driver import EndpointDriver
+from sipflow.transport.options import TransportOptions
 
 
 def options(transport: str = "UDP", branch: str = "z9hG4bKopt1", via_port: int = 9) -> bytes:

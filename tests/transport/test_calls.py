@@ -79,6 +79,11 @@ def first_lines(trace, outcome=DELIVERED) -> list[str]:
     return out
 
 
+def without_trying(lines: list[str]) -> list[str]:
+    """The core may or may not send 100 Trying when it answers at once; ignore it."""
+    return [line for line in lines if line != "100"]
+
+
 # ----------------------------------------------------------------- loopback
 
 
@@ -102,7 +107,7 @@ def test_loopback_call_completes_in_virtual_time(transport):
     assert caller.completed(handle)
     assert caller.responses() == [("INVITE", 180), ("INVITE", 200), ("BYE", 200)]
     assert callee.methods() == ["INVITE", "ACK", "BYE"]
-    assert first_lines(net.trace) == ["INVITE", "100", "180", "200", "ACK", "BYE", "200"]
+    assert without_trying(first_lines(net.trace)) == ["INVITE", "180", "200", "ACK", "BYE", "200"]
     clock.run_until_idle()  # the transactions' wait timers (Timer K/J …) drain
     assert da.endpoint.counts()["dialogs"] == 0 and db.endpoint.counts()["dialogs"] == 0
     assert da.endpoint.next_deadline() is None and db.endpoint.next_deadline() is None
@@ -114,7 +119,7 @@ def test_loopback_tcp_never_retransmits_even_with_loss_configured():
     da.flush()
     clock.run_until_idle()
     assert caller.completed(handle)
-    assert first_lines(net.trace) == ["INVITE", "100", "180", "200", "ACK", "BYE", "200"]
+    assert without_trying(first_lines(net.trace)) == ["INVITE", "180", "200", "ACK", "BYE", "200"]
     assert net.counts[DROPPED] == 0
 
 

@@ -9,7 +9,8 @@ import socket
 import pytest
 
 from sipflow.sip.types import Address, Transmit
-from sipflow.transport.bind import TransportOptions, open_transport, start_endpoint
+from sipflow.transport.bind import open_transport, start_endpoint
+from sipflow.transport.options import TransportOptions
 from sipflow.transport.tcp import TcpTransport
 
 
@@ -265,3 +266,61 @@ def test_unattached_tcp_transport_drops_with_log(run, until, caplog):
     with caplog.at_level(logging.WARNING, logger="sipflow.transport"):
         run(main())
     assert any("no endpoint attached yet" in r.getMessage() for r in caplog.records)
+
+
+def test_connect_timeout_is_reported(run, until):
+    class BlackHole(TcpTransport):
+        async def _open_connection(self, conn, dest):
+            await asyncio.sleep(3600)  # a SYN nobody answers
+
+    async def main():
+        errors = []
+        transport = await BlackHole.open("127.0.0.1", 0, TransportOptions(connect_timeout=0.05))
+        transport.on_error = lambda d, e: errors.append((d, str(e)))
+        dest = Address("tcp", "192.0.2.1", 5060)
+        transport.send(sip(), dest)
+        await until(lambda: errors)
+        assert errors == [(dest, f"cannot connect to {dest}: no answer within 0.05 s "
+                                 f"(1 message(s) not sent)")]
+        assert transport.connections == {}
+        await transport.aclose()
+
+    run(main())
+
+
+def test_connections_beyond_the_cap_are_closed(run, until, caplog):
+    async def main():
+        driver = await start_endpoint(["tcp:127.0.0.1:0"], Recorder,
+                                      options=TransportOptions(max_connections=2))
+        port = driver.local_addresses[0].port
+        clients = [await raw_client(port) for _ in range(3)]
+        assert await asyncio.wait_for(clients[2][0].read(), 1.0) == b""  # the third: closed
+        for _, writer in clients[:2]:  # the first two still work
+            writer.write(sip())
+        await until(lambda: len(driver.endpoint.received) == 2)
+        assert len(driver.transports[0].connections) == 2
+        clients[0][1].close()
+        await until(lambda: len(driver.transports[0].connections) == 1)
+        reader, writer = await raw_client(port)  # room again
+        writer.write(sip(b"again"))
+        await until(lambda: len(driver.endpoint.received) == 3)
+        for _, w in [*clients, (reader, writer)]:
+            w.close()
+        await driver.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="sipflow.transport"):
+        run(main())
+    assert any("refusing tcp connection" in r.getMessage() and "already 2 connections"
+               in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [("max_buffer", 0, "max_buffer must be a positive integer"),
+     ("max_connections", -1, "max_connections must be a positive integer"),
+     ("idle_timeout", -1.0, "idle_timeout must not be negative"),
+     ("connect_timeout", 0.0, "connect_timeout must be positive")],
+)
+def test_bad_options_are_one_clear_error(field, value, fragment):
+    with pytest.raises(ValueError, match=f"TransportOptions.{fragment}"):
+        TransportOptions(**{field: value})

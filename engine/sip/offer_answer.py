@@ -13,6 +13,8 @@ Rules:
   ``sendrecv``, sendonly is answered recvonly, recvonly sendonly, inactive
   inactive. Hold is RFC 3264 §8.4: sendrecv becomes sendonly, recvonly
   becomes inactive; resume goes back to the configured direction.
+  ``SdpSession`` applies these to its local wish (the configured direction,
+  or the held one), which it offers as is; the answers narrow it.
 - The ``o=`` sess-version grows by one for every local description that
   differs from the last one sent, and stays the same when it is sent again
   unchanged (RFC 3264 §8).
@@ -522,7 +524,11 @@ class SdpSession:
         return desc
 
     def rollback(self) -> None:
-        """Withdraw our outstanding offer (the request failed: 491, 488, timeout)."""
+        """Withdraw our outstanding offer (the request failed: 491, 488, timeout).
+
+        Bodies and state go back to the last completed exchange; the local
+        hold wish stays, so a retried ``create_offer()`` offers it again
+        (call ``resume()`` or ``hold()`` to change it)."""
         if self._pending != "local":
             raise LocalProtocolError("no offer of ours to withdraw")
         self._local, self._remote = self._saved_local, self._saved_remote

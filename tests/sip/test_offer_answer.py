@@ -7,6 +7,7 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.offer_answer import (
@@ -610,3 +611,101 @@ def test_make_answer_property(
         if index != accepted[0]:
             assert media.port == 0 and len(media.formats) >= 1
     assert parse(answer.serialize()) == answer
+
+
+# ---------------------------------------------------------------------------
+# Stateful property: two sessions exchanging offers, holds, rejections.
+# ---------------------------------------------------------------------------
+
+
+class TwoSessions(RuleBasedStateMachine):
+    """Alice and Bob over a perfect channel; every exchange completes or is
+    withdrawn on both sides, so both are stable between rules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sides = {
+            "alice": SdpSession(ALICE, sess_id=1),
+            "bob": SdpSession(MediaConfig(address="192.0.2.2", codecs=(PCMA, PCMU)), sess_id=2),
+        }
+        self.accepted: dict[str, list[bytes]] = {"alice": [], "bob": []}
+        self.exchanges = 0
+        self.last_offerer = "alice"
+        self.last_wish = "sendrecv"
+
+    def _exchange(self, offerer: str, make: str) -> None:
+        answerer = "bob" if offerer == "alice" else "alice"
+        first, second = self.sides[offerer], self.sides[answerer]
+        offer = getattr(first, make)()
+        self.last_wish = "sendonly" if second.on_hold else second.config.direction
+        answer = second.answer_offer(offer)
+        first.receive_answer(answer)
+        self.accepted[offerer].append(offer)
+        self.accepted[answerer].append(answer)
+        self.exchanges += 1
+        self.last_offerer = offerer
+
+    @rule(offerer=st.sampled_from(["alice", "bob"]))
+    def offer(self, offerer: str) -> None:
+        self._exchange(offerer, "create_offer")
+
+    @rule(offerer=st.sampled_from(["alice", "bob"]))
+    def hold(self, offerer: str) -> None:
+        self._exchange(offerer, "hold")
+
+    @rule(offerer=st.sampled_from(["alice", "bob"]))
+    def resume(self, offerer: str) -> None:
+        self._exchange(offerer, "resume")
+
+    @rule(
+        offerer=st.sampled_from(["alice", "bob"]),
+        make=st.sampled_from(["create_offer", "hold", "resume"]),
+    )
+    def rejected(self, offerer: str, make: str) -> None:
+        answerer = "bob" if offerer == "alice" else "alice"
+        before = {name: (s.local, s.remote) for name, s in self.sides.items()}
+        offer = getattr(self.sides[offerer], make)()
+        self.sides[answerer].receive_offer(offer)
+        self.sides[answerer].reject_offer()  # e.g. a 488 or 491 to the re-INVITE
+        self.sides[offerer].rollback()
+        assert {name: (s.local, s.remote) for name, s in self.sides.items()} == before
+
+    @invariant()
+    def stable_and_consistent(self) -> None:
+        alice, bob = self.sides["alice"], self.sides["bob"]
+        assert alice.pending is None and bob.pending is None
+        if self.exchanges == 0:
+            return
+        assert alice.local == bob.remote and bob.local == alice.remote
+        assert alice.negotiated_codecs() == bob.negotiated_codecs() != []
+        offerer = self.sides[self.last_offerer]
+        answerer = bob if offerer is alice else alice
+        offered = parse(offerer.local or b"").media[0].direction or "sendrecv"
+        answered = parse(answerer.local or b"").media[0].direction or "sendrecv"
+        # RFC 3264 §6.1: the answer may only send what the offer receives, and the other way round.
+        if answered in ("sendrecv", "sendonly"):
+            assert offered in ("sendrecv", "recvonly")
+        if answered in ("sendrecv", "recvonly"):
+            assert offered in ("sendrecv", "sendonly")
+        # And it narrows only as far as the answerer's own wish requires.
+        assert answered == answer_direction(offered, self.last_wish)
+
+    @invariant()
+    def versions_follow_content(self) -> None:
+        for name, bodies in self.accepted.items():
+            session = self.sides[name]
+            versions = [parse(b).origin.sess_version for b in bodies]
+            assert all(parse(b).origin.sess_id == str(session.sess_id) for b in bodies[-1:])
+            for (prev_body, prev), (body, version) in zip(
+                zip(bodies, versions, strict=True),
+                zip(bodies[1:], versions[1:], strict=True),
+                strict=False,
+            ):
+                if body == prev_body:
+                    assert version == prev
+                else:
+                    assert version > prev
+
+
+TestTwoSessions = TwoSessions.TestCase
+TestTwoSessions.settings = settings(max_examples=40, stateful_step_count=10, deadline=None)

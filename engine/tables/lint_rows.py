@@ -34,17 +34,21 @@ SET_GUARDS = ("code", "response_to")
 GuardKey = tuple[str, bool, tuple[tuple[str, Any], ...]]
 
 
-def _freeze(name: str, value: Any) -> Any:
+def _hashable(value: Any) -> Any:
     if isinstance(value, ParamRef):
         return ("param", value.name)
-    if name in SET_GUARDS:
-        items = value if isinstance(value, list | tuple) else [value]
-        return frozenset(str(v) if name == "response_to" else v for v in items)
     if isinstance(value, list | tuple):
-        return tuple(_freeze("", v) for v in value)
+        return tuple(_hashable(v) for v in value)
     if isinstance(value, dict):
-        return tuple(sorted((k, _freeze("", v)) for k, v in value.items()))
+        return tuple(sorted(((str(k), _hashable(v)) for k, v in value.items()), key=repr))
     return value
+
+
+def _freeze(name: str, value: Any) -> Any:
+    if name in SET_GUARDS and not isinstance(value, ParamRef):
+        items = value if isinstance(value, list | tuple) else [value]
+        return frozenset(str(v) if name == "response_to" else _hashable(v) for v in items)
+    return _hashable(value)
 
 
 def guard_key(guard: GuardCall) -> GuardKey:

@@ -100,7 +100,7 @@ def _guards(registry: Registry | None) -> dict[str, Any]:
             {"type": "string", "pattern": SNAKE},
             negation,
             {"type": "object", "minProperties": 1, "maxProperties": 1,
-             "propertyNames": {"pattern": SNAKE}},
+             "propertyNames": {"pattern": SNAKE, "not": {"const": "not"}}},
         ]}
     choices: list[dict[str, Any]] = [negation]
     for name, spec in sorted(registry.guards.items()):
@@ -153,7 +153,9 @@ def _row() -> dict[str, Any]:
 
 
 def _schema(registry: Registry | None) -> dict[str, Any]:
-    scalar = {"type": ["string", "number", "boolean"]}
+    scalar = {"anyOf": [{"type": ["string", "number", "boolean"]},
+                        {"type": "array", "items": {"type": ["string", "number", "boolean"]}}],
+              "description": "a string, number, boolean, or a list of them (e.g. codes)"}
     state = {
         "type": ["object", "null"],
         "additionalProperties": False,

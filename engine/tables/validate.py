@@ -60,6 +60,16 @@ def _kind_of(value: Any) -> str:
     return f"{str(value)!r}"
 
 
+def _walk(data: Any, path: list[Any]) -> Any:
+    node = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
 def _position(data: Any, path: list[Any]) -> tuple[int, int]:
     container, node = None, data
     for part in path:
@@ -73,8 +83,18 @@ def _position(data: Any, path: list[Any]) -> tuple[int, int]:
     return where(container, path[-1], where_node(container))
 
 
+_REFS = {"#/$defs/duration": "a duration such as 180s", "#/$defs/paramRef": "{param: NAME}",
+         "#/$defs/guard": "a guard", "#/$defs/action": "an action", "#/$defs/row": "a row",
+         "#/$defs/event": "an event name", "#/$defs/stateName": "a state name",
+         "#/$defs/appEvent": "an application event name"}
+
+
 def _schema_words(schema: Any) -> str:
     if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _REFS.get(schema["$ref"], "a valid value")
+        if "anyOf" in schema:
+            return " or ".join(dict.fromkeys(_schema_words(s) for s in schema["anyOf"]))
         if "pattern" in schema:
             return _PATTERNS.get(schema["pattern"], f"text matching {schema['pattern']}")
         if "type" in schema:
@@ -104,6 +124,11 @@ def _one(err: ValidationError, data: Any, file: str) -> list[Diagnostic]:
                              khint))
         if out:
             return out
+    if "propertyNames" in err.absolute_schema_path:
+        parent = _walk(data, path)
+        kline, kcol = where_key(parent, err.instance, (line, col))
+        message = f"key {err.instance!r} in {where_text} must be {_schema_words(err.schema)}"
+        return [error(file, kline, kcol, "E-SCHEMA", message, hint)]
     if err.validator == "required":
         missing = [k for k in err.validator_value if not isinstance(err.instance, dict) or k not in err.instance]
         message = f"{where_text} is missing {', '.join(repr(k) for k in missing)}"
@@ -114,8 +139,8 @@ def _one(err: ValidationError, data: Any, file: str) -> list[Diagnostic]:
     elif err.validator in ("enum", "const"):
         choices = err.validator_value if err.validator == "enum" else [err.validator_value]
         message = f"{where_text} must be one of {', '.join(map(str, choices))}, not {_kind_of(err.instance)}"
-    elif err.validator == "propertyNames":
-        message = f"key {_kind_of(err.instance)} in {where_text} is not a valid name"
+    elif err.validator == "anyOf":
+        message = f"{where_text} must be {_schema_words(err.schema)}, not {_kind_of(err.instance)}"
     elif err.validator == "minProperties":
         message = f"{where_text} must not be empty"
     elif err.validator == "maxProperties":

@@ -88,6 +88,16 @@ class TestMakeAnswer:
         assert audio.port == 3456 and audio.direction == "sendrecv"
         assert answer.connection is not None and answer.connection.address == "192.0.2.2"
 
+    def test_answer_to_sipps_default_offer(self) -> None:
+        sipp = (
+            "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+            "t=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        )
+        session = SdpSession(BOB, sess_id=9)
+        answer = parse(session.answer_offer(sipp))
+        assert answer.media[0].formats == ["0"] and answer.media[0].direction == "sendrecv"
+        assert [c.name for c in session.negotiated_codecs()] == ["PCMU"]
+
     def test_static_payload_type_without_rtpmap(self) -> None:
         answer = make_answer(parse(offer_text("m=audio 6000 RTP/AVP 18 0\r\n")), BOB)
         assert answer.media[0].formats == ["0"]

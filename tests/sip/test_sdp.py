@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -131,6 +135,44 @@ class TestRealBodies:
         assert desc.media_direction(app) == "recvonly"  # inherited from the session
         assert app.payload_types == [] and app.formats == ["wb"]
         assert desc.to_text() == text
+
+
+def _sipp_scenario_sdp(name: str) -> str:
+    """The SDP body of one of sipp's embedded scenarios (``sipp -sd NAME``), as sipp would send it."""
+    if shutil.which("sipp") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("sipp is not installed")
+        pytest.skip("sipp is not installed")
+    xml = subprocess.run(["sipp", "-sd", name], capture_output=True, text=True, timeout=10).stdout
+    lines = xml.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "v=0")
+    body = []
+    for line in lines[start:]:
+        if not line.strip() or "]]>" in line:
+            break
+        body.append(line.strip())
+    text = "".join(line + "\r\n" for line in body)
+    for keyword, value in (
+        ("[local_ip_type]", "4"),
+        ("[media_ip_type]", "4"),
+        ("[local_ip]", "127.0.0.1"),
+        ("[media_ip]", "127.0.0.1"),
+        ("[media_port]", "6000"),
+    ):
+        text = text.replace(keyword, value)
+    return text
+
+
+@pytest.mark.parametrize(
+    "scenario", ["uac", "uas", "regexp", "branchc", "branchs", "3pcc-A", "3pcc-B"]
+)
+def test_sipp_embedded_scenarios(scenario: str) -> None:
+    text = _sipp_scenario_sdp(scenario)
+    desc = parse(text)
+    assert desc.media[0].codec(0) == RtpMap(0, "PCMU", 8000)
+    assert desc.connection == Connection("IN", "IP4", "127.0.0.1")
+    assert desc.to_text() == text
+    assert desc.serialize() == SIPP_DEFAULT
 
 
 class TestEditing:

@@ -9,8 +9,9 @@ Rules:
   until the ACK (§13.3.1.4), re-ACK of retransmitted 2xx, ACK+BYE of extra
   forked 2xx (the first 2xx wins), retransmission of reliable provisionals
   until their PRACK (504 after 64*T1), RAck matching, session-timer headers,
-  refresh and expiry (BYE). 100 Trying is sent at once by the transaction
-  layer (``auto_trying``); ACK for non-2xx is the transaction layer's too.
+  refresh and expiry (BYE), and 100 Trying for an INVITE not answered within
+  ``EndpointConfig.trying_delay`` (200 ms, RFC 3261 §17.2.1; 0 sends it at
+  once). ACK for non-2xx is the transaction layer's.
 - Everything that is a choice is the application's (a state table via the
   backend): whether and how to answer, reliable provisional or not, bodies,
   487 after CANCEL, when to refresh, BYE after an ACK timeout, retries.
@@ -84,6 +85,7 @@ class _Leg:
         "requests",
         "clients",
         "released",
+        "trying",
     )
 
     def __init__(self, handle: str, role: str) -> None:
@@ -103,6 +105,7 @@ class _Leg:
         self.requests: list[str] = []  # pending request ids (a list: small when idle)
         self.clients = 0
         self.released = False
+        self.trying: Deadline | None = None  # the pending 100 Trying of an INVITE
 
 
 class _ClientCtx:
@@ -148,7 +151,7 @@ class UACore:
         self.local = tuple(local)
         self.config = config
         self.rng = rng
-        self.layer = TransactionLayer(self, send, config.timers, auto_trying=True)
+        self.layer = TransactionLayer(self, send, config.timers, auto_trying=False)
         self.dialogs = DialogStore()
         self.timers = DeadlineHeap()
         self.events: list[ev.UAEvent] = []
@@ -260,11 +263,28 @@ class UACore:
             return
         try:
             self._on_request(txn, request, now)
+            if txn.is_invite and txn.last_response is None and txn.user_data is not None:
+                self._schedule_trying(txn, now)
         except RemoteProtocolError as exc:
             log.info("answered %s from %s with %d: %s", request.method, source,
                      exc.status or 400, exc.reason)
             if txn.last_response is None or txn.last_response.status < 200:
                 self._reject(txn, exc.status or 400, now, warning=exc.reason)
+
+    def _schedule_trying(self, txn: ServerTransaction, now: float) -> None:
+        """100 Trying for an INVITE the application has not answered within
+        ``EndpointConfig.trying_delay`` (RFC 3261 §17.2.1: 200 ms)."""
+        delay = self.config.trying_delay
+        if delay <= 0:
+            self._send_trying(txn, now)
+        else:
+            leg = txn.user_data[0]
+            leg.trying = self.timers.schedule(now + delay, "trying", txn)
+
+    def _send_trying(self, txn: ServerTransaction, now: float) -> None:
+        txn.user_data[0].trying = None
+        if txn.last_response is None and not txn.terminated and txn.state == "Proceeding":
+            self._respond_txn(txn, make_response(txn.request, 100), now)
 
     def _reject(
         self,
@@ -474,6 +494,9 @@ class UACore:
             raise LocalProtocolError(f"a {status} cannot be sent reliably: only 101-199 can")
         leg, _ = txn.user_data
         request = txn.request
+        if leg.trying is not None and txn.is_invite:
+            leg.trying.cancel()
+            leg.trying = None
         response = make_response(request, status, reason, headers, body)
         if body and "content-type" not in response.headers:
             response.headers.add("Content-Type", content_type or "application/sdp")
@@ -1279,6 +1302,9 @@ class UACore:
 
     def _fire(self, deadline: Deadline, now: float) -> None:
         kind = deadline.kind
+        if kind == "trying":
+            self._send_trying(deadline.target, now)
+            return
         dialog: Dialog = deadline.target
         usage = dialog.invite
         if usage is None:

@@ -41,6 +41,8 @@ class EndpointConfig:
     - ``session_timer``: the interval we ask for and the smallest we accept.
     - ``user``: the user part of our Contact and default From URI.
     - ``user_agent``: the ``User-Agent``/``Server`` value (None: none sent).
+    - ``trying_delay``: seconds before the core sends 100 Trying for an INVITE
+      the application has not answered (RFC 3261 §17.2.1: 200 ms; 0: at once).
     - ``retry_after``: seconds in ``Retry-After`` of a 500 for overlapping
       re-INVITEs / offers (RFC 3261 §14.2 asks for 0-10).
     """
@@ -55,6 +57,7 @@ class EndpointConfig:
     user_agent: str | None = "sipflow"
     max_forwards: int = 70
     retry_after: int = 5
+    trying_delay: float = 0.2
 
     def __post_init__(self) -> None:
         allow = tuple(m.upper() for m in self.allow)
@@ -65,6 +68,8 @@ class EndpointConfig:
         object.__setattr__(self, "supported", tuple(t.lower() for t in self.supported))
         if not 0 <= self.retry_after <= 10:
             raise ValueError("EndpointConfig.retry_after must be 0-10 seconds (RFC 3261 §14.2)")
+        if not 0 <= self.trying_delay <= 0.2:
+            raise ValueError("EndpointConfig.trying_delay must be 0-0.2 s (RFC 3261 §17.2.1)")
         if not 1 <= self.max_forwards <= 255:
             raise ValueError("EndpointConfig.max_forwards must be 1-255")
         if not self.user or any(c in self.user for c in " <>@;:\r\n"):

@@ -168,15 +168,15 @@ def test_idle_confirmed_dialog_costs_less_than_2_kib():
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        calls(400)
+        calls(200)
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
     for ep in net.eps.values():
         counts = ep.counts()
-        assert counts["dialogs"] == 420 and counts["timers"] == 0
+        assert counts["dialogs"] == 220 and counts["timers"] == 0
         assert sum(v for k, v in counts.items() if k.endswith(("client", "server"))) == 0
-    per_dialog = (after - before) / 800  # one dialog on each side per call
+    per_dialog = (after - before) / 400  # one dialog on each side per call
     print(f"bytes per idle confirmed dialog (leg included): {per_dialog:.0f}")
     assert per_dialog < 2048

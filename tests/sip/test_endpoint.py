@@ -71,23 +71,45 @@ def test_config_validation():
         EndpointConfig(user="a b")
 
 
-def test_invite_gets_100_trying_at_once_and_an_event():
+def test_invite_unanswered_for_200_ms_gets_100_trying():
     ep = endpoint()
     ep.receive(raw(), PEER, 0.0)
+    event = ep.take_events()[0]
+    assert isinstance(event, ev.RequestReceived) and event.method == "INVITE"
+    assert ep.take_transmits() == []
+    assert ep.next_deadline() == pytest.approx(0.2)
+    ep.handle_timers(0.2)
     out = answers(ep)
     assert [m.status for m in out] == [100]
     assert out[0].to_tag is None and out[0].top_via.branch == "z9hG4bKabc123"
-    event = ep.take_events()[0]
-    assert isinstance(event, ev.RequestReceived) and event.method == "INVITE"
+
+
+def test_invite_answered_at_once_gets_no_100_trying():
+    ep = endpoint()
+    ep.receive(raw(), PEER, 0.0)
+    (event,) = ep.take_events()
+    ep.respond(event.request_id, 180)
+    ep.handle_timers(0.3)
+    assert [m.status for m in answers(ep)] == [180]
+
+
+def test_trying_delay_zero_sends_100_at_once():
+    ep = endpoint(EndpointConfig(trying_delay=0))
+    ep.receive(raw(), PEER, 0.0)
+    assert [m.status for m in answers(ep)] == [100]
+    with pytest.raises(ValueError):
+        EndpointConfig(trying_delay=1.0)
 
 
 def test_retransmitted_invite_is_absorbed():
     ep = endpoint()
     ep.receive(raw(), PEER, 0.0)
-    ep.take_transmits()
     ep.take_events()
+    ep.receive(raw(), PEER, 0.1)
+    assert ep.take_transmits() == [] and ep.take_events() == []  # nothing sent yet
+    ep.handle_timers(0.2)
     ep.receive(raw(), PEER, 0.5)
-    assert [m.status for m in answers(ep)] == [100]  # the last response again
+    assert [m.status for m in answers(ep)] == [100, 100]  # the last response again
     assert ep.take_events() == []
 
 
@@ -196,6 +218,7 @@ def test_rport_and_received_are_stamped_and_responses_go_to_the_source():
     nat = Address("udp", "127.0.0.1", 41234)
     data = raw(via="SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKnat;rport")
     ep.receive(data, nat, 0.0)
+    ep.handle_timers(0.2)
     (event,) = ep.take_events()
     via = event.message.top_via
     assert via.received == "127.0.0.1" and via.rport == 41234

@@ -4,7 +4,8 @@ Theory: for one state and one event the candidate rows are ``Table.rows_for`` �
 the state's own rows in file order, then ``from: Any`` rows. The first row whose
 guards all hold fires. For an earlier row A and a later row B there:
 
-* same guard set → B is a duplicate of A (``E-DUPLICATE-ROW``);
+* same guard set → B is a duplicate of A (``E-DUPLICATE-ROW``), unless A is a named-state
+  row and B a ``from: Any`` row (then B is hidden there, below);
 * A's guards are a subset of B's → whenever B could fire, A fires first: B is
   hidden in that state. A row hidden in *every* state it applies to can never fire
   (``E-SHADOWED-ROW``). A row hidden in only some states is an override (a named
@@ -99,7 +100,7 @@ def check_rows(ctx: LintContext) -> None:
                 kb = keys[id(later)]
                 for earlier in candidates[:j]:
                     ka = keys[id(earlier)]
-                    if ka == kb:
+                    if ka == kb and earlier.is_any == later.is_any:
                         blocked[id(later)].setdefault(state, ("dup", earlier))
                         break
                     if ka <= kb:

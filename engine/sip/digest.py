@@ -145,6 +145,7 @@ class _AuthItem:
 
     @property
     def is_digest(self) -> bool:
+        """The scheme is ``Digest`` (case-insensitive)."""
         return self.scheme.lower() == "digest"
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -153,14 +154,17 @@ class _AuthItem:
 
     @property
     def realm(self) -> str | None:
+        """The ``realm`` parameter."""
         return self.params.get("realm")
 
     @property
     def nonce(self) -> str | None:
+        """The ``nonce`` parameter."""
         return self.params.get("nonce")
 
     @property
     def opaque(self) -> str | None:
+        """The ``opaque`` parameter, echoed back unchanged."""
         return self.params.get("opaque")
 
     @property
@@ -183,10 +187,12 @@ class Challenge(_AuthItem):
 
     @property
     def stale(self) -> bool:
+        """``stale=true``: the nonce expired but the credentials were right."""
         return self.params.get("stale", "").lower() == "true"
 
     @property
     def userhash(self) -> bool:
+        """``userhash=true`` (RFC 7616 §3.4.4): the user name travels hashed."""
         return self.params.get("userhash", "").lower() == "true"
 
 
@@ -196,31 +202,38 @@ class Credentials(_AuthItem):
 
     @property
     def username(self) -> str | None:
+        """The ``username`` (a hash of it when ``userhash`` is true)."""
         return self.params.get("username")
 
     @property
     def uri(self) -> str | None:
+        """The ``uri`` parameter: the Request-URI the response was computed over."""
         return self.params.get("uri")
 
     @property
     def response(self) -> str | None:
+        """The ``response`` digest (hex)."""
         return self.params.get("response")
 
     @property
     def qop(self) -> str | None:
+        """The ``qop`` chosen (lower case), or ``None`` in RFC 2069 mode."""
         value = self.params.get("qop")
         return value.lower() if value is not None else None
 
     @property
     def nc(self) -> str | None:
+        """The nonce count, 8 hex digits as sent."""
         return self.params.get("nc")
 
     @property
     def cnonce(self) -> str | None:
+        """The client nonce."""
         return self.params.get("cnonce")
 
     @property
     def userhash(self) -> bool:
+        """``userhash=true`` (RFC 7616 §3.4.4): the user name travels hashed."""
         return self.params.get("userhash", "").lower() == "true"
 
 
@@ -794,10 +807,12 @@ class DigestServer:
 
     @property
     def challenge_header(self) -> str:
+        """``WWW-Authenticate``, or ``Proxy-Authenticate`` for a proxy."""
         return "Proxy-Authenticate" if self.proxy else "WWW-Authenticate"
 
     @property
     def credentials_header(self) -> str:
+        """``Authorization``, or ``Proxy-Authorization`` for a proxy."""
         return "Proxy-Authorization" if self.proxy else "Authorization"
 
     # -- nonces ---------------------------------------------------------------

@@ -106,6 +106,7 @@ class Codec:
 
     @property
     def is_dtmf(self) -> bool:
+        """``telephone-event`` (RFC 4733): never a codec on its own."""
         return self.name.lower() == "telephone-event"
 
 
@@ -138,6 +139,7 @@ class MediaConfig:
 
     @property
     def addrtype(self) -> str:
+        """``IP6`` for an IPv6 address, else ``IP4``."""
         return "IP6" if ":" in self.address else "IP4"
 
 
@@ -393,6 +395,7 @@ class SdpSession:
 
     @property
     def pending(self) -> str | None:
+        """``"local"``, ``"remote"`` or ``None``: whose offer waits for an answer."""
         return self._pending
 
     @property
@@ -412,10 +415,12 @@ class SdpSession:
 
     @property
     def local_description(self) -> SessionDescription | None:
+        """``local``, parsed."""
         return parse(self._local) if self._local is not None else None
 
     @property
     def remote_description(self) -> SessionDescription | None:
+        """``remote``, parsed."""
         return parse(self._remote) if self._remote is not None else None
 
     @property

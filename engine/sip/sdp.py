@@ -201,6 +201,7 @@ class _AttributeView:
         self.attributes.append(Attribute(name, value))
 
     def remove_attribute(self, name: str) -> None:
+        """Drop every ``a=name``."""
         self.attributes[:] = [a for a in self.attributes if a.name != name]
 
     @property
@@ -242,6 +243,7 @@ class Media(_AttributeView):
 
     @property
     def is_rtp(self) -> bool:
+        """The transport is RTP (``RTP/AVP``, ``RTP/SAVP`` ...): formats are payload types."""
         return self.proto.upper().startswith("RTP/")
 
     @property

@@ -1261,8 +1261,21 @@ class UACore:
     # ==================================================================
 
     def _uac_session_timer(self, dialog: Dialog, response: Response) -> None:
-        if self._timer_on:
-            self._set_session_timer(dialog, st.timer_from_2xx(response, we_are_uac=True))
+        if not self._timer_on:
+            return
+        timer = st.timer_from_2xx(response, we_are_uac=True)
+        usage = dialog.invite
+        if (
+            timer is None
+            and usage is not None
+            and usage.timer is not None
+            and usage.timer.we_refresh
+            and "timer" not in response.supported
+        ):
+            # A refresh we sent to a peer without session timers (we added the
+            # timer as UAS, RFC 4028 §9): its 2xx cannot echo it; keep ours.
+            timer = usage.timer
+        self._set_session_timer(dialog, timer)
 
     def _set_session_timer(self, dialog: Dialog, timer: st.SessionTimer | None) -> None:
         usage = dialog.invite

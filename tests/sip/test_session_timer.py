@@ -140,7 +140,16 @@ def test_session_expires_without_refresh_and_the_core_sends_bye():
     net.take(B)
     net.run_for(46)
     assert one(net.take(B), ev.SessionRefreshDue).interval == 90
-    net.run_for(20)  # B does not refresh: expiry at 90 - 30 = 60 s
+    # B refreshes with UPDATE; A (no timer support) answers a plain 200 and B
+    # keeps its timer running from the refresh (t=46).
+    net[B].request(inv.handle, "UPDATE")
+    upd = one(net.take(A), ev.RequestReceived)
+    assert upd.message.headers.get("Session-Expires") == "90;refresher=uac"
+    net[A].respond(upd.request_id, 200)
+    assert responses(net.take(B), 200)[0].method == "UPDATE"
+    net.run_for(45.5)
+    assert one(net.take(B), ev.SessionRefreshDue).interval == 90  # t=91
+    net.run_for(20)  # B does not refresh again: expiry at 46 + 90 - 30 = 106 s
     b = net.take(B)
     assert one(b, ev.SessionExpired).handle == inv.handle
     bye = one(net.take(A), ev.RequestReceived)

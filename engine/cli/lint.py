@@ -6,7 +6,7 @@ Rules:
   tables); no PATH lints the shipped tables.
 * Every problem is reported at once. Text: one line each on stdout,
   ``file:line:col: RULE-ID severity: message (hint)``, then a one-line summary on
-  stderr. JSON: a list of ``{file, line, col, rule, severity, message, hint}`` on
+  stderr when it is a terminal (so piped output is exactly one line per problem). JSON: a list of ``{file, line, col, rule, severity, message, hint}`` on
   stdout, nothing else.
 * Exit: 0 clean (warnings allowed unless ``--strict``), 1 errors (or warnings with
   ``--strict``), 2 unusable input (missing, unreadable, too large, binary, alias bomb).
@@ -19,6 +19,7 @@ Theory of operation: ``sipflow.tables.lint.lint_paths`` does the work and return
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -62,5 +63,6 @@ def lint_command(
     else:
         for diag in report.diagnostics:
             typer.echo(str(diag))
-        typer.echo(summary(report), err=True)
+        if sys.stderr.isatty():
+            typer.echo(summary(report), err=True)
     raise typer.Exit(report.exit_code(strict))

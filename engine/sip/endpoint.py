@@ -2,10 +2,10 @@
 
 Rules:
 
-- Drivers (asyncio UDP/TCP, the loopback network) use exactly four methods:
+- Drivers (asyncio UDP/TCP, the loopback network) use four methods:
   ``receive(data, source, now)`` for one datagram or one framed stream
   message, ``handle_timers(now)``, ``next_deadline()`` and
-  ``take_transmits()``. Nothing here opens sockets, sleeps, starts threads or
+  ``take_transmits()``, plus the optional ``transport_failed(peer, now)``. Nothing here opens sockets, sleeps, starts threads or
   reads a clock; ``now`` is always an argument.
 - The application (issue 12's backend, or a test) uses ``take_events()`` and
   the methods ``invite``, ``respond``, ``ack``, ``cancel``, ``request`` and
@@ -105,6 +105,13 @@ class SipEndpoint:
     def next_deadline(self) -> float | None:
         """When ``handle_timers`` should next run, or None when idle."""
         return self.core.next_deadline()
+
+    def transport_failed(self, peer: Address, now: float) -> None:
+        """The driver learnt late that ``peer`` cannot be reached (e.g. a refused
+        TCP connection): every transaction towards it ends with a transport
+        error (``TransportError`` events for the requests we sent)."""
+        self.core.now = now
+        self.core.layer.transport_failed(peer, now)
 
     def take_transmits(self) -> list[Transmit]:
         """Everything to send since the last call, in order."""

@@ -898,7 +898,13 @@ class UACore:
         data = txn.user_data if txn is not None else None
         if data is not None:
             leg, rid = data
+            if rid not in self._requests:
+                return
             self._request_done(leg, rid)
+            self.events.append(ev.TransportError(leg.handle, txn.method))
+            dialog = leg.dialog
+            if rid == leg.invite_rid and dialog is not None and not dialog.confirmed:
+                self._end_dialog(leg, dialog, "transport-error", now)
             self._maybe_release(leg)
 
     def on_ack_timeout(self, txn: ServerTransaction, now: float) -> None:
@@ -1386,7 +1392,10 @@ class UACore:
     # ==================================================================
 
     def _request_done(self, leg: _Leg, rid: str) -> None:
-        self._requests.pop(rid, None)
+        txn = self._requests.pop(rid, None)
+        if txn is not None and txn.is_invite and leg.trying is not None:
+            leg.trying.cancel()
+            leg.trying = None
         if rid in leg.requests:
             leg.requests.remove(rid)
 

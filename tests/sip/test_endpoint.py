@@ -291,3 +291,20 @@ def test_application_now_defaults_to_the_last_seen_time():
     ep.take_events()
     ep.request(None, "OPTIONS", uri="sip:x@127.0.0.1:40001")
     assert ep.next_deadline() == pytest.approx(100.5)  # Timer E from now=100
+
+
+def test_transport_failed_ends_transactions_towards_the_peer():
+    ep = endpoint()
+    h = ep.request(None, "OPTIONS", uri="sip:x@127.0.0.1:40000;transport=tcp")
+    ep.take_transmits()
+    ep.transport_failed(Address("tcp", "127.0.0.1", 40000), 1.0)
+    assert ep.take_events() == [ev.TransportError(h, "OPTIONS"), ev.HandleReleased(h)]
+    # A server transaction whose answer cannot be delivered.
+    ep.receive(raw(), PEER, 2.0)
+    (inv,) = ep.take_events()
+    ep.transport_failed(PEER, 2.1)
+    assert ep.take_events() == [ev.TransportError(inv.handle, "INVITE"),
+                                ev.HandleReleased(inv.handle)]
+    assert {k: v for k, v in ep.counts().items() if v} == {}
+    ep.handle_timers(2.2)
+    assert ep.take_transmits() == []

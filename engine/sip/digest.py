@@ -750,7 +750,7 @@ class DigestServer:
     ``credentials`` maps a user name to a password, or is a callable
     returning the password (``None``: unknown user). ``proxy=True`` makes it
     answer 407 with ``Proxy-Authenticate`` and read ``Proxy-Authorization``.
-    ``max_nonces`` bounds the replay table (about 100 bytes an entry).
+    ``max_nonces`` bounds the replay table (about 240 bytes an entry, measured).
     """
 
     def __init__(

@@ -790,3 +790,21 @@ def test_round_trip_property(
         server.status, server.challenge(0.0), method, uri
     )
     assert not server.verify(method, wrong.authorizations[0].value, 1.0).ok
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mutated_credentials_never_raise(data: st.DataObject) -> None:
+    """Random edits of a valid Authorization value: verify answers, never raises."""
+    server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET)
+    value = DigestClient("alice", "s3cret").answer(401, server.challenge(0.0), "INVITE", URI)
+    text = value.authorizations[0].value
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(text)))
+        cut = data.draw(st.integers(0, 3))
+        insert = data.draw(st.text(alphabet='",=\\ \t\r\nabcAZ09-', max_size=3))
+        text = text[:position] + insert + text[position + cut :]
+    result = server.verify("INVITE", text, 1.0)
+    assert isinstance(result.ok, bool)
+    if not result.ok:
+        assert result.reason

@@ -11,8 +11,9 @@ Rules:
   CRLF-only datagrams (keep-alives, RFC 5626 §4.4.1) are counted, not passed on.
 - ``send`` never raises into the loop: a message too big, an unreachable or
   unresolvable destination, or an ``OSError`` from the socket goes to
-  ``on_error(dest, error)``. ICMP errors the kernel reports later
-  (``error_received``) go there with ``dest`` None.
+  ``on_error(dest, error)`` (asyncio reports a failed ``sendto`` through
+  ``error_received`` while we know the destination). ICMP errors the kernel
+  reports later go there with ``dest`` None.
 - A host name as destination is resolved asynchronously (never a blocking
   lookup in the loop); IP literals are sent at once.
 
@@ -51,8 +52,8 @@ class _Protocol(asyncio.DatagramProtocol):
             self.owner._datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
-        if self.owner is not None:
-            self.owner._report(None, exc)
+        if self.owner is not None:  # during sendto: that destination; else unknown
+            self.owner._report(self.owner._sending, exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
@@ -72,6 +73,7 @@ class UdpTransport:
         self.received = 0
         self.dropped = 0
         self.keepalives = 0
+        self._sending: Address | None = None
         self._family = socket.AF_INET6 if family_of(local.host) == 6 else socket.AF_INET
 
     @classmethod
@@ -125,10 +127,13 @@ class UdpTransport:
         self._sendto(data, dest, dest.host)
 
     def _sendto(self, data: bytes, dest: Address, ip: str) -> None:
+        self._sending = dest
         try:
             self._transport.sendto(data, (ip, dest.port))
         except (OSError, ValueError, TypeError) as exc:
             self._report(dest, exc)
+        finally:
+            self._sending = None
 
     async def _resolve_and_send(self, data: bytes, dest: Address) -> None:
         loop = asyncio.get_running_loop()

@@ -155,3 +155,20 @@ def test_failed_bind_closes_the_listeners_already_open(run, echo):
         await asyncio.sleep(0)
 
     run(main())
+
+
+def test_socket_send_errors_name_their_destination(run):
+    async def main():
+        transport = await UdpTransport.open("127.0.0.1", 0)
+        errors = []
+        transport.on_error = lambda d, e: errors.append((d, type(e)))
+        port_zero = Address("udp", "127.0.0.1", 0)
+        broadcast = Address("udp", "255.255.255.255", 5060)  # no SO_BROADCAST
+        transport.send(b"x", port_zero)
+        transport.send(b"x", broadcast)
+        await asyncio.sleep(0.01)
+        assert [d for d, _ in errors] == [port_zero, broadcast]
+        assert all(issubclass(t, OSError) for _, t in errors)
+        await transport.aclose()
+
+    run(main())

@@ -603,7 +603,11 @@ class UACore:
         usage = dialog.invite
         if usage is None or not self._timer_on:
             return
-        answer = st.answer_2xx(request, self.config.session_timer, "timer" in request.supported)
+        policy = self.config.session_timer
+        if policy.session_expires is None and "session-expires" not in request.headers:
+            self._set_session_timer(dialog, None)  # nobody asked for one
+            return
+        answer = st.answer_2xx(request, policy, "timer" in request.supported)
         if answer is None:
             self._set_session_timer(dialog, None)
             return

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sipflow.runtime.registry import Registry
 
 from .diagnostics import Diagnostic
-from .model import ANY, Row, Source, Table
+from .model import Row, Source, Table
 from .rules import RULES, severity
 
 
@@ -56,7 +56,3 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """``did you mean 'X'?`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
-
-
-def is_any(name: str) -> bool:
-    return name == ANY

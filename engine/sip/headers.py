@@ -34,6 +34,11 @@ from sipflow.sip.uri import (
 
 __all__ = ["Via", "CSeq", "RAck", "ContentType", "parse_int_header", "MAX_CSEQ"]
 
+_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK UPDATE INFO SUBSCRIBE NOTIFY REFER "
+    "MESSAGE PUBLISH".split()
+)
+
 MAX_CSEQ = 2**32 - 1
 """Largest CSeq / RSeq number accepted from a peer (RFC 3261 §8.1.1.5 asks
 senders for less than 2**31; receivers accept 32 bits)."""
@@ -47,7 +52,7 @@ _VIA_RE = re.compile(
 
 # The common shape, one regex; anything else takes the general path above.
 _FAST_VIA_RE = re.compile(
-    rf"SIP/2\.0/({_TOKEN}) ({_HOSTNAME})(?::([0-9]{{1,5}}))?((?:;{_TOKEN}(?:={_PVALUE})?)*)"
+    rf"SIP/2\.0/({_TOKEN}) ({_HOSTNAME})(?::([0-9]{{1,5}}))?((?:;{_TOKEN}(?:={_PVALUE})?)*+)"
 )
 
 
@@ -163,6 +168,9 @@ class CSeq(NamedTuple):
     @classmethod
     def parse(cls, text: str) -> CSeq:
         """Parse a CSeq value; raises ``RemoteProtocolError``."""
+        seq, sp, method = text.partition(" ")
+        if method in _METHODS and seq.isascii() and seq.isdigit() and len(seq) < 10:
+            return cls(int(seq), method)
         parts = text.split()
         if len(parts) != 2:
             raise RemoteProtocolError(f"CSeq header: malformed value {text.strip()!r}")

@@ -106,8 +106,11 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(key) or "-".join(p.capitalize() for p in key.split("-"))
 
 
+_BAD_NAME = frozenset(": \t\r\n")
+
+
 def _check_field(name: str, value: str) -> None:
-    if not name or any(c in name for c in ": \t\r\n"):
+    if not name or not _BAD_NAME.isdisjoint(name):
         raise LocalProtocolError(f"invalid header name {name!r}")
     if "\r" in value or "\n" in value:
         raise LocalProtocolError(f"header {name}: value contains a line break")
@@ -123,11 +126,13 @@ class Headers:
     __slots__ = ("_fields", "_version", "_first")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        self._fields: list[list[Any]] = []
         self._version = 0
         self._first: dict[str, list[Any]] | None = None
+        out: list[list[Any]] = []
         for name, value in fields:
-            self.add(name, value)
+            _check_field(name, value)
+            out.append([_KEYS.get(name) or _key(name), name, value.strip(), None])
+        self._fields: list[list[Any]] = out
 
     @classmethod
     def _from_wire(

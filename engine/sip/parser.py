@@ -117,7 +117,7 @@ def _field_key(name: str) -> str | None:
         return None
     lower = stripped.lower()
     key = COMPACT_FORMS.get(lower, lower)
-    if len(_NAME_KEYS) < 4096:
+    if stripped == name and len(_NAME_KEYS) < 4096:  # cached names need no rstrip
         _NAME_KEYS[name] = key
     return key
 
@@ -250,7 +250,6 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
                 if problem is None:
                     problem = (f"malformed header line {line[:60]!r}", 400)
                 continue
-        if name[-1] == " " or name[-1] == "\t":
             name = name.rstrip(" \t")
         field = [key, name, value.strip(), line]
         fields.append(field)

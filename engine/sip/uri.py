@@ -47,21 +47,24 @@ __all__ = [
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
-_HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9_])?)*\.?")
+# host labels: alphanumeric runs joined by hyphens (no backtracking needed)
+_LABEL = r"[A-Za-z0-9_]+(?:-+[A-Za-z0-9_]+)*"
+_HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+")
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 _HOSTNAME = _HOSTNAME_RE.pattern
 _PVALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$]+"
 # Fast paths: the common shapes, matched by one regex each; anything else
 # takes the general code below, so both accept exactly the same language.
-_FAST_URI_RE = re.compile(
-    rf"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/%]+)@)?({_HOSTNAME})(?::([0-9]{{1,5}}))?"
-    rf"((?:;{_TOKEN}(?:={_PVALUE})?)*)",
-    re.I,
+# (Possessive quantifiers keep them linear: Python 3.11+.)
+_FAST_SIP_URI = (
+    rf"([Ss][Ii][Pp][Ss]?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/%]++)@)?({_HOSTNAME})"
+    rf"(?::([0-9]{{1,5}}))?((?:;{_TOKEN}(?:={_PVALUE})?)*+)"
 )
+_FAST_URI_RE = re.compile(_FAST_SIP_URI)
 _FAST_NAME_ADDR_RE = re.compile(
-    rf"(?:\"((?:[^\"\\\r\n]|\\[^\r\n])*)\"|([A-Za-z0-9\-.!%*_+`'~ \t]*))[ \t]*<([^<>\"]*)>[ \t]*"
-    rf"((?:;[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*{_PVALUE})?[ \t]*)*)"
+    rf"(?:\"([^\"\\\r\n]*+(?:\\[^\r\n][^\"\\\r\n]*+)*+)\"[ \t]*+|([A-Za-z0-9\-.!%*_+`'~ \t]*+))"
+    rf"<{_FAST_SIP_URI}>[ \t]*+((?:;[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*{_PVALUE})?[ \t]*)*+)"
 )
 _USER_BAD = frozenset(" \t\r\n<>\"@")
 _PARAM_BAD = frozenset(" \t\r\n<>\"")
@@ -441,18 +444,27 @@ class NameAddr:
         text = text.strip()
         m = _FAST_NAME_ADDR_RE.fullmatch(text)
         if m is not None:
-            quoted, plain, uri_text, params_text = m.groups()
-            na = cls.__new__(cls)
-            if quoted is not None:
-                na.display = unquote(f'"{quoted}"')
-            elif plain and not plain.isspace():
-                na.display = " ".join(plain.split())
-            else:
-                na.display = None
-            na.uri = SipUri.parse(uri_text, where)
-            na.params = _split_plain_params(params_text) if params_text else {}
-            na.angle = True
-            return na
+            quoted, plain, scheme, user, host, port, uparams, params_text = m.groups()
+            if port is None or int(port) <= 65535:
+                uri = SipUri.__new__(SipUri)
+                uri.scheme = scheme.lower()
+                uri.user = user
+                uri.password = uri.opaque = None
+                uri.host = host
+                uri.port = None if port is None else int(port)
+                uri.params = _split_plain_params(uparams) if uparams else {}
+                uri.headers = {}
+                na = cls.__new__(cls)
+                if quoted is not None:
+                    na.display = unquote(f'"{quoted}"') if "\\" in quoted else quoted
+                elif plain and not plain.isspace():
+                    na.display = " ".join(plain.split())
+                else:
+                    na.display = None
+                na.uri = uri
+                na.params = _split_plain_params(params_text) if params_text else {}
+                na.angle = True
+                return na
         if not text:
             raise RemoteProtocolError(f"{where}: empty value")
         display: str | None = None

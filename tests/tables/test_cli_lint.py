@@ -199,3 +199,31 @@ def test_real_process_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stdout.strip().startswith(f"{path}:1:1: E-INPUT error: binary file")
+
+
+def test_json_for_unusable_input_exit_2(tmp_path: Path) -> None:
+    result = run("--format", "json", str(tmp_path / "gone.yaml"))
+    assert result.exit_code == 2
+    (record,) = json.loads(result.stdout)
+    assert record["rule"] == "E-INPUT" and record["file"] == str(tmp_path / "gone.yaml")
+    assert set(record) == {"file", "line", "col", "rule", "severity", "message", "hint"}
+
+
+def test_fragment_files_are_checked_for_shape_only(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("fragment: good\ntransitions:\n  - {from: Any, on: DialogOPTIONS}\n")
+    assert run(str(good), "--strict").exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fragment: bad\ntransitions:\n  - {from: Any, on: DialogOPTIONS, too: X}\n")
+    one_line(run(str(bad)), 1, f"{bad}:3:36: E-SCHEMA", "'too'", "did you mean 'to'?")
+
+
+def test_broken_fragment_is_reported_in_its_own_file(tmp_path: Path) -> None:
+    (tmp_path / "fragments").mkdir()
+    fragment = tmp_path / "fragments" / "shared.yaml"
+    fragment.write_text("fragment: shared\ntransitions: [\n")
+    table = tmp_path / "t.yaml"
+    table.write_text((FIXTURES / "W-UNUSED-STATE.yaml").read_text().replace(
+        "initial:", "include: [shared]\ninitial:"))
+    line = one_line(run(str(table)), 1, "E-YAML")
+    assert line.startswith(f"{fragment}:")

@@ -4,8 +4,9 @@ Rules:
 
 - One ``LoopbackNetwork`` per simulation, on the simulation's one
   ``VirtualClock``. Endpoints attach at ``Address``es (``attach`` builds an
-  ``EndpointDriver`` on the same clock; ``bind`` gives a bare port). Port 0
-  picks a free port from 40000 up.
+  ``EndpointDriver`` on the same clock; ``start_endpoint`` binds first, from
+  addresses or listen specs, then builds the endpoint on the bound addresses;
+  ``bind`` gives a bare port). Port 0 picks a free port from 40000 up.
 - A transmit to an attached address is delivered after ``delay`` seconds plus
   a uniform draw in ``[0, jitter]``; a ``udp`` transmit is dropped with
   probability ``loss``. Every draw comes from one ``random.Random(seed)``, in
@@ -49,6 +50,7 @@ from sipflow.transport.base import (
     log_error,
 )
 from sipflow.transport.driver import EndpointDriver
+from sipflow.transport.listen import ListenSpec, parse_listen
 
 DELIVERED = "delivered"
 DROPPED = "dropped"
@@ -148,6 +150,23 @@ class LoopbackNetwork:
         ports = [self.bind(address) for address in addresses]
         return EndpointDriver(endpoint, self.clock, ports, on_step=on_step, on_error=on_error)
 
+    def start_endpoint(self, local: Sequence[Address | ListenSpec | str],
+                       make_endpoint: Callable[[list[Address]], SansIOEndpoint], *,
+                       on_step: Callable[[EndpointDriver], None] | None = None,
+                       on_error: ErrorCallback | None = None) -> EndpointDriver:
+        """Like ``sipflow.transport.start_endpoint`` on the loopback: bind ``local``
+        (addresses or listen specs such as ``udp:10.0.0.1:0``; port 0 gets a
+        free port), build the endpoint on the bound addresses, drive it."""
+        addresses = [_address(item) for item in local]
+        ports = [self.bind(address) for address in addresses]
+        try:
+            endpoint = make_endpoint([port.local for port in ports])
+        except BaseException:
+            for port in ports:
+                port.close()
+            raise
+        return EndpointDriver(endpoint, self.clock, ports, on_step=on_step, on_error=on_error)
+
     def set_link(self, src: Address | str, dst: Address | str, *, loss: float | None = None,
                  delay: float | None = None, jitter: float | None = None) -> None:
         """Override loss, delay or jitter from ``src`` to ``dst`` (one direction)."""
@@ -216,6 +235,13 @@ class LoopbackNetwork:
                 self.trace.append(record)
             if self.on_trace is not None:
                 self.on_trace(record)
+
+
+def _address(item: Address | ListenSpec | str) -> Address:
+    if isinstance(item, Address):
+        return item
+    spec = item if isinstance(item, ListenSpec) else parse_listen(item)
+    return spec.address
 
 
 def _check_link(loss: float, delay: float, jitter: float) -> None:

@@ -201,3 +201,42 @@ def test_link_matching_mixes_addresses_and_hosts_most_exact_first(echo):
     send(da, Transmit(b"quiet-tcp2", BT))
     clock.run_until_idle()
     assert b.received[-1][2] == pytest.approx(3.5)
+
+
+def test_start_endpoint_binds_specs_first_then_builds_the_endpoint(echo):
+    clock = VirtualClock()
+    net = LoopbackNetwork(clock)
+    built = []
+
+    def make(addresses):
+        built.append(addresses)
+        return echo(addresses)
+
+    d1 = net.start_endpoint(["udp:10.0.0.1:0", Address("tcp", "10.0.0.1", 5060)], make)
+    d2 = net.start_endpoint(["udp:10.0.0.2:5062"], make)
+    a_udp, a_tcp = d1.local_addresses
+    assert a_udp.transport == "udp" and a_udp.port >= 40000
+    assert a_tcp == Address("tcp", "10.0.0.1", 5060)
+    assert built == [[a_udp, a_tcp], [Address("udp", "10.0.0.2", 5062)]]
+    assert d1.endpoint.local == [a_udp, a_tcp]
+    send(d2, Transmit(b"quiet", a_udp))
+    clock.run_until_idle()
+    assert d1.endpoint.received == [(b"quiet", Address("udp", "10.0.0.2", 5062), 0.0)]
+    errors = []
+    d6 = net.start_endpoint(["udp:[2001:db8::6]:0"], make,
+                            on_error=lambda d, e: errors.append(str(e)))
+    send(d6, Transmit(b"quiet", a_udp))  # an IPv6-only endpoint cannot reach IPv4
+    assert errors == [f"no udp transport for {a_udp} (5 bytes not sent)"]
+
+
+def test_start_endpoint_failure_releases_the_addresses(echo):
+    net = LoopbackNetwork(VirtualClock())
+
+    def broken(addresses):
+        raise RuntimeError("bad config")
+
+    with pytest.raises(RuntimeError, match="bad config"):
+        net.start_endpoint(["udp:10.0.0.1:5060"], broken)
+    net.start_endpoint(["udp:10.0.0.1:5060"], echo)  # free again
+    with pytest.raises(ValueError, match="unknown transport 'sctp'"):
+        net.start_endpoint(["sctp:10.0.0.1:5060"], echo)

@@ -104,6 +104,20 @@ class Codec:
             and self.channels == (channels or 1)
         )
 
+    def check(self) -> None:
+        """Raise ``ValueError`` unless this codec can be offered (local configuration;
+        codecs read from a peer's SDP are taken as they are)."""
+        if not self.name or any(c in self.name for c in " /\r\n"):
+            raise ValueError(f"bad codec name {self.name!r}")
+        if not 0 <= self.payload_type <= 127:
+            raise ValueError(
+                f"codec {self.name}: payload type {self.payload_type} out of range 0..127"
+            )
+        if self.clock_rate <= 0 or self.channels <= 0:
+            raise ValueError(f"codec {self.name}: clock rate and channels must be positive")
+        if self.fmtp is not None and ("\r" in self.fmtp or "\n" in self.fmtp):
+            raise ValueError(f"codec {self.name}: CR or LF in fmtp")
+
     @property
     def is_dtmf(self) -> bool:
         """``telephone-event`` (RFC 4733): never a codec on its own."""
@@ -134,8 +148,20 @@ class MediaConfig:
             raise ValueError(f"not an SDP direction: {self.direction!r}")
         if not 0 < self.port <= 65535:
             raise ValueError(f"media port {self.port} out of range 1..65535")
+        for codec in self.codecs:
+            codec.check()
         if not any(not codec.is_dtmf for codec in self.codecs):
             raise ValueError("MediaConfig needs at least one audio codec besides telephone-event")
+        payload_types = [codec.payload_type for codec in self.codecs]
+        if len(set(payload_types)) != len(payload_types):
+            raise ValueError(f"MediaConfig: payload types repeat in {payload_types}")
+        for what, value in (("address", self.address), ("username", self.username)):
+            if not value or any(c.isspace() for c in value):
+                raise ValueError(f"MediaConfig: bad {what} {value!r}")
+        if not self.session_name or "\r" in self.session_name or "\n" in self.session_name:
+            raise ValueError(f"MediaConfig: bad session name {self.session_name!r}")
+        if self.ptime is not None and self.ptime <= 0:
+            raise ValueError(f"MediaConfig: ptime {self.ptime} must be positive")
 
     @property
     def addrtype(self) -> str:

@@ -71,6 +71,38 @@ class TestMakeOffer:
             MediaConfig(port=0)
         with pytest.raises(ValueError, match="besides telephone-event"):
             MediaConfig(codecs=(TELEPHONE_EVENT,))
+        with pytest.raises(ValueError, match="payload types repeat"):
+            MediaConfig(codecs=(PCMU, Codec("G722", 8000, 0)))
+        with pytest.raises(ValueError, match="bad address"):
+            MediaConfig(address="1.2.3.4 5")
+        with pytest.raises(ValueError, match="bad session name"):
+            MediaConfig(session_name="")
+        with pytest.raises(ValueError, match="ptime"):
+            MediaConfig(ptime=0)
+
+    @pytest.mark.parametrize(
+        "codec, fragment",
+        [
+            (Codec("opus", 48000, 128), "payload type 128"),
+            (Codec("PC MU", 8000, 0), "bad codec name"),
+            (Codec("PCMU", 0, 0), "positive"),
+            (Codec("telephone-event", 8000, 101, fmtp="0-16\r\nx"), "fmtp"),
+        ],
+    )
+    def test_local_codecs_are_checked(self, codec: Codec, fragment: str) -> None:
+        with pytest.raises(ValueError, match=fragment):
+            MediaConfig(codecs=(PCMU, codec))
+
+    def test_odd_peer_rtpmaps_are_ignored_not_fatal(self) -> None:
+        offer = parse(
+            offer_text(
+                "m=audio 6000 RTP/AVP 96 97 0\r\na=rtpmap:96 X Y/0\r\na=rtpmap:97 PCMA/0\r\n"
+            )
+        )
+        assert make_answer(offer, BOB).media[0].formats == ["0"]
+        only_odd = parse(offer_text("m=audio 6000 RTP/AVP 96\r\na=rtpmap:96 X Y/0\r\n"))
+        with pytest.raises(OfferAnswerError):
+            make_answer(only_odd, BOB)
 
 
 class TestMakeAnswer:
@@ -719,3 +751,48 @@ class TwoSessions(RuleBasedStateMachine):
 
 TestTwoSessions = TwoSessions.TestCase
 TestTwoSessions.settings = settings(max_examples=40, stateful_step_count=10, deadline=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(
+                "m={} {} {} {}".format,
+                st.sampled_from(["audio", "video", "x"]),
+                st.sampled_from(["0", "5004", "99999"]),
+                st.sampled_from(["RTP/AVP", "RTP/SAVP", "udp"]),
+                st.text(alphabet="0123456789 ab", min_size=1, max_size=8),
+            ),
+            st.builds(
+                "a=rtpmap:{} {}".format,
+                st.sampled_from(["0", "8", "96", "200", "x"]),
+                st.text(alphabet="PCMUAtelphon-ev /0123456789", max_size=20),
+            ),
+            st.builds("a=fmtp:{} {}".format, st.sampled_from(["96", "101"]), st.text(max_size=8)),
+            st.sampled_from(
+                ["a=sendonly", "a=recvonly", "a=inactive", "a=ptime:20", "c=IN IP4 10.0.0.1"]
+            ),
+        ),
+        max_size=8,
+    )
+)
+def test_peer_bodies_raise_only_remote_protocol_errors(lines: list[str]) -> None:
+    """Whatever a peer puts in an offer or an answer: an SDP error, a 4xx/5xx
+    reason, or success; never anything else, and a failure changes nothing."""
+    body = offer_text("".join(line.replace("\r", "").replace("\n", "") + "\r\n" for line in lines))
+    bob = SdpSession(BOB, sess_id=2)
+    try:
+        answer = bob.answer_offer(body)
+    except RemoteProtocolError as err:
+        assert err.status in (400, 488) and err.reason
+        assert bob.pending is None and bob.local is None and bob.remote is None
+    else:
+        assert parse(answer).media
+    alice = SdpSession(ALICE, sess_id=1)
+    offer = alice.create_offer()
+    try:
+        alice.receive_answer(body)
+    except RemoteProtocolError as err:
+        assert err.status == 400 and err.reason
+        assert alice.pending == "local" and alice.local == offer and alice.remote is None

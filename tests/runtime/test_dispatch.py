@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from sipflow.backends.base import BackendEvent
+from sipflow.runtime.compiler import CompileError
 from sipflow.runtime.runtime import SESSION_ENDED
 
 QUEUE = {
@@ -246,3 +249,41 @@ def test_perform_without_backend_is_a_logged_action_failure(make_runtime, caplog
         assert rt.dispatch(s, "MakeCall")
     assert "no backend to perform SendINVITE" in caplog.text
     assert s.state == "Done"
+
+
+def test_application_command_opens_a_session_without_a_key(make_runtime):
+    spec = {
+        "table": "uac",
+        "starts_on": ["MakeCall"],
+        "states": {"Idle": {}, "Calling": {}, "Done": {"final": True}},
+        "transitions": [
+            {"from": "Idle", "on": "MakeCall", "do": ["SendINVITE"], "to": "Calling"},
+            {"from": "Calling", "on": "Dialog200OK", "do": ["SendACK"], "to": "Done"},
+        ],
+    }
+    backend = FakeBackend()
+    rt = make_runtime(spec, backend=backend)
+    assert rt.deliver(None, "MakeCall", {"uri": "sip:bob@127.0.0.1"}) is True
+    (session,) = rt.sessions
+    assert session.handle == "dlg-1" and rt.session_for("dlg-1") is session
+
+
+def test_two_tables_with_one_name_or_one_start_event_are_refused(make_runtime):
+    with pytest.raises(CompileError, match="two tables are named 'uas'"):
+        make_runtime(UAS, UAS)
+    with pytest.raises(CompileError, match="tables 'uas' and 'uas2' both start on DialogINVITE"):
+        make_runtime(UAS, dict(UAS, table="uas2"))
+
+
+def test_close_cancels_timers_and_forgets_sessions(make_runtime, clock):
+    spec = {
+        "table": "c",
+        "states": {"Idle": {"timers": {"Wait": 5}}, "Done": {"final": True}},
+        "transitions": [{"from": "Idle", "on": "TimerWait", "to": "Done"}],
+    }
+    rt = make_runtime(spec)
+    sessions = [rt.start_session("c", handle=k) for k in range(10)]
+    rt.close()
+    assert not rt.sessions and rt.session_for(3) is None
+    assert clock.run_until_idle() == 0
+    assert all(s.ended and s.state == "Idle" for s in sessions)

@@ -511,7 +511,7 @@ class UACore:
         else:
             if reliable:
                 raise LocalProtocolError("only provisional responses to INVITE can be reliable")
-            self._respond_other(leg, dialog, request, response)
+            self._respond_other(leg, dialog, request, response, txn.source)
             self._respond_txn(txn, response, now)
         if status >= 200:
             self._request_done(leg, request_id)
@@ -520,7 +520,12 @@ class UACore:
             self._maybe_release(leg)
 
     def _respond_other(
-        self, leg: _Leg, dialog: Dialog | None, request: Request, response: Response
+        self,
+        leg: _Leg,
+        dialog: Dialog | None,
+        request: Request,
+        response: Response,
+        source: Address,
     ) -> None:
         method = request.method
         status = response.status
@@ -533,16 +538,19 @@ class UACore:
             return
         usage = dialog.invite
         if method == "UPDATE":
-            response.headers.add("Contact", self._contact(self._local_for(self._peer_of(dialog))))
+            response.headers.add("Contact", self._contact(self._local_for(source)))
             self._uas_session_timer(dialog, request, response)
         if method in ("UPDATE", "PRACK"):
             usage.sent(has_sdp(response))
 
-    def _peer_of(self, dialog: Dialog) -> Address:
+    def _peer_of(self, dialog: Dialog) -> Address | None:
+        """Where the dialog's requests go (first route, else remote target);
+        None, with a log line, when the peer gave a URI we cannot send to."""
         try:
-            return self.resolve(dialog.next_hop_uri())
-        except LocalProtocolError:
-            return self.local[0]
+            return self.resolve(dialog.next_hop_uri(), self.local[0].transport)
+        except LocalProtocolError as exc:
+            log.warning("dialog %s: %s", dialog.call_id, exc)
+            return None
 
     def _respond_invite(
         self,
@@ -1107,6 +1115,10 @@ class UACore:
         usage = dialog.invite
         extra: list[tuple[str, str]] = []
         sdp = bool(body) and content_type == "application/sdp"
+        dest = self._peer_of(dialog)
+        if dest is None:  # the peer's Contact/Record-Route: like a 503 (§8.1.3.1)
+            self.events.append(ev.TransportError(leg.handle, method))
+            return
         if method == "INVITE":
             if usage is None:
                 raise LocalProtocolError("re-INVITE on a dialog without INVITE usage")
@@ -1131,7 +1143,7 @@ class UACore:
                 extra.append(("Supported", self._supported))
             if self._timer_on:
                 extra.extend(st.request_headers(self.config.session_timer, usage.timer))
-        local = self._local_for(self._peer_of(dialog))
+        local = self._local_for(dest)
         contact = self._contact(local) if method in _TARGET_REFRESH else None
         if self.config.user_agent:
             extra.append(("User-Agent", self.config.user_agent))
@@ -1149,7 +1161,6 @@ class UACore:
                 usage.oa_done = False
             if method in ("INVITE", "UPDATE", "PRACK"):
                 usage.sent(sdp)
-        dest = self._peer_of(dialog)
         txn = self.layer.send_request(request, dest, now)
         if txn.terminated:
             self.events.append(ev.TransportError(leg.handle, method))
@@ -1188,6 +1199,8 @@ class UACore:
     ) -> None:
         usage = dialog.invite
         dest = self._peer_of(dialog)
+        if dest is None:
+            return
         extra = list(headers)
         if body and content_type:
             extra.append(("Content-Type", content_type))
@@ -1218,6 +1231,8 @@ class UACore:
         except RemoteProtocolError:
             return
         dest = self._peer_of(fork)
+        if dest is None:
+            return
         via_local = self._local_for(dest)
         seq = request.cseq.seq
         ack = fork.build_request("ACK", seq, self._via(via_local),

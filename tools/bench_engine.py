@@ -49,10 +49,11 @@ from transitions import Machine
 
 from sipflow.clock import VirtualClock
 from sipflow.runtime.builtins import default_registry
+from sipflow.runtime.compiler import CompileError
 from sipflow.runtime.context import Context, Event
 from sipflow.runtime.registry import Registry
 from sipflow.runtime.runtime import Runtime
-from sipflow.tables.loader import load_table
+from sipflow.tables.loader import TableLoadError, load_table
 from sipflow.tables.model import Table
 
 CALL_FLOW: list[tuple[str, dict[str, Any] | None]] = [
@@ -286,6 +287,8 @@ def pin(cpu: int | None) -> int | None:
         return None
     allowed = sorted(os.sched_getaffinity(0))
     chosen = cpu if cpu is not None else allowed[-1]
+    if chosen not in allowed:
+        raise OSError(f"--cpu {chosen}: this process may only run on cores {allowed}")
     os.sched_setaffinity(0, {chosen})
     return chosen
 
@@ -386,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     try:
         result = run(args)
-    except OSError as exc:  # e.g. --cpu names a core we may not use
+    except (OSError, TableLoadError, CompileError) as exc:  # --cpu not allowed, a broken uas_call
         print(f"bench_engine: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(result, indent=2)

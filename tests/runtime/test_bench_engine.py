@@ -40,3 +40,11 @@ def test_bench_rejects_bad_counts(capsys):
         bench.main(["--calls", "0"])
     assert exc.value.code == 2
     assert "--calls must be at least 1" in capsys.readouterr().err
+
+
+def test_bench_refuses_a_core_it_may_not_use(capsys):
+    bench = load_bench()
+    assert bench.main(["--cpu", "4096", "--calls", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench_engine: --cpu 4096: this process may only run on cores")
+    assert err.count("\n") == 1

@@ -610,6 +610,8 @@ class DigestClient:
         algorithms: Sequence[str] = ALGORITHMS,
         cnonce: Callable[[], str] | None = None,
     ) -> None:
+        if not username or "\r" in username or "\n" in username:
+            raise ValueError(f"bad digest user name {username!r}")
         self.username = username
         self._password = password
         self.algorithms = tuple(algorithms)

@@ -702,6 +702,12 @@ class TestServerBadInput:
         with pytest.raises(LocalProtocolError, match="401 or 407"):
             client.answer(403, 'Digest realm="r", nonce="n"', "INVITE", URI)
 
+    def test_client_refuses_a_bad_user_name(self) -> None:
+        with pytest.raises(ValueError, match="bad digest user name"):
+            DigestClient("alice\r\nVia: x", "pw")
+        with pytest.raises(ValueError, match="bad digest user name"):
+            DigestClient("", "pw")
+
     def test_server_refuses_unknown_configuration(self) -> None:
         with pytest.raises(ValueError, match="unsupported digest algorithm"):
             DigestServer("r", {}, algorithms=("SHA-1",))

@@ -485,6 +485,19 @@ class TestSdpSession:
         body = parse(bob.create_offer())
         assert [(m.media, m.port) for m in body.media] == [("video", 0), ("audio", 3456)]
 
+    def test_re_offer_changing_the_codec_set(self) -> None:
+        # RFC 3264 §8.3.3: a new format list; the answer follows, with a new version.
+        _, bob = pair()
+        first = parse(bob.answer_offer(offer_text(SOFTPHONE_AUDIO)))
+        narrowed = parse(
+            bob.answer_offer(
+                offer_text("m=audio 8000 RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n")
+            )
+        )
+        assert narrowed.media[0].formats == ["0", "96"]
+        assert narrowed.origin.sess_version == first.origin.sess_version + 1
+        assert [c.name for c in bob.negotiated_codecs()] == ["PCMU", "telephone-event"]
+
     def test_re_offer_with_only_new_codecs_is_488_and_keeps_the_session(self) -> None:
         _, bob = pair()
         first = bob.answer_offer(offer_text(SOFTPHONE_AUDIO))

@@ -38,6 +38,18 @@ and draws a fresh ``cnonce`` each time. ``stale=true`` is reported back so the
 caller retries without asking for another password. Whether to give up after
 a second non-stale challenge is the caller's choice (RFC 3261 §22.2: do not
 retry the same credentials once they were refused).
+
+Usage::
+
+    server = DigestServer("example.com", {"alice": "secret"})
+    result = server.verify(method, request_authorization_values, now, body, uri=request_uri)
+    if not result.ok:   # answer server.status with one server.challenge_header per value
+        values = server.challenge(now, stale=result.stale)
+
+    client = DigestClient("alice", "secret")
+    answer = client.answer(401, www_authenticate_values, "INVITE", request_uri, body)
+    for auth in answer.authorizations:   # add to the retried request (new CSeq)
+        headers.append((auth.name, auth.value))
 """
 
 from __future__ import annotations

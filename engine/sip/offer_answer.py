@@ -37,6 +37,15 @@ offer outstanding, the sess-id and version, and the local hold state. The
 dialog layer and the tables ask it ``offer_outstanding``/``pending`` to tell
 "offer in 183 answered in PRACK" from "offer in UPDATE", and map its errors to
 488/491/500.
+
+Usage::
+
+    media = MediaConfig(address="192.0.2.1", port=40000)   # one per user agent
+    caller, callee = SdpSession(media), SdpSession(media)  # one per dialog
+    offer = caller.create_offer()            # INVITE body
+    answer = callee.answer_offer(offer)      # 200 body (OfferAnswerError -> .status)
+    caller.receive_answer(answer)
+    reinvite_body = caller.hold()            # sendonly; callee answers recvonly
 """
 
 from __future__ import annotations

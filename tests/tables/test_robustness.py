@@ -74,7 +74,7 @@ def _check(text: str) -> None:
         assert diag.line >= 1 and diag.col >= 1
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(PATHS), junk), min_size=1, max_size=3))
 def test_mutated_tables_never_crash(mutations: list[tuple[tuple, Any]]) -> None:
     data = copy.deepcopy(BASE)

@@ -74,6 +74,7 @@ class UdpTransport:
         self.dropped = 0
         self.keepalives = 0
         self._sending: Address | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._family = socket.AF_INET6 if family_of(local.host) == 6 else socket.AF_INET
 
     @classmethod
@@ -122,7 +123,9 @@ class UdpTransport:
             self._report(dest, TransportError(f"udp listener {self.local} is closed"))
             return
         if family_of(dest.host) is None:
-            asyncio.get_running_loop().create_task(self._resolve_and_send(data, dest))
+            task = asyncio.get_running_loop().create_task(self._resolve_and_send(data, dest))
+            self._tasks.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._tasks.discard)
             return
         self._sendto(data, dest, dest.host)
 
@@ -146,10 +149,14 @@ class UdpTransport:
         if not infos:
             self._report(dest, TransportError(f"cannot resolve {dest.host!r}: no address"))
             return
+        if self._transport.is_closing():
+            return
         self._sendto(data, dest, infos[0][4][0])
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket; pending name lookups are cancelled."""
+        for task in list(self._tasks):
+            task.cancel()
         self._transport.close()
 
     async def aclose(self) -> None:

@@ -77,11 +77,3 @@ def test_readme_documents_every_rule() -> None:
     documented = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
     assert documented == set(RULES)
 
-
-def test_readme_table_format_names_every_guard() -> None:
-    from sipflow.runtime.builtins import default_registry
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("<!-- section: table-format -->", 1)[1].split("\n## ", 1)[0]
-    missing = [g for g in default_registry().guards if f"`{g}`" not in section]
-    assert missing == []

@@ -1216,7 +1216,9 @@ class UACore:
             old = usage.ack_wire
             if old is not None:
                 old[3].cancel()
-            keep = self.timers.schedule(now + 64 * self.config.timers.t1, "ack-drop", dialog)
+            # Kept a little longer than Timer M, for 2xx that arrive as strays.
+            keep_for = 64 * self.config.timers.t1 + self.config.timers.t4
+            keep = self.timers.schedule(now + keep_for, "ack-drop", dialog)
             usage.ack_wire = (seq, wire, dest, keep)
 
     def _reack(self, dialog: Dialog, seq: int) -> None:

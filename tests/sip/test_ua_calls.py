@@ -383,3 +383,48 @@ def test_ten_thousand_failed_calls_leave_nothing_behind():
     net.run_idle()
     assert {k: v for k, v in ea.counts().items() if v} == {}
     assert {k: v for k, v in eb.counts().items() if v} == {}
+
+
+def test_stray_2xx_after_the_transaction_ended_is_re_acked():
+    net = Net(A, B)
+    h, hb = establish(net)
+    ok = [d for _t, s, _d, d in net.wire if s == B and d.startswith(b"SIP/2.0 200")][0]
+    acks = [d for _t, s, _d, d in net.wire if s == A and d.startswith(b"ACK")]
+    net.run_for(33)  # past Timer M: the INVITE client transaction is gone
+    assert net[A].counts().get("invite_client", 0) == 0
+    net[A].receive(ok, B, net.now)
+    assert [t.data for t in net[A].take_transmits()] == acks  # the same ACK again
+    assert net.take(A) == []
+
+
+def test_delayed_offer_answer_in_the_ack():
+    net = Net(A, B)
+    h = net[A].invite(uri(B), auto_ack=False)  # no SDP: the offer comes in the 2xx
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 200, body=SDP)
+    assert net[B].core.dialog_of(inv.handle).invite.local_offer is True
+    a = net.take(A)
+    assert responses(a, 200)[0].message.body == SDP
+    assert requests(net.take(B), "ACK") == []  # the application sends the ACK
+    net[A].ack(h, body=SDP)
+    ack = requests(net.take(B), "ACK")[0]
+    assert ack.message.body == SDP and ack.message.content_type == "application/sdp"
+    assert net[B].core.dialog_of(inv.handle).invite.local_offer is False
+    with pytest.raises(LocalProtocolError):
+        net[A].ack(h)  # only once
+
+
+def test_bye_on_an_early_dialog_answers_the_pending_invite_with_487():
+    net = Net(A, B)
+    h = net[A].invite(uri(B))
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 180)
+    net.take(A)
+    net[A].request(h, "BYE")  # the caller may BYE an early dialog (RFC 3261 §15)
+    bye = one(net.take(B), ev.RequestReceived)
+    assert bye.method == "BYE" and bye.in_dialog
+    net[B].respond(bye.request_id, 200)
+    a = net.take(A)
+    assert sorted((e.method, e.code) for e in responses(a)) == [("BYE", 200), ("INVITE", 487)]
+    assert a[-1] == ev.HandleReleased(h)
+    idle(net)

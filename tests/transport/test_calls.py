@@ -205,18 +205,11 @@ def test_two_endpoints_complete_calls_over_real_sockets(run, until, spec):
     run(main(), timeout=4.0)
 
 
-class ReportingEndpoint(SipEndpoint):
-    """A SipEndpoint that hears late transport failures (see EndpointDriver's rules)."""
-
-    def transport_failed(self, peer: Address, now: float) -> None:
-        self.core.layer.transport_failed(peer, now)
-
-
 def test_refused_tcp_connection_reaches_the_core_as_an_event(run, until):
     async def main():
         caller = Caller()
         da = await start_endpoint(["tcp:127.0.0.1:0"],
-                                  lambda local: ReportingEndpoint(local, rng=random.Random(1)),
+                                  lambda local: SipEndpoint(local, rng=random.Random(1)),
                                   on_step=caller)
         with socket.socket() as s:  # a port nobody listens on
             s.bind(("127.0.0.1", 0))

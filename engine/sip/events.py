@@ -37,6 +37,7 @@ __all__ = [
     "SessionRefreshDue",
     "SessionExpired",
     "HandleReleased",
+    "table_event",
 ]
 
 
@@ -139,3 +140,36 @@ class SessionExpired(UAEvent):
 @dataclass(frozen=True, slots=True)
 class HandleReleased(UAEvent):
     """The core forgot this handle: no dialog, transaction or timer refers to it."""
+
+
+def table_event(event: UAEvent) -> str:
+    """The state-table event name for ``event`` (CONTRACTS §1).
+
+    ``RequestReceived`` → ``Dialog<METHOD>`` (``DialogReINVITE`` for an INVITE
+    inside a dialog); ``ResponseReceived`` → ``Dialog180Ringing``,
+    ``Dialog183SessionProgress``, ``Dialog1xxProvisional``, ``Dialog200OK``
+    (any 2xx), ``Dialog3xxRedirect``, ``DialogAuthChallenge`` (401, 407),
+    ``Dialog4xxFailure``, ``Dialog5xxFailure``, ``Dialog6xxFailure``;
+    ``Timeout`` → ``DialogTimeout``; every other event → ``Dialog<ClassName>``
+    (``DialogTransportError``, ``DialogAckTimeout``, ``DialogSessionExpired`` …).
+    """
+    if isinstance(event, RequestReceived):
+        if event.method == "INVITE" and event.in_dialog:
+            return "DialogReINVITE"
+        return f"Dialog{event.method}"
+    if isinstance(event, ResponseReceived):
+        code = event.code
+        if code == 180:
+            return "Dialog180Ringing"
+        if code == 183:
+            return "Dialog183SessionProgress"
+        if code < 200:
+            return "Dialog1xxProvisional"
+        if code < 300:
+            return "Dialog200OK"
+        if code < 400:
+            return "Dialog3xxRedirect"
+        if code in (401, 407):
+            return "DialogAuthChallenge"
+        return f"Dialog{code // 100}xxFailure"
+    return f"Dialog{type(event).__name__}"

@@ -120,6 +120,8 @@ def test_big_message_goes_over_tcp_and_is_refused_over_udp(run, until):
         answered = [e for e in events if isinstance(e, ev.ResponseReceived)]
         assert [(e.method, e.code) for e in answered] == [("MESSAGE", 200)]
         assert answered[0].handle == handles["tcp"]
+        failed = [e for e in events if isinstance(e, ev.TransportError)]
+        assert [(e.handle, e.method) for e in failed] == [(handles["udp"], "MESSAGE")]
         assert any("is larger than the UDP limit of 65507 bytes" in e for e in errors)
         await a.aclose()
         await b.aclose()

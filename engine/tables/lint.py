@@ -30,7 +30,7 @@ from .lint_context import LintContext
 from .lint_graph import check_graph, check_requests, check_starts_on, check_timers
 from .lint_names import check_names, check_unused_parameters
 from .lint_rows import check_rows
-from .loader import TableLoadError, expand_paths, load_checked, shipped_table_names
+from .loader import TableLoadError, expand_paths, load_checked, resolve, shipped_table_names
 from .model import Table
 
 __all__ = ["Diagnostic", "LintReport", "lint_paths", "lint_table", "lint_tables"]
@@ -114,7 +114,12 @@ def lint_paths(paths: Iterable[str | Path], registry: Registry | None = None,
             report.diagnostics.append(error(exc.file, exc.line, exc.col, "E-INPUT", exc.message, exc.hint,
                                             unusable=True))
     found: list[Diagnostic] = []
+    seen: set[str] = set()
     for item in expanded:
+        key = _identity(item)
+        if key in seen:
+            continue  # the same file named twice (e.g. by name and by path)
+        seen.add(key)
         result = load_checked(item, reg)
         found.extend(result.diagnostics)
         if result.table is not None:
@@ -124,6 +129,14 @@ def lint_paths(paths: Iterable[str | Path], registry: Registry | None = None,
     report.diagnostics.extend(_unique(found))
     report.unusable = any(d.unusable for d in report.diagnostics)
     return report
+
+
+def _identity(item: str | Path) -> str:
+    try:
+        path, _ = resolve(item)
+        return str(path.resolve())
+    except (TableLoadError, OSError):
+        return str(item)
 
 
 def _unique(found: list[Diagnostic]) -> list[Diagnostic]:

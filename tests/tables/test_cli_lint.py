@@ -227,3 +227,11 @@ def test_broken_fragment_is_reported_in_its_own_file(tmp_path: Path) -> None:
         "initial:", "include: [shared]\ninitial:"))
     line = one_line(run(str(table)), 1, "E-YAML")
     assert line.startswith(f"{fragment}:")
+
+
+def test_same_table_named_twice_is_linted_once() -> None:
+    from sipflow.tables.loader import resolve
+
+    path, _ = resolve("uac_call")
+    result = run("--strict", "uac_call", str(path), "uac_call")
+    assert result.exit_code == 0 and result.output == ""

@@ -30,6 +30,11 @@ evicted and its issue time raises a floor below which an unknown nonce is
 answered ``stale`` (the client then retries with a fresh nonce), so an
 evicted nonce can never be replayed.
 
+After a successful ``verify`` the server may send ``Authentication-Info``
+(``authentication_info``): ``rspauth`` proves it knows the password too, and
+``nextnonce`` saves the next challenge; ``DigestClient.check_authentication_info``
+checks the first and adopts the second.
+
 A client (``DigestClient``) turns a 401/407 into ``Authorization`` or
 ``Proxy-Authorization`` values: it picks, per realm, the strongest algorithm
 it supports (RFC 8760 lets local policy override the "topmost" rule; we prefer
@@ -81,6 +86,7 @@ __all__ = [
     "compute_response",
     "parse_challenges",
     "parse_credentials",
+    "parse_params",
 ]
 
 
@@ -252,13 +258,15 @@ class Credentials(_AuthItem):
 class _Scanner:
     """A cursor over one header value; raises ``DigestError`` naming the column."""
 
-    def __init__(self, text: str, what: str) -> None:
+    def __init__(self, text: str, what: str, offset: int = 0) -> None:
         self.text = text
         self.pos = 0
         self.what = what
+        self.offset = offset  # characters we prepended, not counted in columns
 
     def fail(self, message: str) -> DigestError:
-        return DigestError(f"{self.what} header: {message} at column {self.pos + 1}.")
+        column = max(self.pos - self.offset, 0) + 1
+        return DigestError(f"{self.what} header: {message} at column {column}.")
 
     def at_end(self) -> bool:
         return self.pos >= len(self.text)
@@ -283,6 +291,7 @@ class _Scanner:
     def quoted(self) -> str:
         """Read a quoted-string (the cursor is on the opening quote); return it unescaped."""
         assert self.text[self.pos] == '"'
+        start = self.pos
         self.pos += 1
         out: list[str] = []
         while self.pos < len(self.text):
@@ -303,11 +312,12 @@ class _Scanner:
                 raise self.fail("CR or LF inside a quoted string")
             out.append(char)
             self.pos += 1
+        self.pos = start  # name the opening quote
         raise self.fail("unterminated quoted string")
 
 
 def _parse_items(
-    values: str | Iterable[str], what: str
+    values: str | Iterable[str], what: str, offset: int = 0
 ) -> list[tuple[str, dict[str, str], str | None]]:
     """Split header values into (scheme, params, token68) items, in order."""
     if isinstance(values, str):
@@ -318,7 +328,7 @@ def _parse_items(
             raise DigestError(f"{what} header: value is not text.")
         if len(value) > MAX_HEADER_LENGTH:
             raise DigestError(f"{what} header: value longer than {MAX_HEADER_LENGTH} characters.")
-        scan = _Scanner(value, what)
+        scan = _Scanner(value, what, offset)
         scan.skip_ws_and_commas()
         if scan.at_end():
             raise DigestError(f"{what} header: empty value.")
@@ -399,6 +409,17 @@ def parse_challenges(
     return [
         Challenge(scheme, params, token68) for scheme, params, token68 in _parse_items(values, what)
     ]
+
+
+def parse_params(value: str, what: str = "Authentication-Info") -> dict[str, str]:
+    """Parse a bare parameter list (``Authentication-Info``: ``nextnonce``,
+    ``qop``, ``rspauth``, ``cnonce``, ``nc``); names lower case."""
+    if not isinstance(value, str):
+        raise DigestError(f"{what} header: value is not text.")
+    items = _parse_items("Digest " + value, what, offset=7)
+    if len(items) != 1:
+        raise DigestError(f"{what} header: expected name=value parameters only.")
+    return items[0][1]
 
 
 def parse_credentials(value: str, what: str = "Authorization") -> Credentials:
@@ -605,6 +626,11 @@ class _RealmState:
     challenge: Challenge
     algorithm: str
     nc: int = 0
+    # What the last request used, to check the server's rspauth.
+    last_uri: str = ""
+    last_qop: str | None = None
+    last_nc: int = 0
+    last_cnonce: str | None = None
 
 
 class DigestClient:
@@ -730,7 +756,63 @@ class DigestClient:
         if qop is None and cnonce is not None:
             # -sess without qop (RFC 2617 allows it): the cnonce must still be sent.
             value += f", cnonce={_quote(cnonce)}"
+        state.last_uri, state.last_qop, state.last_cnonce = uri, qop, cnonce
+        state.last_nc = nc or 0
         return Authorization(state.header, value, realm, state.algorithm)
+
+    def check_authentication_info(
+        self, value: str, *, realm: str | None = None, body: bytes = b""
+    ) -> bool:
+        """Check an ``Authentication-Info`` value (RFC 7616 §3.5, RFC 3261
+        §22.4) against the last request sent for ``realm`` (default: the one
+        realm answered with ``Authorization``). ``body`` is the response's,
+        for ``qop=auth-int``.
+
+        Returns false when ``rspauth`` does not prove the server knows the
+        password. A ``nextnonce`` is adopted for later ``authorize`` calls
+        (count restarting at 1). Raises ``DigestError`` on a malformed value.
+        """
+        params = parse_params(value)
+        state = self._state_for(realm)
+        rspauth = params.get("rspauth")
+        if rspauth is not None:
+            if state.last_qop is None or state.last_cnonce is None:
+                return False
+            expected = compute_response(
+                algorithm=state.algorithm,
+                username=self.username,
+                realm=state.challenge.realm or "",
+                password=self._password,
+                method="",
+                uri=state.last_uri,
+                nonce=state.challenge.nonce or "",
+                qop=state.last_qop,
+                nc=state.last_nc,
+                cnonce=state.last_cnonce,
+                body=body,
+            )
+            if not hmac.compare_digest(expected.encode(), rspauth.lower().encode()):
+                return False
+        nextnonce = params.get("nextnonce")
+        if nextnonce:
+            fresh = {k: v for k, v in state.challenge.params.items() if k != "stale"}
+            fresh["nonce"] = nextnonce
+            state.challenge = Challenge(state.challenge.scheme, fresh)
+            state.nc = 0
+        return True
+
+    def _state_for(self, realm: str | None) -> _RealmState:
+        if realm is not None:
+            state = self._realms.get(realm)
+            if state is None:
+                raise LocalProtocolError(f"no request was authorized for realm {realm!r}")
+            return state
+        candidates = [s for s in self._realms.values() if s.header == "Authorization"]
+        if len(candidates) != 1:
+            raise LocalProtocolError(
+                f"{len(candidates)} realms answered with Authorization: name the realm"
+            )
+        return candidates[0]
 
 
 # ---------------------------------------------------------------------------
@@ -885,12 +967,18 @@ class DigestServer:
         ``uri``, when given, must equal the credentials' ``uri`` (the
         Request-URI). Never raises for bad input.
         """
+        mine, error = self._credentials_for(authorization)
+        if mine is None:
+            return AuthResult(False, error)
+        return self._verify(mine, method, now, body, uri)
+
+    def _credentials_for(
+        self, authorization: str | Sequence[str] | None
+    ) -> tuple[Credentials | None, str]:
+        """Our realm's credentials among the values, or ``None`` and why."""
         if authorization is None:
-            return AuthResult(False, "no credentials")
+            return None, "no credentials"
         values = [authorization] if isinstance(authorization, str) else list(authorization)
-        if not values:
-            return AuthResult(False, "no credentials")
-        mine: Credentials | None = None
         first_error = ""
         for value in values:
             try:
@@ -899,13 +987,60 @@ class DigestServer:
                 first_error = first_error or str(err)
                 continue
             if credentials.is_digest and credentials.realm == self.realm:
-                mine = credentials
-                break
-        if mine is None:
-            return AuthResult(
-                False, first_error or f"no Digest credentials for realm {self.realm!r}"
+                return credentials, ""
+        if not values:
+            return None, "no credentials"
+        return None, first_error or f"no Digest credentials for realm {self.realm!r}"
+
+    def authentication_info(
+        self,
+        authorization: str | Sequence[str],
+        now: float,
+        body: bytes = b"",
+        *,
+        nextnonce: bool = True,
+    ) -> str:
+        """The ``Authentication-Info`` value for a request whose credentials
+        ``verify`` accepted (RFC 7616 §3.5, RFC 3261 §22.4): ``rspauth``
+        proves we know the password too (``body`` is the response's, for
+        ``auth-int``); ``nextnonce`` lets the client's next request skip the
+        challenge. Raises ``LocalProtocolError`` for credentials that did not verify.
+        """
+        cred, error = self._credentials_for(authorization)
+        if cred is None:
+            raise LocalProtocolError(f"authentication_info needs verified credentials: {error}")
+        algorithm = _canonical_algorithm(cred.algorithm)
+        username = self._username(cred, algorithm) if algorithm is not None else None
+        password = self._lookup(username) if username is not None else None
+        if algorithm is None or password is None:
+            raise LocalProtocolError("authentication_info needs verified credentials")
+        parts = [f"nextnonce={_quote(self.make_nonce(now))}"] if nextnonce else []
+        qop, nc, cnonce = cred.qop, cred.nc, cred.cnonce
+        if qop in ("auth", "auth-int") and nc is not None and cnonce is not None:
+            try:
+                count = int(nc, 16)
+            except ValueError:
+                raise LocalProtocolError(f"authentication_info: bad nc {nc!r}") from None
+            rspauth = compute_response(
+                algorithm=algorithm,
+                username=username or "",
+                realm=self.realm,
+                password=password,
+                method="",
+                uri=cred.uri or "",
+                nonce=cred.nonce or "",
+                qop=qop,
+                nc=count,
+                cnonce=cnonce,
+                body=body,
             )
-        return self._verify(mine, method, now, body, uri)
+            parts += [
+                f"qop={qop}",
+                f"rspauth={_quote(rspauth)}",
+                f"cnonce={_quote(cnonce)}",
+                f"nc={nc}",
+            ]
+        return ", ".join(parts)
 
     def _verify(
         self, cred: Credentials, method: str, now: float, body: bytes, uri: str | None

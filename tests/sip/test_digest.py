@@ -17,6 +17,7 @@ from sipflow.sip.digest import (
     compute_response,
     parse_challenges,
     parse_credentials,
+    parse_params,
 )
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 
@@ -644,6 +645,79 @@ class TestRoundTrip:
         assert not refused.ok and "qop missing" in refused.reason
         lenient = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET, allow_no_qop=True)
         assert lenient.verify("INVITE", auth.value, 1.0).ok
+
+
+class TestAuthenticationInfo:
+    """RFC 7616 §3.5 / RFC 3261 §22.4: rspauth (mutual authentication) and nextnonce."""
+
+    def test_rspauth_and_nextnonce(self) -> None:
+        server, client = make_pair("SHA-256")
+        auth = client.answer(401, server.challenge(0.0), "INVITE", URI).authorizations[0]
+        assert server.verify("INVITE", auth.value, 1.0).ok
+        info = server.authentication_info(auth.value, 1.0)
+        params = parse_params(info)
+        assert set(params) == {"nextnonce", "qop", "rspauth", "cnonce", "nc"}
+        assert (
+            params["nc"] == "00000001" and params["cnonce"] == parse_credentials(auth.value).cnonce
+        )
+        assert client.check_authentication_info(info)
+        # The next request uses the next nonce, counting from 1, and needs no challenge.
+        (following,) = client.authorize("INVITE", URI)
+        creds = parse_credentials(following.value)
+        assert creds.nonce == params["nextnonce"] and creds.nc == "00000001"
+        assert server.verify("INVITE", following.value, 2.0).ok
+
+    def test_forged_rspauth_is_refused_and_its_nextnonce_ignored(self) -> None:
+        server, client = make_pair("MD5")
+        auth = client.answer(401, server.challenge(0.0), "INVITE", URI).authorizations[0]
+        impostor = DigestServer(
+            "example.com", {"alice": "guess"}, algorithms=("MD5",), secret=SECRET
+        )
+        forged = impostor.authentication_info(auth.value, 1.0)
+        assert not client.check_authentication_info(forged)
+        assert (
+            parse_credentials(client.authorize("INVITE", URI)[0].value).nonce
+            == parse_credentials(auth.value).nonce
+        )
+
+    def test_auth_int_binds_the_response_body(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, qop=("auth-int",), secret=SECRET)
+        client = DigestClient("alice", "s3cret")
+        auth = client.answer(401, server.challenge(0.0), "MESSAGE", URI, b"hi").authorizations[0]
+        info = server.authentication_info(auth.value, 1.0, b"reply", nextnonce=False)
+        assert "nextnonce" not in parse_params(info)
+        assert client.check_authentication_info(info, body=b"reply")
+        assert not client.check_authentication_info(info, body=b"tampered")
+
+    def test_without_qop_only_nextnonce(self) -> None:
+        server = DigestServer("example.com", {"alice": "s3cret"}, secret=SECRET, allow_no_qop=True)
+        legacy = build_challenge("example.com", server.make_nonce(0.0), algorithm=None, qop=())
+        client = DigestClient("alice", "s3cret")
+        auth = client.answer(401, legacy, "INVITE", URI).authorizations[0]
+        info = server.authentication_info(auth.value, 1.0)
+        assert list(parse_params(info)) == ["nextnonce"]
+        assert client.check_authentication_info(info)
+        # An rspauth without our having sent a qop cannot be checked: refused.
+        assert not client.check_authentication_info('rspauth="00"')
+
+    def test_misuse(self) -> None:
+        server, client = make_pair("SHA-256")
+        with pytest.raises(LocalProtocolError, match="verified credentials"):
+            server.authentication_info('Digest username="x", realm="elsewhere"', 0.0)
+        with pytest.raises(LocalProtocolError, match="0 realms"):
+            client.check_authentication_info('nextnonce="n"')
+        with pytest.raises(LocalProtocolError, match="no request was authorized"):
+            client.check_authentication_info('nextnonce="n"', realm="nowhere")
+
+    def test_malformed_value_names_its_column(self) -> None:
+        with pytest.raises(
+            DigestError,
+            match=r"Authentication-Info header: unterminated quoted string at column 11\.",
+        ):
+            parse_params('nextnonce="abc')
+        with pytest.raises(DigestError, match="name=value parameters only"):
+            parse_params('qop=auth, Digest realm="x"')
+        assert parse_params("  ") == {}
 
 
 class TestServerBadInput:

@@ -159,17 +159,19 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
         data = data.lstrip(b"\r\n")
     if not data:
         raise RemoteProtocolError("empty message", 0)
-    end = data.find(b"\r\n\r\n")
     problem: tuple[str, int] | None = None
+    if len(data) > max_size:
+        # parse only what fits, to answer 513 (or drop); the rest is never looked at
+        problem = (f"message of {len(data)} bytes exceeds the {max_size}-byte limit", 513)
+        data = data[:max_size]
+    end = data.find(b"\r\n\r\n")
     if end < 0:
         head_b = data.rstrip(b"\r\n")
         body = b""
-        problem = ("message has no empty line after the headers", 400)
+        problem = problem or ("message has no empty line after the headers", 400)
     else:
         head_b = data[:end]
         body = data[end + 4 :]
-    if len(data) > max_size:
-        problem = (f"message of {len(data)} bytes exceeds the {max_size}-byte limit", 513)
     head = head_b.decode("utf-8", "surrogateescape")
     lines = head.split("\r\n")
     start = lines[0]

@@ -159,6 +159,9 @@ class SipEndpoint:
         rel100: str = "supported",
         session_expires: int | None = None,
         auto_ack: bool = True,
+        call_id: str | None = None,
+        from_tag: str | None = None,
+        cseq: int | None = None,
         now: float | None = None,
     ) -> str:
         """Send an INVITE to ``uri`` (outside any dialog) and return its handle.
@@ -168,12 +171,14 @@ class SipEndpoint:
         ``"supported"`` (default) or ``"required"``. ``session_expires`` asks
         for a session timer (RFC 4028) when ``timer`` is supported.
         ``auto_ack=False`` leaves the ACK of the 2xx to ``ack()`` (to carry an
-        SDP answer after an offer in the 2xx).
+        SDP answer after an offer in the 2xx). ``call_id``, ``from_tag`` and
+        ``cseq`` reuse identifiers: retry after 401/407 with the same Call-ID
+        and From tag and CSeq + 1 (RFC 3261 §22.2), plus ``Authorization``.
         """
         return self.core.invite(
             uri, from_uri=from_uri, to=to, body=body, content_type=content_type,
             headers=headers, dest=dest, rel100=rel100, session_expires=session_expires,
-            auto_ack=auto_ack, now=now,
+            auto_ack=auto_ack, call_id=call_id, from_tag=from_tag, cseq=cseq, now=now,
         )
 
     def respond(
@@ -233,6 +238,9 @@ class SipEndpoint:
         headers: HeaderList = (),
         dest: Address | None = None,
         dialog: str | None = None,
+        call_id: str | None = None,
+        from_tag: str | None = None,
+        cseq: int | None = None,
         now: float | None = None,
     ) -> str:
         """Send ``method`` (BYE, re-INVITE as ``INVITE``, UPDATE, PRACK, INFO,
@@ -243,7 +251,8 @@ class SipEndpoint:
         UPDATE get ``Contact``, ``Supported`` and session-timer headers."""
         return self.core.request(
             handle, method, uri=uri, from_uri=from_uri, to=to, body=body,
-            content_type=content_type, headers=headers, dest=dest, dialog=dialog, now=now,
+            content_type=content_type, headers=headers, dest=dest, dialog=dialog,
+            call_id=call_id, from_tag=from_tag, cseq=cseq, now=now,
         )
 
     def pending_invite(self, handle: str) -> str | None:

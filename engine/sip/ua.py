@@ -964,9 +964,15 @@ class UACore:
         rel100: str = "supported",
         session_expires: int | None = None,
         auto_ack: bool = True,
+        call_id: str | None = None,
+        from_tag: str | None = None,
+        cseq: int | None = None,
         now: float | None = None,
     ) -> str:
-        """Send an INVITE outside any dialog; returns the new handle."""
+        """Send an INVITE outside any dialog; returns the new handle.
+        ``call_id``/``from_tag``/``cseq`` reuse identifiers, e.g. to retry
+        with credentials after a 401/407 (same Call-ID and From tag, CSeq + 1,
+        RFC 3261 §22.2)."""
         if rel100 not in ("none", "supported", "required"):
             raise LocalProtocolError(f"rel100 must be none, supported or required, not {rel100!r}")
         extra: list[tuple[str, str]] = []
@@ -986,7 +992,7 @@ class UACore:
         leg.offer = bool(body) and content_type == "application/sdp"
         try:
             txn = self._send_new(leg, "INVITE", uri, from_uri, to, body, content_type,
-                                 [*extra, *headers], dest, now)
+                                 [*extra, *headers], dest, now, (call_id, from_tag, cseq))
         except Exception:
             self._legs.pop(leg.handle, None)
             raise
@@ -1006,10 +1012,14 @@ class UACore:
         headers: HeaderList = (),
         dest: Address | None = None,
         dialog: str | None = None,
+        call_id: str | None = None,
+        from_tag: str | None = None,
+        cseq: int | None = None,
         now: float | None = None,
     ) -> str:
         """Send ``method`` in the dialog of ``handle`` (or, with ``handle=None``,
-        outside any dialog to ``uri``); returns the handle."""
+        outside any dialog to ``uri``, optionally reusing ``call_id``,
+        ``from_tag`` and ``cseq``); returns the handle."""
         now = self.now if now is None else now
         method = method.upper()
         if handle is None:
@@ -1020,7 +1030,7 @@ class UACore:
             leg = self._new_handle("req")
             try:
                 self._send_new(leg, method, uri, from_uri, to, body, content_type,
-                               list(headers), dest, now)
+                               list(headers), dest, now, (call_id, from_tag, cseq))
             except Exception:
                 self._legs.pop(leg.handle, None)
                 raise
@@ -1068,12 +1078,16 @@ class UACore:
         headers: list[tuple[str, str]],
         dest: Address | None,
         now: float | None,
+        ids: tuple[str | None, str | None, int | None] = (None, None, None),
     ) -> ClientTransaction:
         now = self.now if now is None else now
+        call_id, from_tag, cseq = ids
+        if cseq is not None and not 0 < cseq < 2**31:
+            raise LocalProtocolError(f"CSeq {cseq} is out of range (1 .. 2**31-1)")
         if dest is None:
             dest = self.resolve(uri, self.local[0].transport)
         local = self._local_for(dest)
-        leg.local_tag = self._hex(48)
+        leg.local_tag = from_tag or self._hex(48)
         if from_uri is None:
             host = f"[{local.host}]" if ":" in local.host else local.host
             from_uri = f"sip:{self.config.user}@{host}"
@@ -1082,8 +1096,8 @@ class UACore:
             ("Max-Forwards", str(self.config.max_forwards)),
             ("From", f"{_angle(from_uri)};tag={leg.local_tag}"),
             ("To", _angle(to or uri)),
-            ("Call-ID", self._hex(96)),
-            ("CSeq", f"{self._initial_seq()} {method}"),
+            ("Call-ID", call_id or self._hex(96)),
+            ("CSeq", f"{cseq if cseq is not None else self._initial_seq()} {method}"),
         ]
         if method == "INVITE" or method in _TARGET_REFRESH:
             fields.append(("Contact", self._contact(local)))

@@ -428,3 +428,24 @@ def test_bye_on_an_early_dialog_answers_the_pending_invite_with_487():
     assert sorted((e.method, e.code) for e in responses(a)) == [("BYE", 200), ("INVITE", 487)]
     assert a[-1] == ev.HandleReleased(h)
     idle(net)
+
+
+def test_retry_after_401_reuses_call_id_and_from_tag_with_cseq_plus_one():
+    net = Net(A, B)
+    h = net[A].invite(uri(B), body=SDP)
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 401, headers=[("WWW-Authenticate", 'Digest realm="x", nonce="n"')])
+    challenge = responses(net.take(A), 401)[0].message
+    first = inv.message
+    h2 = net[A].invite(uri(B), body=SDP, call_id=first.call_id, from_tag=first.from_tag,
+                       cseq=first.cseq.seq + 1, headers=[("Authorization", 'Digest username="a"')])
+    again = one(net.take(B), ev.RequestReceived)
+    msg = again.message
+    assert h2 != h and challenge.call_id == msg.call_id == first.call_id
+    assert msg.from_tag == first.from_tag and msg.cseq.seq == first.cseq.seq + 1
+    assert msg.headers.get("Authorization") == 'Digest username="a"'
+    assert msg.top_via.branch != first.top_via.branch
+    net[B].respond(again.request_id, 200, body=SDP)
+    assert one(net.take(A), ev.DialogEstablished).handle == h2
+    with pytest.raises(LocalProtocolError):
+        net[A].invite(uri(B), cseq=2**31)

@@ -36,6 +36,7 @@ import argparse
 import dataclasses
 import gc
 import json
+import logging
 import os
 import platform
 import sys
@@ -181,6 +182,7 @@ def breakdown(table: Table, registry: Registry, events: int) -> dict[str, float]
                 lookup.get(("Active", "DialogINFO"))
         return lap
 
+    calls = calls_per_event(lambda: rt.dispatch(session, "DialogINFO", data))
     raw_us = best_of(3, raw).cpu / events * 1e6
     full_us = best_of(3, full).cpu / events * 1e6
     return {
@@ -189,7 +191,38 @@ def breakdown(table: Table, registry: Registry, events: int) -> dict[str, float]
         "runtime_dispatch_us": round(full_us, 3),
         "runtime_overhead_us": round(full_us - raw_us, 3),
         "lookup_us": round(best_of(3, lookup_only).cpu / events * 1e6, 3),
+        "python_calls_per_event": calls,
     }
+
+
+def calls_per_event(step: Callable[[], object], events: int = 1000) -> dict[str, float]:
+    """Function calls made by one ``step()``, by where the called code lives (``sys.setprofile``)."""
+    roots = {
+        "transitions": os.path.dirname(transitions.__file__),
+        "logging": os.path.dirname(logging.__file__),
+        "sipflow": os.path.dirname(os.path.dirname(sys.modules[Runtime.__module__].__file__)),
+    }
+    counts = dict.fromkeys([*roots, "builtin", "other"], 0)
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call":
+            counts["builtin"] += 1
+        elif event == "call":
+            filename = frame.f_code.co_filename
+            for name, root in roots.items():
+                if filename.startswith(root):
+                    counts[name] += 1
+                    break
+            else:
+                counts["other"] += 1
+
+    sys.setprofile(profile)
+    try:
+        for _ in range(events):
+            step()
+    finally:
+        sys.setprofile(None)
+    return {name: round(n / events, 1) for name, n in counts.items()}
 
 
 def create_sessions(table: Table, registry: Registry, count: int) -> Lap:

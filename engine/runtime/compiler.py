@@ -123,6 +123,8 @@ class CompiledRow:
     version: str
     guards: tuple[CompiledGuard, ...]
     actions: tuple[CompiledAction, ...]
+    publish: tuple[str, ...]
+    """Application events published when the row fires (``publish:``)."""
     fired: int = 0
 
     @property
@@ -136,10 +138,6 @@ class CompiledRow:
     @property
     def target(self) -> str | None:
         return self.row.target
-
-    @property
-    def publish(self) -> tuple[str, ...]:
-        return self.row.publish
 
     def __repr__(self) -> str:
         return f"<CompiledRow {self.table} {self.row.source.short} {self.row.label()}>"
@@ -263,6 +261,12 @@ def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:
 
 def _fire(crow: CompiledRow) -> Callable[[EventData], None]:
     actions = crow.actions
+    if not actions:
+        def mark(event_data: EventData) -> None:
+            event_data.args[0].row = crow
+            crow.fired += 1
+
+        return mark
 
     def fire(event_data: EventData) -> None:
         ctx: Context = event_data.args[0]
@@ -272,8 +276,10 @@ def _fire(crow: CompiledRow) -> Callable[[EventData], None]:
             try:
                 if action.is_coroutine:
                     ctx.runtime.schedule(ctx, action)
-                else:
+                elif action.dynamic:
                     action.func(ctx, **action.arguments(ctx))
+                else:
+                    action.func(ctx, **action.params)
             except Exception as exc:  # logged with file:line; the transition goes on
                 ctx.runtime.action_failed(ctx, crow, action, exc)
                 return
@@ -284,7 +290,7 @@ def _fire(crow: CompiledRow) -> Callable[[EventData], None]:
 def _compile_row(index: int, row: Row, table: Table, version: str, registry: Registry) -> CompiledRow:
     guards = tuple(_compile_guard(g, registry) for g in row.guards)
     actions = tuple(_compile_action(a, registry) for a in row.actions)
-    return CompiledRow(index, row, table.name, version, guards, actions)
+    return CompiledRow(index, row, table.name, version, guards, actions, tuple(row.publish))
 
 
 def _compile_guard(call: GuardCall, registry: Registry) -> CompiledGuard:

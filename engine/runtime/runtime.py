@@ -301,13 +301,12 @@ class Runtime:
         if not fired:
             self.unhandled[(table.name, state, name)] += 1
             return False
+        for app_event, payload in pending:
+            self.publish(session, app_event, payload)
         row = ctx.row
-        if pending or (row is not None and row.row.publish):
-            for app_event, payload in pending or ():
-                self.publish(session, app_event, payload)
-            if row is not None:
-                for app_event in row.row.publish:
-                    self.publish(session, app_event, ctx.event.data)
+        if row is not None and row.publish:
+            for app_event in row.publish:
+                self.publish(session, app_event, ctx.event.data)
         if session.state in table.final:
             self._finish(session)
         return True

@@ -865,6 +865,9 @@ def test_round_trip_property(
     assert (creds.username, creds.realm, creds.uri) == (username, realm, uri)
     result = server.verify(method, auth.value, 1.0, uri=uri)
     assert result.ok, result.reason
+    assert client.check_authentication_info(
+        server.authentication_info(auth.value, 1.0), realm=realm
+    )
     assert not server.verify(method, auth.value, 1.0, uri=uri).ok  # replay
     wrong = DigestClient(username, password + "x").answer(
         server.status, server.challenge(0.0), method, uri

@@ -7,8 +7,8 @@ Rules:
   process ``Clock``); randomness comes from ``secrets`` or an injected callable.
 - Header values are plain ``str`` (what follows ``WWW-Authenticate:`` etc.);
   bodies are ``bytes``. The message model is not needed here.
-- A peer's malformed header raises ``DigestError`` from the parsers and from
-  ``DigestClient.answer``; ``DigestServer.verify`` never raises for bad input:
+- A peer's malformed header raises ``DigestError`` from the parsers,
+  ``DigestClient.answer`` and ``DigestClient.check_authentication_info``; ``DigestServer.verify`` never raises for bad input:
   it returns ``AuthResult(ok=False, reason=...)``. ``DigestError`` is a
   ``RemoteProtocolError``. Our own misuse (a status that is not 401/407, CR
   or LF in a value we are asked to send) raises ``LocalProtocolError``; bad
@@ -25,10 +25,13 @@ A server (UAS, registrar or proxy) builds one challenge per algorithm with
 carry their own issue time and an HMAC over it, keyed by a per-process
 secret, so the server keeps no state per challenge. The only state it keeps is
 the highest nonce count seen per nonce, for replay protection, in a table of
-bounded size: when the table is full the least recently first-used entry is
+bounded size: when the table is full the entry first used longest ago is
 evicted and its issue time raises a floor below which an unknown nonce is
 answered ``stale`` (the client then retries with a fresh nonce), so an
-evicted nonce can never be replayed.
+evicted nonce can never be replayed. The issue time inside a nonce is not
+secret, only unforgeable. Nonces outlive neither the secret nor the time
+base: after a restart (or on another worker with another secret or clock)
+a valid digest over an old nonce is answered ``stale``, never accepted.
 
 After a successful ``verify`` the server may send ``Authentication-Info``
 (``authentication_info``): ``rspauth`` proves it knows the password too, and

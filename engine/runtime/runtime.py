@@ -116,7 +116,11 @@ class Runtime:
     # -- sessions ----------------------------------------------------------------------
     def start_session(self, table_name: str, params: Mapping[str, Any] | None = None,
                       handle: Any = None) -> Session:
-        """A new session of ``table_name`` in its initial state (its timers started)."""
+        """A new session of ``table_name`` in its initial state (its timers started).
+
+        ``params`` overrides table parameters for this session; ``handle`` is the
+        backend's dialog handle (the ``session_key`` of its events), if known yet.
+        """
         table = self.tables.get(table_name)
         if table is None:
             known = ", ".join(sorted(self.tables)) or "none"
@@ -126,6 +130,8 @@ class Runtime:
             overrides = dict(params)
             check_overrides(table_name, table.parameters, overrides)
             _check_durations(table, overrides)
+        if handle is not None and handle in self._by_key:
+            raise ValueError(f"handle {handle!r} already belongs to {self._by_key[handle]!r}")
         session = Session(table, table.initial, handle, overrides)
         self.sessions.add(session)
         if handle is not None:

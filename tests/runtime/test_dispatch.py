@@ -287,3 +287,14 @@ def test_close_cancels_timers_and_forgets_sessions(make_runtime, clock):
     assert not rt.sessions and rt.session_for(3) is None
     assert clock.run_until_idle() == 0
     assert all(s.ended and s.state == "Idle" for s in sessions)
+
+
+def test_a_handle_belongs_to_one_live_session(make_runtime):
+    rt = make_runtime(UAS)
+    first = rt.start_session("uas", handle="h")
+    with pytest.raises(ValueError, match="handle 'h' already belongs to <Session uas state=Idle"):
+        rt.start_session("uas", handle="h")
+    rt.dispatch(first, "DialogINVITE")
+    rt.dispatch(first, "DialogBYE")
+    assert first.ended
+    assert rt.start_session("uas", handle="h") is rt.session_for("h")

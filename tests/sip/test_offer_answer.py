@@ -130,6 +130,21 @@ class TestMakeAnswer:
         assert answer.media[0].formats == ["0"] and answer.media[0].direction == "sendrecv"
         assert [c.name for c in session.negotiated_codecs()] == ["PCMU"]
 
+    def test_rfc3264_section_10_1_offer(self) -> None:
+        # The offer of RFC 3264 §10.1 (audio and video); we take the audio only.
+        offer = parse(
+            "v=0\r\no=alice 2890844526 2890844526 IN IP4 host.atlanta.example.com\r\ns=\x20\r\n"
+            "c=IN IP4 host.atlanta.example.com\r\nt=0 0\r\n"
+            "m=audio 49170 RTP/AVP 0 8 97\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+            "a=rtpmap:97 iLBC/8000\r\n"
+            "m=video 51372 RTP/AVP 31 32\r\na=rtpmap:31 H261/90000\r\na=rtpmap:32 MPV/90000\r\n"
+        )
+        assert offer.name == " "
+        answer = make_answer(offer, BOB)
+        audio, video = answer.media
+        assert audio.formats == ["0", "8"] and audio.port == 3456
+        assert (video.media, video.port, video.formats) == ("video", 0, ["31"])
+
     def test_static_payload_type_without_rtpmap(self) -> None:
         answer = make_answer(parse(offer_text("m=audio 6000 RTP/AVP 18 0\r\n")), BOB)
         assert answer.media[0].formats == ["0"]

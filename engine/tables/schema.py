@@ -86,7 +86,9 @@ def _actions(registry: Registry | None) -> dict[str, Any]:
             for name, spec in sorted(registry.actions.items())]
     with_params = [{
         "type": "object", "required": [name], "additionalProperties": False,
-        "properties": {name: {**_params_object(spec.params), "description": spec.description}},
+        "properties": {name: {"anyOf": [_params_object(spec.params)]
+                              + ([] if any(p.required for p in spec.params) else [{"type": "null"}]),
+                              "description": spec.description}},
     } for name, spec in sorted(registry.actions.items())]
     return {"anyOf": bare + with_params}
 

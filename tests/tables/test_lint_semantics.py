@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipflow.runtime.builtins import default_registry
 from sipflow.tables.duration import is_duration, parse_duration
 from sipflow.tables.lint import lint_paths, lint_table, lint_tables
+from sipflow.tables.lint_rows import exclusive
 from sipflow.tables.loader import load_table
 from sipflow.tables.model import ActionCall, GuardCall, Row, Source, StateDef, Table
 
@@ -190,3 +193,17 @@ def test_bad_durations(bad: object) -> None:
     assert not is_duration(bad)
     with pytest.raises(ValueError, match="duration|negative"):
         parse_duration(bad)
+
+
+guard_sets = st.frozensets(st.tuples(
+    st.sampled_from(["code", "response_to", "has_sdp"]), st.booleans(),
+    st.sampled_from([(), (("value", frozenset({486})),), (("value", frozenset({486, 600})),),
+                     (("value", frozenset({"BYE"})),)])), max_size=3)
+
+
+@given(guard_sets, guard_sets)
+def test_exclusive_is_symmetric_and_never_holds_for_a_set_and_its_subset(a, b) -> None:
+    assert exclusive(a, b) == exclusive(b, a)
+    # a consistent set (one that does not exclude itself) never excludes its own subsets
+    if not exclusive(b, b) and a <= b:
+        assert not exclusive(a, b)

@@ -113,3 +113,12 @@ def test_cli_unwritable_folder_is_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_default_folder_is_the_package_schemas() -> None:
     assert (default_dir() / "__init__.py").exists()
+
+
+def test_published_and_structural_schemas_agree_on_empty_action_params() -> None:
+    table = {"table": "t", "role": "UA", "initial": "Idle", "states": {"Idle": None},
+             "transitions": [{"from": "Idle", "on": "HangUp", "do": [{"SendBYE": None}, {"SendBYE": {}}]}]}
+    assert list(Draft202012Validator(published()).iter_errors(table)) == []
+    assert list(Draft202012Validator(structural_schema()).iter_errors(table)) == []
+    table["transitions"][0]["do"] = [{"SendSIPResponse": None}]  # code is required
+    assert list(Draft202012Validator(published()).iter_errors(table))

@@ -10,7 +10,7 @@ Rules:
 - ``sip:`` and ``sips:`` URIs are parsed into user, password, host, port,
   parameters and headers. ``tel:`` keeps the number in ``user`` and its
   parameters. Any other scheme (``http:``, ``urn:``, ``mailto:`` ...) is kept
-  as opaque text (``opaque``): RFC 4475 §3.3.? shows a UA must be able to parse
+  as opaque text (``opaque``): RFC 4475 §3.3.2 shows a UA must be able to parse
   it and answer 416 Unsupported URI Scheme.
 - Text is kept as written: ``user`` stays %-escaped (``unescape`` decodes it),
   parameter values keep their case and quotes; parameter *names* are

@@ -28,14 +28,14 @@ from sipflow.runtime.registry import Registry
 from .diagnostics import Diagnostic, error
 from .lint_context import LintContext
 from .lint_graph import check_graph, check_requests, check_starts_on, check_timers
-from .lint_names import check_names, check_unused_parameters
+from .lint_names import check_guard_domains, check_names, check_unused_parameters
 from .lint_rows import check_rows
 from .loader import TableLoadError, expand_paths, load_checked, resolve, shipped_table_names
 from .model import Table
 
 __all__ = ["Diagnostic", "LintReport", "lint_paths", "lint_table", "lint_tables"]
 
-CHECKS = (check_names, check_unused_parameters, check_rows, check_graph, check_timers,
+CHECKS = (check_names, check_guard_domains, check_unused_parameters, check_rows, check_graph, check_timers,
           check_starts_on, check_requests)
 
 

@@ -160,6 +160,49 @@ def check_names(ctx: LintContext) -> None:
                            did_you_mean(name, reg.app_events) or "see `sipflow schema` for the names")
 
 
+RESPONSE_CODES: dict[str, tuple[str, frozenset[int]]] = {
+    "Dialog180Ringing": ("180", frozenset({180})),
+    "Dialog183SessionProgress": ("183", frozenset({183})),
+    "Dialog1xxProvisional": ("101-199 except 180 and 183", frozenset(range(101, 200)) - {180, 183}),
+    "Dialog200OK": ("2xx", frozenset(range(200, 300))),
+    "Dialog3xxRedirect": ("3xx", frozenset(range(300, 400))),
+    "DialogAuthChallenge": ("401 or 407", frozenset({401, 407})),
+    "Dialog4xxFailure": ("4xx except 401 and 407", frozenset(range(400, 500)) - {401, 407}),
+    "Dialog5xxFailure": ("5xx", frozenset(range(500, 600))),
+    "Dialog6xxFailure": ("6xx", frozenset(range(600, 700))),
+}
+"""The codes each response event carries (CONTRACTS section 1)."""
+
+
+def check_guard_domains(ctx: LintContext) -> None:
+    """E-GUARD-NEVER-HOLDS: ``code``/``response_to`` guards that cannot hold for the event."""
+    for row in ctx.table.rows:
+        spec = ctx.registry.events.get(row.event)
+        if spec is None:
+            continue
+        for guard in row.guards:
+            if guard.negate or guard.name not in ("code", "response_to"):
+                continue
+            value = guard.params.get("value")
+            if isinstance(value, ParamRef) or value is None:
+                continue
+            if spec.kind != "response":
+                ctx.report("E-GUARD-NEVER-HOLDS", guard.source,
+                           f"guard {guard.name} never holds on {row.event}: it is not a response",
+                           f"{guard.name} tests responses (Dialog200OK, Dialog4xxFailure, ...)")
+                continue
+            if guard.name != "code" or row.event not in RESPONSE_CODES:
+                continue
+            codes = value if isinstance(value, list) else [value]
+            if not all(isinstance(c, int) for c in codes):
+                continue  # E-GUARD-PARAM
+            words, allowed = RESPONSE_CODES[row.event]
+            if not set(codes) & allowed:
+                ctx.report("E-GUARD-NEVER-HOLDS", guard.source,
+                           f"{guard.label()} never holds on {row.event} ({words})",
+                           "use the event of that response class, e.g. Dialog5xxFailure for 503")
+
+
 def used_parameters(ctx: LintContext) -> set[str]:
     """Parameters referred to by ``{param: NAME}`` anywhere, or by ``param_is``."""
     used: set[str] = set()

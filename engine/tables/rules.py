@@ -25,6 +25,8 @@ RULES: dict[str, str] = {
     "E-UNKNOWN-PARAM": "{param: NAME} (or param_is) names a parameter the table does not declare",
     "E-ACTION-PARAM": "an action gets an unknown parameter, lacks a required one, or one of the wrong type",
     "E-GUARD-PARAM": "a guard gets an unknown parameter, lacks a required one, or one of the wrong type",
+    "E-GUARD-NEVER-HOLDS": "a guard can never hold for the row's event: {code: 503} on Dialog4xxFailure, "
+                           "code or response_to on an event that is not a response",
     "E-PARAM-TYPE": "a timer uses {param: NAME} whose default is not a duration",
     "E-DUPLICATE-ROW": "a row repeats the state, event and guards of an earlier row",
     "E-SHADOWED-ROW": "a row can never fire: in every state it applies to, an earlier row "

@@ -89,9 +89,13 @@ def unquote(value: str) -> str:
     return value
 
 
+_NEEDS_QUOTED_PAIR = re.compile(r'[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"\\]')
+
+
 def quote(value: str) -> str:
-    """Return ``value`` as a quoted-string (escaping ``"`` and ``\\``)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Return ``value`` as a quoted-string: ``"``, ``\\`` and the control
+    characters qdtext does not allow become quoted-pairs (RFC 3261 §25.1)."""
+    return '"' + _NEEDS_QUOTED_PAIR.sub(lambda m: "\\" + m.group(0), value) + '"'
 
 
 def _split_outside(text: str, sep: str) -> list[str]:

@@ -159,7 +159,7 @@ def breakdown(table: Table, registry: Registry, events: int) -> dict[str, float]
         rt.dispatch(session, name, data)
     compiled = rt.tables[table.name]
     data = {"in_dialog": True}
-    trigger = compiled.lookup[("Active", "DialogINFO")].trigger
+    trigger = compiled.triggers[("Active", "DialogINFO")].trigger
     ctx = Context(rt, session, Event("DialogINFO", data))
 
     def raw() -> Lap:
@@ -176,7 +176,7 @@ def breakdown(table: Table, registry: Registry, events: int) -> dict[str, float]
         return lap
 
     def lookup_only() -> Lap:
-        lookup = compiled.lookup
+        lookup = compiled.triggers
         with Lap() as lap:
             for _ in range(events):
                 lookup.get(("Active", "DialogINFO"))

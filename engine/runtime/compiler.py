@@ -31,7 +31,7 @@ Rules:
   (``TableRefused``, whose message is lint's own lines) and checks itself the
   names it binds, so it never runs a table with a dangling name.
 
-Theory of operation: ``CompiledTable.lookup`` maps ``(state, event)`` to the
+Theory of operation: ``CompiledTable.triggers`` maps ``(state, event)`` to the
 transitions ``Event`` that holds at least one row for that pair, so the
 runtime answers "no row" with one dict lookup and never lets transitions
 raise ``MachineError``.
@@ -154,7 +154,8 @@ class CompiledTable:
     initial: str
     final: frozenset[str]
     rows: list[CompiledRow]
-    lookup: dict[tuple[str, str], MachineEvent]
+    triggers: dict[tuple[str, str], MachineEvent]
+    """(state, event) → the machine's event, only for pairs that have at least one row."""
     timers: dict[str, tuple[StateTimer, ...]]
     parameters: dict[str, Any]
     starts_on: tuple[str, ...]
@@ -162,11 +163,14 @@ class CompiledTable:
 
     def handles(self, state: str, event: str) -> bool:
         """True when some row may fire for ``event`` in ``state`` (guards not evaluated)."""
-        return (state, event) in self.lookup
+        return (state, event) in self.triggers
 
-    def rows_for(self, state: str, event: str) -> tuple[CompiledRow, ...]:
-        """The rows tried for ``event`` in ``state``, in the order they are tried."""
+    def lookup(self, state: str, event: str) -> tuple[CompiledRow, ...]:
+        """The rows tried for ``event`` in ``state``, in the order they are tried (one dict lookup)."""
         return self.precedence.get((state, event), ())
+
+    rows_for = lookup
+    """The same as ``lookup``, named like ``Table.rows_for``."""
 
     def coverage(self) -> list[tuple[CompiledRow, int]]:
         """Every row with the number of times it fired since the table was compiled."""
@@ -209,10 +213,10 @@ def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> Com
         for state in sources:
             precedence.setdefault((state, crow.row.event), []).append(crow)
 
-    lookup = {key: machine.events[key[1]] for key in precedence}
+    triggers = {key: machine.events[key[1]] for key in precedence}
     return CompiledTable(
         name=table.name, version=version, table=table, machine=machine, initial=table.initial,
-        final=final, rows=rows, lookup=lookup, timers=timers, parameters=dict(table.parameters),
+        final=final, rows=rows, triggers=triggers, timers=timers, parameters=dict(table.parameters),
         starts_on=tuple(table.starts_on),
         precedence={key: tuple(value) for key, value in precedence.items()})
 

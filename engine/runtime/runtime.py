@@ -291,7 +291,7 @@ class Runtime:
               message: Any) -> bool:
         table = session.table
         state = session.state
-        machine_event = table.lookup.get((state, name))
+        machine_event = table.triggers.get((state, name))
         if machine_event is None:
             self.unhandled[(table.name, state, name)] += 1
             return False

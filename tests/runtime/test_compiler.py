@@ -143,3 +143,12 @@ def test_names_that_cannot_be_bound_are_refused_with_file_and_line(build, regist
     with pytest.raises(CompileError) as err:
         compile_table(build(spec), registry, lint=False)
     assert str(err.value) == message
+
+
+def test_lookup_gives_rows_in_precedence_and_nothing_for_unknown_pairs(build, registry):
+    compiled = compile_table(build(SIMPLE), registry, lint=False)
+    assert [r.source.line for r in compiled.lookup("Idle", "Go")] == [100, 102, 101]
+    assert [r.source.line for r in compiled.lookup("B", "Go")] == [101]
+    assert compiled.lookup("Done", "Go") == () and compiled.lookup("Idle", "Nope") == ()
+    assert compiled.rows_for("A", "Next") == compiled.lookup("A", "Next")
+    assert compiled.triggers[("A", "Next")] is compiled.machine.events["Next"]

@@ -20,7 +20,8 @@ Rules:
   changes. An action that raises is logged with the row's ``file:line``; the
   rest of that row's actions are skipped, the transition still completes.
   Coroutine actions are handed to the runtime, which runs them after the
-  transition, in order, per session.
+  transition, in order, per session (so a plain action written after a
+  coroutine action in the same row runs before it).
 * State timers: a state with ``timers`` gets ``on_enter`` / ``on_exit``
   callbacks that start and cancel them through the runtime's timer service.
   A row without ``to`` is an internal transition (``dest=None``): no exit, no

@@ -11,6 +11,8 @@ Rules:
   Sessions do not wait for each other.
 * A coroutine action that raises is reported through ``on_error``; the chain
   goes on. Without a running loop, scheduling fails with ``RuntimeError``.
+* Scheduled actions run even when their session has ended in the meantime
+  (a final row's clean-up work must not be lost).
 
 Theory of operation: ``session.tail`` holds the last task of the chain. A new
 task waits for the tail (``asyncio.wait`` — it never re-raises), then runs its

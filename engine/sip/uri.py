@@ -176,9 +176,14 @@ def parse_params(text: str, where: str = "parameters") -> dict[str, str | None]:
 def _split_plain_params(text: str) -> dict[str, str | None]:
     """Split ``;a=b;c`` already validated by a fast-path regex (no quotes)."""
     params: dict[str, str | None] = {}
-    for item in text.split(";")[1:]:
-        name, eq, value = item.partition("=")
-        params[name.strip().lower()] = value.strip() if eq else None
+    if " " in text or "\t" in text:
+        for item in text.split(";")[1:]:
+            name, eq, value = item.partition("=")
+            params[name.strip().lower()] = value.strip() if eq else None
+    else:
+        for item in text.split(";")[1:]:
+            name, eq, value = item.partition("=")
+            params[name.lower()] = value if eq else None
     return params
 
 

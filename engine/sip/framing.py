@@ -53,7 +53,15 @@ def _content_length(head: bytes) -> int | None:
 class StreamFramer:
     """Content-Length framing for one stream connection (see module rules)."""
 
-    def __init__(self, max_message: int = 65535, max_head: int = 16384) -> None:
+    def __init__(
+        self, max_message: int = 65535, max_head: int = 16384, *, max_buffer: int | None = None
+    ) -> None:
+        """``max_message``: cap on one message (head + body); ``max_head``: cap
+        on a head still waiting for its empty line; ``max_buffer`` sets both
+        (the head cap never above it): the most bytes held for a connection."""
+        if max_buffer is not None:
+            max_message = max_buffer
+            max_head = min(max_head, max_buffer)
         self.max_message = max_message
         self.max_head = max_head
         self.keepalives = 0

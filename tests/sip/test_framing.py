@@ -98,3 +98,11 @@ def test_half_message_stays_buffered() -> None:
     assert f.feed(STREAM[1][:-3]) == []
     assert f.buffered == len(STREAM[1]) - 3
     assert f.feed(STREAM[1][-3:]) == [STREAM[1]]
+
+
+def test_max_buffer_sets_both_caps() -> None:
+    f = StreamFramer(max_buffer=300)
+    assert (f.max_message, f.max_head) == (300, 300)
+    with pytest.raises(RemoteProtocolError) as info:
+        f.feed(message(1, b"x" * 200))
+    assert info.value.status == 513

@@ -6,15 +6,17 @@ Rules:
   returns a ``Request`` or ``Response``; on any defect it raises
   ``RemoteProtocolError`` and nothing else. The error's ``status`` is what a
   UA should answer (400; 505 for an unknown SIP version; 513 for a message
-  over a size cap) or 0 when no answer is possible (a response, or a request
-  without a usable Via, From, To, Call-ID or CSeq). When an answer is
+  over a size cap) or 0 when no answer is possible: a response, an ACK, or a
+  request whose top Via names no usable sent-by. A request missing From, To
+  or Call-ID still gets its 400 (RFC 4475 §3.3.1). When an answer is
   possible, ``error.message`` holds the leniently parsed request, so
   ``make_response(error.message, error.status)`` builds the answer.
 - Eager checks (so a malformed message still gets its 400): start line, SIP
-  version, top Via, From and To (with their tags), Call-ID, CSeq (number
-  range, method equal to the request method), Max-Forwards and
-  Content-Length (digits), single-valued headers not repeated, caps on size,
-  header count and line length. Everything else is parsed on access.
+  version, Request-URI (no spaces, no ``<>``, no headers in a SIP URI), top
+  Via, From and To (with their tags), Contact, Call-ID, CSeq (number range,
+  method equal to the request method), Max-Forwards and Content-Length
+  (digits), single-valued headers not repeated, caps on size, header count
+  and line length. Everything else is parsed on access.
 - Content-Length on a datagram (§18.3): bytes beyond it are discarded; a body
   shorter than it is an error (400). Without Content-Length the body is the
   rest of the datagram. CRLFs before the start line are ignored.
@@ -25,8 +27,10 @@ Theory of operation: one ``find(b"\\r\\n\\r\\n")`` splits head and body; the
 head is decoded once (UTF-8, surrogateescape) and split once on CRLF; each
 line is cut with ``str.partition(":")``. Folded lines are joined to the field
 before them. Field names are validated once per distinct spelling (a small
-cache). Eager checks reuse the message's typed accessors, so their results
-are cached on the message and later access is free.
+cache). The eager checks store what they parse (top Via, From, To, Contact,
+CSeq ...) in the message's accessor cache, so later access is free. The
+common shapes of URI, name-addr and Via take one linear-time regex each
+(``sipflow.sip.uri``); anything unusual takes the general code.
 """
 
 from __future__ import annotations

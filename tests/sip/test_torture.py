@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sipflow.sip.errors import RemoteProtocolError
+from sipflow.sip.framing import StreamFramer
 from sipflow.sip.message import Request, Response
 from sipflow.sip.parser import make_response, parse_message
 
@@ -81,6 +82,7 @@ CORPUS: dict[str, tuple[str, str, str, int | None]] = {
     "via-received-param-no-delim": ("5118", "4.5", "received without IPv6 delimiters", None),
     "ipv6-in-sdp": ("5118", "4.6", "SIP Request with IPv6 Addresses in SDP Body", None),
     "mult-ip-in-header": ("5118", "4.7", "Multiple IP Addresses in SIP Headers", None),
+    "mult-ip-in-sdp": ("5118", "4.8", "Multiple IP Addresses in SDP", None),
     "ipv4-mapped-ipv6": ("5118", "4.9", "IPv4-Mapped IPv6 Addresses", None),
     "ipv6-bug-abnf-3-colons": ("5118", "4.10", "IPv6 Reference Bug in RFC 3261 ABNF", 400),
     "ipv6-correct-abnf-2-colons": ("5118", "4.10", "Correct IPv6 ABNF", None),
@@ -213,3 +215,21 @@ def test_ipv6_references() -> None:
     assert via.host == "2001:db8::9:1" and via.received == "[2001:db8::9:255]"
     mapped = parse_message(load("ipv4-mapped-ipv6"))
     assert mapped.top_via.host == "::ffff:192.0.2.10" and mapped.top_via.port == 19823
+
+
+def test_corpus_over_a_stream() -> None:
+    """Every corpus message with a correct Content-Length, sent back to back
+    on one stream with keep-alives between, comes out whole; a stream message
+    without Content-Length (RFC 2543 style) breaks the stream (§18.3)."""
+    framed = [n for n, (_, _, _, exp) in sorted(CORPUS.items())
+              if exp is None and n not in ("dblreq", "inv2543")]
+    data = [load(n) for n in framed]
+    framer = StreamFramer(max_message=1 << 20)
+    out = []
+    for chunk in data:
+        out += framer.feed(chunk[:7]) + framer.feed(chunk[7:] + b"\r\n\r\n")
+    assert out == data and framer.keepalives == len(data)
+    assert [type(parse_message(m)) for m in out].count(Response) == 3
+    with pytest.raises(RemoteProtocolError) as info:
+        StreamFramer().feed(load("inv2543"))
+    assert info.value.status == 400

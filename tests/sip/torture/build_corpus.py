@@ -848,6 +848,24 @@ M["mult-ip-in-header"] = msg(
     "Content-Length: 0\n"
     "\n"
 )
+_sdp_mult = (
+    "v=0\no=bob 280744730 28977631 IN IP4 host.example.com\ns=\nt=0 0\n"
+    "m=audio 22334 RTP/AVP 0\nc=IN IP4 192.0.2.1\n"
+    "m=video 6024 RTP/AVP 107\nc=IN IP6 2001:db8::1\na=rtpmap:107 H263-1998/90000\n"
+)
+M["mult-ip-in-sdp"] = msg(
+    "INVITE sip:user@[2001:db8::10] SIP/2.0\n"
+    "To: sip:user@[2001:db8::10]\n"
+    "From: sip:user@example.com;tag=81x2\n"
+    "Via: SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKas3-111\n"
+    "Call-ID: SSG9559905523997077@hlau_4100\n"
+    'Contact: "Caller" <sip:caller@[2001:db8::9:1]>\n'
+    "Max-Forwards: 70\n"
+    "CSeq: 8912 INVITE\n"
+    "Content-Type: application/sdp\n"
+    f"Content-Length: {len(_sdp_mult) + _sdp_mult.count(chr(10))}\n"
+    "\n" + _sdp_mult
+)
 M["ipv4-mapped-ipv6"] = msg(
     "INVITE sip:user@example.com SIP/2.0\n"
     "To: sip:user@example.com\n"

@@ -486,6 +486,21 @@ class SipMessage:
         """Allow: the methods, upper case."""
         return frozenset(v.upper() for v in self.headers.get_all("allow"))
 
+    def copy(self) -> SipMessage:
+        """An independent copy: headers (original text kept), body, start line."""
+        new = self.__class__.__new__(self.__class__)
+        new.headers = self.headers.copy()
+        new.body = self.body
+        new.source = self.source
+        new._cache = {}
+        new._cache_hdr = None
+        new._cache_ver = -1
+        self._copy_start_line(new)
+        return new
+
+    def _copy_start_line(self, new: SipMessage) -> None:
+        raise NotImplementedError
+
     # -- output ------------------------------------------------------------
     def start_line(self) -> str:
         """The request or status line (no CRLF)."""
@@ -548,6 +563,11 @@ class Request(SipMessage):
         self.uri = str(value)
         self._ruri = None
 
+    def _copy_start_line(self, new: SipMessage) -> None:
+        new.method = self.method  # type: ignore[attr-defined]
+        new.uri = self.uri  # type: ignore[attr-defined]
+        new._ruri = None  # type: ignore[attr-defined]
+
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
 
@@ -576,6 +596,10 @@ class Response(SipMessage):
         super().__init__(headers, body)
         self.status: int = status
         self.reason: str = reason
+
+    def _copy_start_line(self, new: SipMessage) -> None:
+        new.status = self.status  # type: ignore[attr-defined]
+        new.reason = self.reason  # type: ignore[attr-defined]
 
     def start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sipflow.sip.message import Headers, Request, canonical_name
-from sipflow.sip.parser import parse_message
+from sipflow.sip.parser import make_response, parse_message
 
 RAW = (
     b"INVITE sip:bob@example.com SIP/2.0\r\n"
@@ -76,3 +76,15 @@ def test_contact_star_and_names() -> None:
     assert canonical_name("call-id") == "Call-ID" and canonical_name("v") == "Via"
     assert canonical_name("x-my-header") == "X-My-Header" and canonical_name("RACK") == "RAck"
     assert "f" not in r.headers and 3 not in r.headers
+
+
+def test_message_copy_is_independent() -> None:
+    m = parse_message(RAW)
+    c = m.copy()
+    assert isinstance(c, Request) and c.method == "INVITE" and c.serialize() == m.serialize()
+    c.headers.set("CSeq", "2 INVITE")
+    c.uri = "sip:carol@example.com"
+    assert m.cseq.seq == 1 and c.cseq.seq == 2
+    assert m.ruri.user == "bob" and c.ruri.user == "carol"
+    r = make_response(m, 180).copy()
+    assert r.status == 180 and r.reason == "Ringing" and r.call_id == "c1"

@@ -345,7 +345,8 @@ class ServerSide:
             return
         usage = dialog.invite
         if method == "UPDATE":
-            response.headers.add("Contact", self._contact(self._local_for(source)))
+            if "contact" not in response.headers:
+                response.headers.add("Contact", self._contact(self._local_for(source)))
             self._uas_session_timer(dialog, request, response)
         if method in ("UPDATE", "PRACK"):
             usage.sent(has_sdp(response))
@@ -376,7 +377,8 @@ class ServerSide:
         local = self._local_for(txn.source)
         headers = response.headers
         if status > 100 and status < 300:
-            headers.add("Contact", self._contact(local))
+            if "contact" not in headers:  # the application may set its own
+                headers.add("Contact", self._contact(local))
             if initial:
                 for value in request.headers.get_all("Record-Route"):
                     headers.add("Record-Route", value)

@@ -40,6 +40,7 @@ from sipflow.sip.ua_state import (
     HeaderList,
     Leg,
     angle,
+    names_of,
     response_event,
 )
 
@@ -427,12 +428,13 @@ class ClientSide:
             ("Call-ID", call_id or self._hex(96)),
             ("CSeq", f"{cseq if cseq is not None else self._initial_seq()} {method}"),
         ]
-        if method == "INVITE" or method in TARGET_REFRESH:
+        given = names_of(headers)
+        if method in TARGET_REFRESH and "contact" not in given:
             fields.append(("Contact", self._contact(local)))
-        if self.config.user_agent:
+        if self.config.user_agent and "user-agent" not in given:
             fields.append(("User-Agent", self.config.user_agent))
         fields.extend(headers)
-        if body:
+        if body and "content-type" not in given:
             fields.append(("Content-Type", content_type))
         request = Request(method, uri.strip("<>"), Headers(fields), body)
         txn = self.layer.send_request(request, dest, now)
@@ -486,11 +488,14 @@ class ClientSide:
             if self._timer_on:
                 extra.extend(st.request_headers(self.config.session_timer, usage.timer))
         local = self._local_for(dest)
-        contact = self._contact(local) if method in TARGET_REFRESH else None
-        if self.config.user_agent:
+        headers = list(headers)
+        given = names_of(headers)
+        refresh = method in TARGET_REFRESH and "contact" not in given
+        contact = self._contact(local) if refresh else None
+        if self.config.user_agent and "user-agent" not in given:
             extra.append(("User-Agent", self.config.user_agent))
         extra.extend(headers)
-        if body:
+        if body and "content-type" not in given:
             extra.append(("Content-Type", content_type))
         seq = dialog.next_local_seq(self._initial_seq())
         request = dialog.build_request(

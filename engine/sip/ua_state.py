@@ -22,6 +22,7 @@ from sipflow.sip.uri import SipUri
 __all__ = [
     "HeaderList", "TARGET_REFRESH", "DIALOG_ONLY", "Leg", "ClientCtx", "Pending2xx",
     "resolve_uri", "txn_rid", "angle", "set_to_tag", "add_capabilities", "response_event",
+    "names_of",
 ]
 
 HeaderList = Iterable[tuple[str, str]]
@@ -155,3 +156,12 @@ def response_event(
     return ev.ResponseReceived(
         leg.handle, response.status, response.reason, method, reliable, tag, response
     )
+
+
+_COMPACT = {"m": "contact", "c": "content-type", "k": "supported", "x": "session-expires"}
+
+
+def names_of(headers: list[tuple[str, str]]) -> frozenset[str]:
+    """The lower-case full names among application-supplied header fields (so
+    the core does not add a second Contact, Content-Type …)."""
+    return frozenset(_COMPACT.get(n.strip().lower(), n.strip().lower()) for n, _ in headers)

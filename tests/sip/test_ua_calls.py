@@ -480,3 +480,19 @@ def test_retry_after_401_reuses_call_id_and_from_tag_with_cseq_plus_one():
     assert one(net.take(A), ev.DialogEstablished).handle == h2
     with pytest.raises(LocalProtocolError):
         net[A].invite(uri(B), cseq=2**31)
+
+
+def test_application_headers_replace_the_defaults_instead_of_doubling_them():
+    net = Net(A, B)
+    h = net[A].invite(uri(B), body=b"hello", headers=[
+        ("Contact", "<sip:alice@127.0.0.1:5061>"), ("c", "text/plain"), ("User-Agent", "test")])
+    inv = one(net.take(B), ev.RequestReceived)
+    msg = inv.message
+    assert msg.headers.get_all("Contact") == ["<sip:alice@127.0.0.1:5061>"]
+    assert msg.content_type == "text/plain" and len(msg.headers.get_all("Content-Type")) == 1
+    assert msg.headers.get_all("User-Agent") == ["test"]
+    net[B].respond(inv.request_id, 200, body=SDP)
+    net.take(A)
+    net[A].request(h, "UPDATE", headers=[("m", "<sip:alice2@127.0.0.1:5061>")])
+    upd = requests(net.take(B), "UPDATE")[0]
+    assert upd.message.headers.get_all("Contact") == ["<sip:alice2@127.0.0.1:5061>"]

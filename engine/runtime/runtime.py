@@ -241,6 +241,10 @@ class Runtime:
                 del self._by_key[old]
             session.handle = handle
             if not session.ended:
+                other = self._by_key.get(handle)
+                if other is not None and other is not session:
+                    log.warning("backend gave handle %r to %r too; events for it now go to %r",
+                                handle, other, session)
                 self._by_key[handle] = session
         return handle
 

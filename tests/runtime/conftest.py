@@ -39,7 +39,7 @@ def _guard(entry: Any, line: int) -> GuardCall:
     if isinstance(entry, str):
         return GuardCall(entry, {}, negate, Source(FILE, line, 5))
     (name, params), = entry.items()
-    if not isinstance(params, dict):
+    if not isinstance(params, dict) or set(params) == {"param"}:
         params = {"value": params}
     return GuardCall(name, _value(params), negate, Source(FILE, line, 5))
 

@@ -90,3 +90,22 @@ def test_unknown_table(make_runtime):
     rt = make_runtime(PARAMS)
     with pytest.raises(KeyError, match="no table named 'q' in this runtime"):
         rt.start_session("q")
+
+
+def test_guard_parameters_may_be_table_parameters(make_runtime):
+    spec = {
+        "table": "gp",
+        "parameters": {"busy": 486},
+        "states": {"Idle": {}, "Busy": {}, "Other": {}, "End": {"final": True}},
+        "transitions": [
+            {"from": "Idle", "on": "Dialog4xxFailure", "if": [{"code": {"param": "busy"}}], "to": "Busy"},
+            {"from": "Idle", "on": "Dialog4xxFailure", "to": "Other"},
+            {"from": ["Busy", "Other"], "on": "Go", "to": "End"},
+        ],
+    }
+    rt = make_runtime(spec)
+    a, b = rt.start_session("gp"), rt.start_session("gp", params={"busy": "600,486"})
+    c = rt.start_session("gp", params={"busy": "600"})
+    for s in (a, b, c):
+        rt.dispatch(s, "Dialog4xxFailure", {"code": 486})
+    assert (a.state, b.state, c.state) == ("Busy", "Busy", "Other")

@@ -36,22 +36,24 @@ def world():
 def test_uas_answers_after_answer_delay(world):
     rt, clock, backend, published = world
     assert rt.deliver(BackendEvent("in-1", "DialogINVITE", {"in_dialog": False}))
-    assert backend.sent == [("in-1", "SendSIPResponse", {"code": 180})]
+    assert ("in-1", "SendSIPResponse", {"code": 180}) in backend.sent
     clock.advance(1.999)
     assert rt.session_for("in-1").state == "Ringing"
+    assert not any(p.get("code") == 200 for _, _, p in backend.sent)
     clock.advance(0.001)
-    assert backend.sent[-1] == ("in-1", "SendSIPResponse", {"code": 200, "body": "sdp-answer"})
+    assert backend.sent[-1][:2] == ("in-1", "SendSIPResponse") and backend.sent[-1][2]["code"] == 200
     assert rt.deliver(BackendEvent("in-1", "DialogACK", {"in_dialog": True}))
     assert rt.deliver(BackendEvent("in-1", "DialogBYE", {"in_dialog": True}))
-    assert [n for _, n in published] == ["IncomingCall", "CallEstablished", "CallEnded", SESSION_ENDED]
-    assert not rt.sessions
+    names = [n for _, n in published]
+    assert names.index("CallEstablished") < names.index("CallEnded") < names.index(SESSION_ENDED)
+    assert names[-1] == SESSION_ENDED and not rt.sessions
 
 
 def test_uac_gives_up_after_no_answer(world):
     rt, clock, backend, published = world
     session = rt.start_session("uac_call", params={"no_answer": "30s"})
     assert rt.dispatch(session, "MakeCall")
-    assert backend.sent == [(None, "SendINVITE", {"body": "sdp-offer"})]
+    assert backend.sent[0][:2] == (None, "SendINVITE")
     assert session.handle == "call-1" and session.state == "Calling"
     assert rt.deliver(BackendEvent("call-1", "Dialog180Ringing", {"code": 180, "method": "INVITE"}))
     clock.advance(30)
@@ -60,7 +62,8 @@ def test_uac_gives_up_after_no_answer(world):
     assert rt.deliver(BackendEvent("call-1", "Dialog200OK", {"code": 200, "method": "CANCEL"}))
     assert session.state == "Cancelling"  # the 200 to the CANCEL itself: stay
     assert rt.deliver(BackendEvent("call-1", "Dialog4xxFailure", {"code": 487, "method": "INVITE"}))
-    assert session.ended and [n for _, n in published] == ["Ringing", "CallFailed", SESSION_ENDED]
+    assert session.ended
+    assert [n for _, n in published][-2:] == ["CallFailed", SESSION_ENDED]
 
 
 def test_request_with_no_row_is_left_to_the_backend(world):

@@ -92,7 +92,7 @@ def check_graph(ctx: LintContext) -> None:
         what = "no final state is declared" if not finals else "none of the final states is reachable"
         ctx.report("E-NO-FINAL-PATH", ctx.table_at("initial"),
                    f"no path from {table.initial!r} to a final state ({what})",
-                   "add a final state (final: true) and rows leading to it")
+                   "add a state with final: true and rows leading to it")
         return
     for name in sorted(reachable - stuck - finals, key=list(table.states).index):
         if not (_reach(edges, name) & finals):
@@ -141,4 +141,4 @@ def check_requests(ctx: LintContext) -> None:
         if missing:
             ctx.report("W-UNHANDLED-REQUEST", state.source,
                        f"state {name!r} has no row for {', '.join(missing)}: the safe default answer "
-                       "will be sent", "add rows (a 'from: Any' row in a fragment covers every state)")
+                       "will be sent", "add rows; a 'from: Any' row (e.g. in a fragment) covers every state")

@@ -200,7 +200,7 @@ def parse(raw: bytes, file: str) -> Any:
     except MarkedYAMLError as exc:
         line, col = _mark_position(exc)
         raise YamlInputError([error(file, line, col, "E-YAML", _yaml_message(exc),
-                                    "fix the YAML syntax (indentation, quotes, colons)")]) from None
+                                    "fix the YAML syntax: indentation, quotes, colons")]) from None
     except YAMLError as exc:
         raise YamlInputError([error(file, 1, 1, "E-YAML", _yaml_message(exc),
                                     "fix the YAML syntax")]) from None

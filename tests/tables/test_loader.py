@@ -174,3 +174,28 @@ def test_scalar_guard_argument_uses_registered_parameter_name(tmp_path: Path) ->
     text = MINIMAL.replace("has_sdp]", "{max_forwards_below: 5}]")
     row = load_table(write(tmp_path, text), registry).rows[1]
     assert row.guards[2].params == {"limit": 5}
+
+
+@pytest.mark.parametrize("name", ["uac_call", "uas_call"])
+def test_every_recorded_position_points_at_its_text(name: str) -> None:
+    table = load_table(name)
+    lines = {f: Path(f).read_text().splitlines() for f in table.files}
+
+    def text_at(src) -> str:  # type: ignore[no-untyped-def]
+        return lines[src.file][src.line - 1][src.col - 1:]
+
+    for row in table.rows:
+        assert text_at(row.locations["on"]).startswith(row.event)
+        if row.target:
+            assert text_at(row.locations["to"]).startswith(row.target)
+        for guard in row.guards:
+            assert guard.name in text_at(guard.source).split("}")[0] + "}"
+        for action in row.actions:
+            assert text_at(action.source).lstrip("{").startswith(action.name)
+    for state in table.states.values():
+        assert text_at(state.source).startswith(f"{state.name}:")
+        for timer in state.timers:
+            assert text_at(timer.source).startswith(f"{timer.name}:")
+    for param, src in table.parameter_sources.items():
+        assert text_at(src).startswith(f"{param}:")
+    assert text_at(table.locations["initial"]).startswith(table.initial)

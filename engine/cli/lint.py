@@ -46,7 +46,7 @@ def summary(report: LintReport) -> str:
 
 def lint_command(
     paths: Annotated[list[str] | None, typer.Argument(
-        metavar="[PATH]...", help="Shipped table names, table files or directories (default: the "
+        metavar="PATH", help="Shipped table names, table files or directories (default: the "
                                   "shipped tables).", show_default=False)] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
                                      help="text (one line per problem) or json.")] = "text",

@@ -10,6 +10,7 @@ parameters, and the same published events.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -20,11 +21,30 @@ from sipflow.clock import VirtualClock
 from sipflow.runtime.builtins import default_registry
 from sipflow.runtime.compiler import compile_table
 from sipflow.runtime.params import coerce, resolve
+from sipflow.runtime.registry import Registry
 from sipflow.runtime.runtime import SESSION_ENDED, Runtime
 from sipflow.tables.loader import load_table
 from sipflow.tables.model import ANY, ActionCall, GuardCall, Row, Source, StateDef, Table
 
-REGISTRY = default_registry()
+LOG: list[Any] = []
+
+
+def _recorder(name: str) -> Any:
+    def record(ctx: Any, **params: Any) -> None:
+        LOG.append(("perform", name, params))
+
+    return record
+
+
+def recording_registry() -> Registry:
+    """The built-in names; every action only records its name and parameters."""
+    reg = default_registry()
+    for name, spec in list(reg.actions.items()):
+        reg.actions[name] = dataclasses.replace(spec, func=_recorder(name))
+    return reg
+
+
+REGISTRY = recording_registry()
 TABLES = {name: load_table(name, REGISTRY) for name in ("uac_call", "uas_call")}
 COMPILED = {name: compile_table(table, REGISTRY) for name, table in TABLES.items()}
 EVENTS = sorted({row.event for t in TABLES.values() for row in t.rows} | {"DialogREGISTER", "Hold"})
@@ -74,28 +94,21 @@ def reference(table: Table, events: list[tuple[str, dict[str, Any]]]) -> list[An
     return out
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.out: list[Any] = []
-
-    def perform(self, handle: Any, action: str, params: Any) -> None:
-        self.out.append(("perform", action, dict(params)))
-
-
 def engine(table: Table, events: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    backend = Recorder()
-    rt = Runtime([COMPILED[table.name]], REGISTRY, VirtualClock(), backend)
-    rt.subscribe(lambda s, n, d: n != SESSION_ENDED and backend.out.append(("publish", n)))
+    LOG.clear()
+    rt = Runtime([COMPILED[table.name]], REGISTRY, VirtualClock())
+    rt.subscribe(lambda s, n, d: n != SESSION_ENDED and LOG.append(("publish", n)))
     session = rt.start_session(table.name, handle="k")
     for name, data in events:
         if session.ended:
             assert rt.dispatch(session, name, data) is False
-            backend.out.append(("ignored", name, session.state))
+            LOG.append(("ignored", name, session.state))
         elif rt.dispatch(session, name, data):
-            backend.out.append(("state", name, session.state))
+            LOG.append(("state", name, session.state))
         else:
-            backend.out.append(("unhandled", name, session.state))
-    return backend.out
+            LOG.append(("unhandled", name, session.state))
+    assert not rt.failures
+    return list(LOG)
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sipflow.sip import events as ev
+from sipflow.sip.dialog import Dialog
 from sipflow.sip.errors import RemoteProtocolError
 from sipflow.sip.message import Request
 from sipflow.sip.parser import make_response, parse_message
@@ -259,6 +260,12 @@ class SipEndpoint:
         """The request id of the INVITE ``handle`` has not finally answered yet
         (answer it with 487 after a CANCEL), or None."""
         return self.core.pending_invite(handle)
+
+    def dialog(self, handle: str) -> Dialog | None:
+        """The confirmed (else the latest early) dialog of ``handle``, or None:
+        Call-ID, tags, From/To values, CSeqs, route set, remote target. Read it;
+        do not change it."""
+        return self.core.dialog_of(handle)
 
     def counts(self) -> dict[str, int]:
         """Live handles, dialogs, pending requests, core timers and

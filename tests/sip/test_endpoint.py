@@ -308,3 +308,15 @@ def test_transport_failed_ends_transactions_towards_the_peer():
     assert {k: v for k, v in ep.counts().items() if v} == {}
     ep.handle_timers(2.2)
     assert ep.take_transmits() == []
+
+
+def test_dialog_of_a_handle_is_readable():
+    ep = endpoint()
+    ep.receive(raw(), PEER, 0.0)
+    (event,) = ep.take_events()
+    dialog = ep.dialog(event.handle)
+    assert dialog.call_id == "call-1@127.0.0.1" and dialog.remote_tag == "peer1"
+    assert dialog.remote_target == "sip:peer@127.0.0.1:40000" and not dialog.confirmed
+    ep.respond(event.request_id, 200)
+    assert ep.dialog(event.handle).confirmed
+    assert ep.dialog("c999") is None

@@ -78,17 +78,9 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one Via value (not a comma list); raises ``RemoteProtocolError``."""
-        m = _FAST_VIA_RE.fullmatch(text)
-        if m is not None:
-            transport, host, port, params = m.groups()
-            if port is None or int(port) <= 65535:
-                via = cls.__new__(cls)
-                via.protocol = "SIP/2.0"
-                via.transport = transport.upper()
-                via.host = host
-                via.port = None if port is None else int(port)
-                via.params = _split_plain_params(params) if params else {}
-                return via
+        fast = cls.match_fast(text)
+        if fast is not None:
+            return cls._from_match(fast)
         m = _VIA_RE.fullmatch(text.strip())
         if m is None:
             raise RemoteProtocolError(f"Via header: malformed value {text.strip()!r}")
@@ -103,6 +95,28 @@ class Via:
         via.host = host
         via.port = port
         via.params = parse_params(params, "Via header") if params else {}
+        return via
+
+    @staticmethod
+    def match_fast(text: str) -> re.Match[str] | None:
+        """The fast-path match of a common-shaped Via value, or ``None`` when
+        only ``parse`` can tell; ``_from_match`` builds the value later."""
+        m = _FAST_VIA_RE.fullmatch(text)
+        if m is not None:
+            port = m.group(3)
+            if port is None or int(port) <= 65535:
+                return m
+        return None
+
+    @classmethod
+    def _from_match(cls, m: re.Match[str]) -> Via:
+        transport, host, port, params = m.groups()
+        via = cls.__new__(cls)
+        via.protocol = "SIP/2.0"
+        via.transport = transport.upper()
+        via.host = host
+        via.port = None if port is None else int(port)
+        via.params = _split_plain_params(params) if params else {}
         return via
 
     @property

@@ -13,7 +13,9 @@ Rules:
   until it is replaced.
 - Typed accessors (``cseq``, ``vias``, ``from_`` ...) parse on first use and
   cache the result; every ``Headers`` mutation invalidates the cache. They
-  raise ``RemoteProtocolError`` for a malformed or missing header.
+  raise ``RemoteProtocolError`` for a malformed or missing header. The parser
+  may leave a validated fast-path regex match in the cache instead of the
+  value (top Via, From, To, Contact); the accessor builds the value from it.
 - ``serialize()`` sets ``Content-Length`` from the body (changing the header
   only if it is missing or wrong) and returns the bytes to send.
 
@@ -24,6 +26,7 @@ structured header values in ``sipflow.sip.uri`` and ``sipflow.sip.headers``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -352,6 +355,8 @@ class SipMessage:
             if not items:
                 raise RemoteProtocolError("Via header: empty value")
             value = cache["top_via"] = Via.parse(items[0])
+        elif type(value) is re.Match:  # validated by the parser, built on first use
+            value = cache["top_via"] = Via._from_match(value)
         return value
 
     def _name_addr(self, key: str, where: str) -> NameAddr:
@@ -359,6 +364,8 @@ class SipMessage:
         value = cache.get(key)
         if value is None:
             value = cache[key] = NameAddr.parse(self._required(key), where)
+        elif type(value) is re.Match:  # validated by the parser, built on first use
+            value = cache[key] = NameAddr._from_match(value)
         return value
 
     @property
@@ -390,6 +397,8 @@ class SipMessage:
                 NameAddr.parse(v, where) for v in self.headers.get_all(name) if v != "*"
             ]
             cache[key] = value
+        elif value and type(value[0]) is re.Match:  # validated by the parser
+            value = cache[key] = [NameAddr._from_match(m) for m in value]
         return value
 
     @property

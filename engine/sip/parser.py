@@ -308,15 +308,18 @@ def _eager_checks(
         if not items:
             raise RemoteProtocolError("Via header: empty value")
         value = items[0]
-    cache["top_via"] = Via.parse(value)
+    m = Via.match_fast(value)
+    cache["top_via"] = m if m is not None else Via.parse(value)
     f = first.get("from")
     if f is None:
         raise RemoteProtocolError("missing From header")
-    cache["from"] = NameAddr.parse(f[2], "From header")
+    m = NameAddr.match_fast(f[2])
+    cache["from"] = m if m is not None else NameAddr.parse(f[2], "From header")
     f = first.get("to")
     if f is None:
         raise RemoteProtocolError("missing To header")
-    cache["to"] = NameAddr.parse(f[2], "To header")
+    m = NameAddr.match_fast(f[2])
+    cache["to"] = m if m is not None else NameAddr.parse(f[2], "To header")
     f = first.get("call-id")
     if f is None:
         raise RemoteProtocolError("missing Call-ID header")
@@ -340,7 +343,8 @@ def _eager_checks(
         if "," in value or value == "*" or "contact" in repeated:
             msg.contact  # noqa: B018 - parse every value and cache
         else:
-            cache["contact"] = [NameAddr.parse(value, "Contact header")]
+            m = NameAddr.match_fast(value)
+            cache["contact"] = [m if m is not None else NameAddr.parse(value, "Contact header")]
     f = first.get("max-forwards")
     cache["max_forwards"] = None if f is None else parse_int_header(f[2], "Max-Forwards", 255)
     f = first.get("content-length")

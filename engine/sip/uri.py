@@ -451,29 +451,9 @@ class NameAddr:
         """Parse one name-addr or addr-spec with its parameters; raises
         ``RemoteProtocolError`` (400) naming ``where``."""
         text = text.strip()
-        m = _FAST_NAME_ADDR_RE.fullmatch(text)
+        m = cls.match_fast(text)
         if m is not None:
-            quoted, plain, scheme, user, host, port, uparams, params_text = m.groups()
-            if port is None or int(port) <= 65535:
-                uri = SipUri.__new__(SipUri)
-                uri.scheme = scheme.lower()
-                uri.user = user
-                uri.password = uri.opaque = None
-                uri.host = host
-                uri.port = None if port is None else int(port)
-                uri.params = _split_plain_params(uparams) if uparams else {}
-                uri.headers = {}
-                na = cls.__new__(cls)
-                if quoted is not None:
-                    na.display = unquote(f'"{quoted}"') if "\\" in quoted else quoted
-                elif plain and not plain.isspace():
-                    na.display = " ".join(plain.split())
-                else:
-                    na.display = None
-                na.uri = uri
-                na.params = _split_plain_params(params_text) if params_text else {}
-                na.angle = True
-                return na
+            return cls._from_match(m)
         if not text:
             raise RemoteProtocolError(f"{where}: empty value")
         display: str | None = None
@@ -517,6 +497,41 @@ class NameAddr:
         na.uri = SipUri.parse(uri_text, where)
         na.params = parse_params(params_text, where) if params_text else {}
         na.angle = angle
+        return na
+
+    @staticmethod
+    def match_fast(text: str) -> re.Match[str] | None:
+        """The fast-path match of a common-shaped name-addr (``text`` already
+        stripped), or ``None`` when only ``parse`` can tell. A match is valid:
+        ``_from_match`` builds the value later (the parser defers it)."""
+        m = _FAST_NAME_ADDR_RE.fullmatch(text)
+        if m is not None:
+            port = m.group(6)
+            if port is None or int(port) <= 65535:
+                return m
+        return None
+
+    @classmethod
+    def _from_match(cls, m: re.Match[str]) -> NameAddr:
+        quoted, plain, scheme, user, host, port, uparams, params_text = m.groups()
+        uri = SipUri.__new__(SipUri)
+        uri.scheme = scheme.lower()
+        uri.user = user
+        uri.password = uri.opaque = None
+        uri.host = host
+        uri.port = None if port is None else int(port)
+        uri.params = _split_plain_params(uparams) if uparams else {}
+        uri.headers = {}
+        na = cls.__new__(cls)
+        if quoted is not None:
+            na.display = unquote(f'"{quoted}"') if "\\" in quoted else quoted
+        elif plain and not plain.isspace():
+            na.display = " ".join(plain.split())
+        else:
+            na.display = None
+        na.uri = uri
+        na.params = _split_plain_params(params_text) if params_text else {}
+        na.angle = True
         return na
 
     @property

@@ -17,6 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
+MAX_REASON = 300
+"""Longest ``reason`` kept (longer ones are cut, marked with an ellipsis)."""
+
+
+def show(text: object, limit: int = 60) -> str:
+    """``repr(text)`` cut to about ``limit`` characters, for error reasons that
+    quote the peer's bytes (which may be kilobytes long)."""
+    r = repr(text)
+    return r if len(r) <= limit else r[: limit - 4] + "...'"
+
 
 class SipError(Exception):
     """Base class of every error raised by the SIP core."""
@@ -35,6 +45,8 @@ class RemoteProtocolError(SipError):
     def __init__(
         self, reason: str, status: int = 400, raw: bytes = b"", message: Any = None
     ) -> None:
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 3] + "..."
         super().__init__(reason)
         self.reason: str = reason
         self.status: int = status

@@ -26,7 +26,7 @@ parsing is the parser's job.
 
 from __future__ import annotations
 
-from sipflow.sip.errors import RemoteProtocolError
+from sipflow.sip.errors import RemoteProtocolError, show
 
 __all__ = ["StreamFramer"]
 
@@ -46,7 +46,7 @@ def _content_length(head: bytes) -> int | None:
     if value is None:
         return None
     if not value.isdigit() or len(value) > 10:
-        raise RemoteProtocolError(f"Content-Length header: {value[:20]!r} is not a number")
+        raise RemoteProtocolError(f"Content-Length header: {show(value[:20])} is not a number")
     return int(value)
 
 

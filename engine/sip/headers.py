@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from sipflow.sip.errors import RemoteProtocolError
+from sipflow.sip.errors import RemoteProtocolError, show
 from sipflow.sip.uri import (
     _HOSTNAME,
     _PVALUE,
@@ -83,10 +83,10 @@ class Via:
             return cls._from_match(fast)
         m = _VIA_RE.fullmatch(text.strip())
         if m is None:
-            raise RemoteProtocolError(f"Via header: malformed value {text.strip()!r}")
+            raise RemoteProtocolError(f"Via header: malformed value {show(text.strip())}")
         name, version, transport, sent_by, params = m.groups()
         if name.upper() != "SIP":
-            raise RemoteProtocolError(f"Via header: unknown protocol {name!r} in {text.strip()!r}")
+            raise RemoteProtocolError(f"Via header: unknown protocol {show(name)} in {show(text.strip())}")
         sent_by = sent_by.replace(" ", "").replace("\t", "")
         host, port = _parse_host(sent_by, "Via header")
         via = cls.__new__(cls)
@@ -167,7 +167,7 @@ class Via:
 
 def _parse_seq(text: str, header: str) -> int:
     if not text.isdigit() or not text.isascii():
-        raise RemoteProtocolError(f"{header} header: sequence number {text!r} is not a number")
+        raise RemoteProtocolError(f"{header} header: sequence number {show(text)} is not a number")
     if len(text) > 10 or int(text) > MAX_CSEQ:
         raise RemoteProtocolError(f"{header} header: sequence number {text} exceeds 2**32-1")
     return int(text)
@@ -187,10 +187,10 @@ class CSeq(NamedTuple):
             return cls(int(seq), method)
         parts = text.split()
         if len(parts) != 2:
-            raise RemoteProtocolError(f"CSeq header: malformed value {text.strip()!r}")
+            raise RemoteProtocolError(f"CSeq header: malformed value {show(text.strip())}")
         seq, method = parts
         if _TOKEN_RE.fullmatch(method) is None:
-            raise RemoteProtocolError(f"CSeq header: invalid method {method!r}")
+            raise RemoteProtocolError(f"CSeq header: invalid method {show(method)}")
         return cls(_parse_seq(seq, "CSeq"), method)
 
     def __str__(self) -> str:
@@ -209,7 +209,7 @@ class RAck(NamedTuple):
         """Parse an RAck value; raises ``RemoteProtocolError``."""
         parts = text.split()
         if len(parts) != 3 or _TOKEN_RE.fullmatch(parts[2]) is None:
-            raise RemoteProtocolError(f"RAck header: malformed value {text.strip()!r}")
+            raise RemoteProtocolError(f"RAck header: malformed value {show(text.strip())}")
         return cls(_parse_seq(parts[0], "RAck"), _parse_seq(parts[1], "RAck"), parts[2])
 
     def __str__(self) -> str:
@@ -231,7 +231,7 @@ class ContentType(NamedTuple):
         mtype, slash, subtype = media.partition("/")
         mtype, subtype = mtype.strip(), subtype.strip()
         if not slash or _TOKEN_RE.fullmatch(mtype) is None or _TOKEN_RE.fullmatch(subtype) is None:
-            raise RemoteProtocolError(f"{header} header: malformed media type {text.strip()!r}")
+            raise RemoteProtocolError(f"{header} header: malformed media type {show(text.strip())}")
         return cls(f"{mtype}/{subtype}".lower(), parse_params(params, f"{header} header"))
 
     @property
@@ -251,7 +251,7 @@ def parse_int_header(text: str, header: str, maximum: int = MAX_CSEQ) -> int:
     (Max-Forwards, Expires, Content-Length, RSeq, Min-Expires ...)."""
     value = text.strip()
     if not value.isdigit() or not value.isascii():
-        raise RemoteProtocolError(f"{header} header: {value!r} is not a non-negative integer")
+        raise RemoteProtocolError(f"{header} header: {show(value)} is not a non-negative integer")
     if len(value) > 10 or int(value) > maximum:
         raise RemoteProtocolError(f"{header} header: value {value} exceeds {maximum}")
     return int(value)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
-from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError, show
 from sipflow.sip.headers import ContentType
 from sipflow.sip.message import Headers
 
@@ -71,7 +71,7 @@ def _part_headers(head: bytes, index: int) -> Headers:
         name, colon, value = line.partition(":")
         name = name.strip()
         if not colon or not name or any(c in name for c in " \t"):
-            raise RemoteProtocolError(f"multipart body: part {index} has a malformed header line {line[:60]!r}")
+            raise RemoteProtocolError(f"multipart body: part {index} has a malformed header line {show(line[:60])}")
         fields.append((name, value.strip()))
     return Headers(fields)
 
@@ -80,7 +80,7 @@ def parse_multipart(body: bytes, content_type: str | ContentType) -> list[BodyPa
     """Split a multipart body; raises ``RemoteProtocolError`` when malformed."""
     ctype = ContentType.parse(content_type) if isinstance(content_type, str) else content_type
     if not ctype.media.startswith("multipart/"):
-        raise RemoteProtocolError(f"Content-Type header: {ctype.media!r} is not multipart")
+        raise RemoteProtocolError(f"Content-Type header: {show(ctype.media)} is not multipart")
     boundary = ctype.boundary
     if not boundary:
         raise RemoteProtocolError("Content-Type header: multipart without a boundary parameter")
@@ -90,7 +90,7 @@ def parse_multipart(body: bytes, content_type: str | ContentType) -> list[BodyPa
     else:
         pos = body.find(b"\r\n" + delim)
         if pos < 0:
-            raise RemoteProtocolError(f"multipart body: boundary {boundary!r} not found")
+            raise RemoteProtocolError(f"multipart body: boundary {show(boundary)} not found")
         pos += 2
     parts: list[BodyPart] = []
     while True:

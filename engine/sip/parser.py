@@ -39,7 +39,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError, show
 from sipflow.sip.headers import CSeq, Via, parse_int_header
 from sipflow.sip.message import COMPACT_FORMS, Headers, Request, Response, SipMessage
 from sipflow.sip.uri import _TOKEN_RE, NameAddr, SipUri, _parse_host, split_list
@@ -185,11 +185,11 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
     if start[:4].upper() == "SIP/":
         parts = start.split(" ", 2)
         if len(parts) < 2:
-            raise RemoteProtocolError(f"malformed status line {start[:80]!r}", 0, data[:8192])
+            raise RemoteProtocolError(f"malformed status line {show(start[:80])}", 0, data[:8192])
         version, code = parts[0], parts[1]
         reason = parts[2] if len(parts) == 3 else ""
         if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
-            raise RemoteProtocolError(f"status line: invalid status code {code!r}", 0, data[:8192])
+            raise RemoteProtocolError(f"status line: invalid status code {show(code)}", 0, data[:8192])
         if "\r" in reason or "\n" in reason:
             raise RemoteProtocolError("status line: reason contains a line break", 0, data[:8192])
         msg = Response.__new__(Response)
@@ -203,14 +203,14 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
             version = parts[-1] if len(parts) > 2 else ""
             if problem is None or problem[1] != 513:
                 problem = (
-                    f"request line {start[:80]!r} is not 'METHOD SP Request-URI SP SIP-Version'",
+                    f"request line {show(start[:80])} is not 'METHOD SP Request-URI SP SIP-Version'",
                     400,
                 )
         else:
             method, uri, version = parts
         if method not in _METHODS and (not method or _TOKEN_RE.fullmatch(method) is None):
             raise RemoteProtocolError(
-                f"request line: invalid method {method[:40]!r}", 0, data[:8192]
+                f"request line: invalid method {show(method[:40])}", 0, data[:8192]
             )
         msg = Request.__new__(Request)
         msg.method = method
@@ -218,9 +218,9 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
         msg._ruri = None
     if version != "SIP/2.0" and version.upper() != "SIP/2.0" and problem is None:
         if _VERSION_RE.fullmatch(version):
-            problem = (f"SIP version {version!r} is not supported", 505)
+            problem = (f"SIP version {show(version)} is not supported", 505)
         else:
-            problem = (f"malformed SIP version {version[:40]!r}", 400)
+            problem = (f"malformed SIP version {show(version[:40])}", 400)
     if msg.is_request and problem is None:
         if not uri:
             problem = ("request line: empty Request-URI", 400)
@@ -254,7 +254,7 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
             key = _field_key(name) if colon else None
             if key is None:
                 if problem is None:
-                    problem = (f"malformed header line {line[:60]!r}", 400)
+                    problem = (f"malformed header line {show(line[:60])}", 400)
                 continue
             name = name.rstrip(" \t")
         field = [key, name, value.strip(), line]
@@ -325,7 +325,7 @@ def _eager_checks(
         raise RemoteProtocolError("missing Call-ID header")
     call_id = f[2]
     if not call_id or " " in call_id or "\t" in call_id:
-        raise RemoteProtocolError(f"Call-ID header: invalid value {call_id!r}")
+        raise RemoteProtocolError(f"Call-ID header: invalid value {show(call_id)}")
     cache["call_id"] = call_id
     f = first.get("cseq")
     if f is None:
@@ -335,7 +335,7 @@ def _eager_checks(
         method = msg.method  # type: ignore[union-attr]
         if cseq.method != method:
             raise RemoteProtocolError(
-                f"CSeq header: method {cseq.method!r} does not match request method {method!r}"
+                f"CSeq header: method {show(cseq.method)} does not match request method {show(method)}"
             )
     f = first.get("contact")
     if f is not None:
@@ -351,7 +351,7 @@ def _eager_checks(
     if f is not None:
         text = f[2]
         if not text.isdigit() or not text.isascii() or len(text) > 10:
-            raise RemoteProtocolError(f"Content-Length header: {text!r} is not a number")
+            raise RemoteProtocolError(f"Content-Length header: {show(text)} is not a number")
         length = int(text)
         body = msg.body
         if length < len(body):

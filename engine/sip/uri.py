@@ -32,7 +32,7 @@ import ipaddress
 import re
 from urllib.parse import unquote_to_bytes
 
-from sipflow.sip.errors import RemoteProtocolError
+from sipflow.sip.errors import RemoteProtocolError, show
 
 __all__ = [
     "SipUri",
@@ -153,19 +153,19 @@ def parse_params(text: str, where: str = "parameters") -> dict[str, str | None]:
         name, eq, value = item.partition("=")
         name = name.strip()
         if not name or _TOKEN_RE.fullmatch(name) is None:
-            raise RemoteProtocolError(f"{where}: malformed parameter {item.strip()!r}")
+            raise RemoteProtocolError(f"{where}: malformed parameter {show(item.strip())}")
         if eq:
             value = value.strip()
             if not value:
-                raise RemoteProtocolError(f"{where}: parameter {name!r} has an empty value")
+                raise RemoteProtocolError(f"{where}: parameter {show(name)} has an empty value")
             if value[0] == '"':
                 if len(value) < 2 or value[-1] != '"':
                     raise RemoteProtocolError(
-                        f"{where}: parameter {name!r} has an unterminated quoted value"
+                        f"{where}: parameter {show(name)} has an unterminated quoted value"
                     )
             elif not _PARAM_BAD.isdisjoint(value):
                 raise RemoteProtocolError(
-                    f"{where}: parameter {name!r} has an invalid value {value!r}"
+                    f"{where}: parameter {show(name)} has an invalid value {show(value)}"
                 )
             params[name.lower()] = value
         else:
@@ -208,23 +208,23 @@ def _parse_host(text: str, where: str) -> tuple[str, int | None]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise RemoteProtocolError(f"{where}: unterminated IPv6 reference in {text!r}")
+            raise RemoteProtocolError(f"{where}: unterminated IPv6 reference in {show(text)}")
         host = text[1:end]
         if not _is_ipv6(host):
-            raise RemoteProtocolError(f"{where}: invalid IPv6 address {host!r}")
+            raise RemoteProtocolError(f"{where}: invalid IPv6 address {show(host)}")
         rest = text[end + 1 :]
         if rest and rest[0] != ":":
-            raise RemoteProtocolError(f"{where}: unexpected text after IPv6 address in {text!r}")
+            raise RemoteProtocolError(f"{where}: unexpected text after IPv6 address in {show(text)}")
         port_text = rest[1:] if rest else None
     else:
         host, colon, port_text_s = text.partition(":")
         port_text = port_text_s if colon else None
         if not host or _HOSTNAME_RE.fullmatch(host) is None:
-            raise RemoteProtocolError(f"{where}: invalid host {host!r}")
+            raise RemoteProtocolError(f"{where}: invalid host {show(host)}")
     if port_text is None:
         return host, None
     if not port_text.isdigit() or not port_text.isascii() or len(port_text) > 5:
-        raise RemoteProtocolError(f"{where}: invalid port {port_text!r}")
+        raise RemoteProtocolError(f"{where}: invalid port {show(port_text)}")
     port = int(port_text)
     if port > 65535:
         raise RemoteProtocolError(f"{where}: port {port} out of range")
@@ -282,13 +282,13 @@ class SipUri:
                 return uri
         scheme, colon, rest = text.partition(":")
         if not colon or _SCHEME_RE.fullmatch(scheme) is None:
-            raise RemoteProtocolError(f"{where}: {text!r} is not a URI (no scheme)")
+            raise RemoteProtocolError(f"{where}: {show(text)} is not a URI (no scheme)")
         scheme = scheme.lower()
         if not rest:
-            raise RemoteProtocolError(f"{where}: {text!r} is empty after the scheme")
+            raise RemoteProtocolError(f"{where}: {show(text)} is empty after the scheme")
         if not _URI_BAD.isdisjoint(rest):
             bad = next(ch for ch in rest if ch in _URI_BAD)
-            raise RemoteProtocolError(f"{where}: invalid character {bad!r} in {text!r}")
+            raise RemoteProtocolError(f"{where}: invalid character {show(bad)} in {show(text)}")
         uri = cls.__new__(cls)
         uri.scheme = scheme
         uri.user = uri.password = uri.opaque = None
@@ -301,7 +301,7 @@ class SipUri:
         elif scheme == "tel":
             number, _, params = rest.partition(";")
             if not number:
-                raise RemoteProtocolError(f"{where}: tel URI {text!r} has no number")
+                raise RemoteProtocolError(f"{where}: tel URI {show(text)} has no number")
             uri.user = number
             uri.params = parse_params(params, where)
         else:
@@ -315,9 +315,9 @@ class SipUri:
             rest = rest[at + 1 :]
             user, colon, password = userinfo.partition(":")
             if not user:
-                raise RemoteProtocolError(f"{where}: empty user part in {text!r}")
+                raise RemoteProtocolError(f"{where}: empty user part in {show(text)}")
             if not _USER_BAD.isdisjoint(userinfo):
-                raise RemoteProtocolError(f"{where}: invalid character in user part of {text!r}")
+                raise RemoteProtocolError(f"{where}: invalid character in user part of {show(text)}")
             self.user = user
             self.password = password if colon else None
         rest, qmark, headers = rest.partition("?")
@@ -329,7 +329,7 @@ class SipUri:
             for item in headers.split("&"):
                 name, eq, value = item.partition("=")
                 if not name or not eq:
-                    raise RemoteProtocolError(f"{where}: malformed URI header {item!r} in {text!r}")
+                    raise RemoteProtocolError(f"{where}: malformed URI header {show(item)} in {show(text)}")
                 self.headers[name] = value
 
     # -- helpers -----------------------------------------------------------
@@ -422,7 +422,7 @@ def _parse_quoted(text: str, where: str) -> tuple[str, str]:
         if ch == '"':
             return text[: i + 1], text[i + 1 :]
         i += 1
-    raise RemoteProtocolError(f"{where}: unterminated quoted display name in {text!r}")
+    raise RemoteProtocolError(f"{where}: unterminated quoted display name in {show(text)}")
 
 
 class NameAddr:
@@ -462,7 +462,7 @@ class NameAddr:
             display = unquote(quoted)
             rest = rest.lstrip()
             if not rest.startswith("<"):
-                raise RemoteProtocolError(f"{where}: expected '<' after display name in {text!r}")
+                raise RemoteProtocolError(f"{where}: expected '<' after display name in {show(text)}")
         else:
             rest = text
         lt = rest.find("<")
@@ -473,24 +473,24 @@ class NameAddr:
                     for word in name.split():
                         if _TOKEN_RE.fullmatch(word) is None:
                             raise RemoteProtocolError(
-                                f"{where}: invalid display name {name!r} (must be tokens or quoted)"
+                                f"{where}: invalid display name {show(name)} (must be tokens or quoted)"
                             )
                     display = " ".join(name.split())
             gt = rest.find(">", lt)
             if gt < 0:
-                raise RemoteProtocolError(f"{where}: missing '>' in {text!r}")
+                raise RemoteProtocolError(f"{where}: missing '>' in {show(text)}")
             uri_text = rest[lt + 1 : gt]
             params_text = rest[gt + 1 :].strip()
             angle = True
             if params_text and params_text[0] != ";":
-                raise RemoteProtocolError(f"{where}: unexpected text {params_text!r} after '>'")
+                raise RemoteProtocolError(f"{where}: unexpected text {show(params_text)} after '>'")
         else:
             uri_text, semi, params_text = rest.partition(";")
             uri_text = uri_text.strip()
             angle = False
             if "?" in uri_text or "," in uri_text:
                 raise RemoteProtocolError(
-                    f"{where}: a URI with '?' or ',' must be enclosed in <> ({uri_text!r})"
+                    f"{where}: a URI with '?' or ',' must be enclosed in <> ({show(uri_text)})"
                 )
         na = cls.__new__(cls)
         na.display = display

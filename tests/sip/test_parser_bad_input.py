@@ -146,3 +146,10 @@ def test_make_response_details() -> None:
     ]
     assert make_response(req, 555).reason == "Push Notification Service Not Supported"
     assert make_response(req, 499).reason == "Client Error"
+
+
+def test_reasons_stay_short_for_huge_input() -> None:
+    huge = OK.replace(b"To: <sip:carol@", b"To: <sip:" + b"x" * 5000 + b" @")
+    e = err(huge)
+    assert e.status == 400 and e.reason.startswith("To header: ") and len(e.reason) < 200
+    assert len(RemoteProtocolError("x" * 1000).reason) <= 300

@@ -8,7 +8,8 @@ Rules, applied in this order, each failure one diagnostic naming file and line:
 2. the bytes must be UTF-8 text without NUL bytes (a NUL means a binary file);
 3. the text must be YAML (ruamel.yaml round-trip, YAML 1.2: ``on``/``yes`` are strings);
 4. before anything walks the tree: at most ``MAX_ALIASES`` aliases, at most
-   ``MAX_NODES`` nodes once aliases are expanded (alias bombs), no recursive alias;
+   ``MAX_NODES`` nodes once aliases are expanded (alias bombs), no recursive alias,
+   at most ``MAX_DEPTH`` levels of nesting (so no later recursion can overflow);
 5. no mapping may repeat a key (every duplicate is reported, not just the first).
 
 Rules 1, 2 and 4 make the input *unusable* (rule ``E-INPUT``, ``sipflow lint`` exits
@@ -39,6 +40,8 @@ MAX_ALIASES = 64
 """Most aliases (``*name``) a file may use."""
 MAX_NODES = 100_000
 """Most nodes a file may hold once every alias is expanded."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and sequences (a table needs about 8)."""
 
 
 class YamlInputError(Exception):
@@ -119,10 +122,13 @@ def _check_graph(root: Node, file: str) -> list[Diagnostic]:
     """Rules 4 and 5 on the composed graph, iteratively (no recursion on user input)."""
     aliases = 0
     seen: set[int] = set()
-    stack: list[tuple[Node, Node | None]] = [(root, None)]
+    stack: list[tuple[Node, Node | None, int]] = [(root, None, 1)]
     duplicates: list[Diagnostic] = []
     while stack:
-        node, parent = stack.pop()
+        node, parent, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _unusable(file, node.start_mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels",
+                            "a state table is a few levels deep")
         if id(node) in seen:
             aliases += 1
             if aliases > MAX_ALIASES:
@@ -147,10 +153,10 @@ def _check_graph(root: Node, file: str) -> list[Diagnostic]:
                     else:
                         keys[key.value] = key
             for key, value in reversed(node.value):  # visited in file order
-                stack.append((value, node))
-                stack.append((key, node))
+                stack.append((value, node, depth + 1))
+                stack.append((key, node, depth + 1))
         elif isinstance(node, SequenceNode):
-            stack.extend((item, node) for item in reversed(node.value))
+            stack.extend((item, node, depth + 1) for item in reversed(node.value))
     _check_expansion(root, file)
     return sorted(duplicates, key=lambda d: (d.line, d.col))
 

@@ -69,6 +69,14 @@ def test_bom_is_accepted_and_nul_is_binary() -> None:
         parse(b"a: 1\n\x00", "f")
 
 
+def test_depth_cap_is_exact() -> None:
+    from sipflow.tables.yamlio import MAX_DEPTH
+
+    assert parse(b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1), "f") is not None
+    with pytest.raises(YamlInputError, match="nested deeper"):
+        parse(b"x:\n" + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, "f")
+
+
 def test_deep_nesting_is_one_clean_error() -> None:
     with pytest.raises(YamlInputError) as info:
         parse(b"[" * 5000 + b"]" * 5000, "f")

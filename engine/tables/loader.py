@@ -290,7 +290,11 @@ def load_checked(path_or_name: str | Path, registry: Registry | None = None) -> 
             fragments.append((str(name), fdoc))
     if problems:
         return LoadResult(file, None, problems)
-    return LoadResult(file, _Builder(registry).table(doc, fragments))
+    try:
+        return LoadResult(file, _Builder(registry).table(doc, fragments))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # the schema should prevent this
+        return LoadResult(file, None, [error(file, 1, 1, "E-SCHEMA", f"cannot build the table: {exc}",
+                                             "please report this: the schema accepted the file")])
 
 
 def load_table(path_or_name: str | Path, registry: Registry | None = None) -> Table:

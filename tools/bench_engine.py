@@ -366,6 +366,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "table": {"name": table.name, "version": table.version, "states": len(table.states),
                   "rows": len(table.rows), "files": list(table.files)},
         "engine": {
+            "what": "Runtime.deliver of whole calls (8 events each, session opened by DialogINVITE "
+                    "and ended by BYE, state timer started and cancelled); in-dialog: dispatch of "
+                    "rows without to on established sessions",
             "calls": calls,
             "events": n_events,
             "call_flow_events_per_s": round(engine_eps),
@@ -388,6 +391,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "meets_target": create.cpu < TARGET_CREATE_S and per_session <= TARGET_BYTES,
         },
         "naive": {
+            "what": "one transitions.Machine per session (model = session); do-nothing callbacks "
+                    "called by transitions directly: no queue, context, timers or publish; "
+                    "build time not included in its events/s",
             "sessions": naive_n,
             "build_ms_per_session": round(naive_build_lap.cpu / naive_n * 1e3, 4),
             "bytes_per_session": round(naive_per_session, 1),

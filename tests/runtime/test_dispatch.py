@@ -298,3 +298,27 @@ def test_a_handle_belongs_to_one_live_session(make_runtime):
     rt.dispatch(first, "DialogBYE")
     assert first.ended
     assert rt.start_session("uas", handle="h") is rt.session_for("h")
+
+
+def test_an_action_may_drive_another_session_of_the_same_machine(make_runtime, registry, rec):
+    @registry.action("Relay", "dispatch Go to the session stored in data['peer']")
+    def relay(ctx, **params):
+        peer = ctx.session.data["peer"]
+        assert ctx.runtime.dispatch(peer, "Go") is True  # nested trigger on the shared machine
+        rec.calls.append(("relayed", peer.state, ctx.session.state))
+
+    spec = {
+        "table": "pair",
+        "states": {"Idle": {}, "Up": {}, "End": {"final": True}},
+        "transitions": [
+            {"from": "Idle", "on": "Go", "do": [{"Note": {"tag": "go"}}], "to": "Up"},
+            {"from": "Idle", "on": "Poke", "do": ["Relay"], "to": "End"},
+            {"from": "Up", "on": "Next", "to": "End"},
+        ],
+    }
+    rt = make_runtime(spec)
+    a, b = rt.start_session("pair"), rt.start_session("pair")
+    a.data["peer"] = b
+    assert rt.dispatch(a, "Poke")
+    assert rec.calls == [("note", "go", "Idle", "Go"), ("relayed", "Up", "Idle")]
+    assert a.state == "End" and a.ended and b.state == "Up" and not b.ended

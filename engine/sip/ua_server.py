@@ -114,14 +114,11 @@ class ServerSide:
         data = txn.user_data
         if data is not None:
             self._request_done(data[0], data[1])
+            self._maybe_release(data[0])
 
     def _respond_txn(self, txn: ServerTransaction, response: Response, now: float) -> None:
-        try:
-            self.layer.respond(txn, response, now)
-        except LocalProtocolError:
-            raise
-        except OSError as exc:  # pragma: no cover - the layer reports send errors itself
-            log.warning("could not send %d: %s", response.status, exc)
+        """Send ``response`` on ``txn`` (send errors reach ``on_transport_error``)."""
+        self.layer.respond(txn, response, now)
 
     def _precheck(self, txn: ServerTransaction, request: Request, now: float) -> bool:
         """RFC 3261 §8.2.1-§8.2.2 checks; True when the request was rejected."""
@@ -301,6 +298,8 @@ class ServerSide:
             raise LocalProtocolError(f"a {status} cannot be sent reliably: only 101-199 can")
         leg, _ = txn.user_data
         request = txn.request
+        if reliable:
+            self._check_reliable(request)
         if leg.trying is not None and txn.is_invite:
             leg.trying.cancel()
             leg.trying = None
@@ -460,10 +459,11 @@ class ServerSide:
 
     # -- reliable provisionals (RFC 3262) --------------------------------------
 
-    def _send_reliable(
-        self, leg: Leg, dialog: Dialog, txn: ServerTransaction, response: Response, now: float
-    ) -> None:
-        request = txn.request
+    def _check_reliable(self, request: Request) -> None:
+        """Raise ``LocalProtocolError`` unless a reliable provisional may answer
+        ``request`` (an INVITE from a peer that offered 100rel, RFC 3262 §3)."""
+        if request.method != "INVITE":
+            raise LocalProtocolError("only provisional responses to INVITE can be reliable")
         if not self._rel_on:
             raise LocalProtocolError("100rel is not in EndpointConfig.supported")
         if "100rel" not in request.supported and "100rel" not in request.require:
@@ -471,6 +471,11 @@ class ServerSide:
                 "the peer does not support 100rel: send the provisional unreliably, "
                 "or answer 421 with 'Require: 100rel'"
             )
+
+    def _send_reliable(
+        self, leg: Leg, dialog: Dialog, txn: ServerTransaction, response: Response, now: float
+    ) -> None:
+        request = txn.request
         usage = dialog.invite
         assert usage is not None
         rel = usage.rel_tx

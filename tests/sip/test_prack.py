@@ -143,6 +143,8 @@ def test_reliable_provisional_to_a_peer_without_100rel_raises():
     assert "100rel" not in inv.message.supported
     with pytest.raises(LocalProtocolError, match="421"):
         net[B].respond(inv.request_id, 180, reliable=True)
+    net.run_for(0.25)  # the failed attempt did not cancel the 100 Trying
+    assert [d for _t, s, _d, d in net.wire if s == B][0].startswith(b"SIP/2.0 100")
     # The table's alternative: 421 with Require: 100rel.
     net[B].respond(inv.request_id, 421, headers=[("Require", "100rel")])
     assert responses(net.take(A), 421)[0].message.require == frozenset({"100rel"})

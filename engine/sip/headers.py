@@ -55,6 +55,8 @@ _FAST_VIA_RE = re.compile(
     rf"SIP/2\.0/({_TOKEN}) ({_HOSTNAME})(?::([0-9]{{1,5}}))?((?:;{_TOKEN}(?:={_PVALUE})?)*+)"
 )
 
+_FAST_MEDIA_RE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+
 
 class Via:
     """One Via value: ``SIP/2.0/UDP host:port;branch=...;received=...;rport``."""
@@ -226,6 +228,8 @@ class ContentType(NamedTuple):
     @classmethod
     def parse(cls, text: str, header: str = "Content-Type") -> ContentType:
         """Parse a media type with parameters; raises ``RemoteProtocolError``."""
+        if _FAST_MEDIA_RE.fullmatch(text) is not None:  # the common case: no parameters
+            return cls(text.lower(), {})
         media, _, params = text.partition(";")
         media = media.strip()
         mtype, slash, subtype = media.partition("/")

@@ -108,6 +108,7 @@ class CompiledGuard:
     types: dict[str, str]
 
     def holds(self, ctx: Context) -> bool:
+        """Whether the guard (negated for ``{not: ...}``) holds for the event in ``ctx``."""
         params = self.params
         if self.dynamic:
             params = _resolved(params, self.types, ctx, f"{self.call.source.short}: {self.name}")
@@ -130,14 +131,17 @@ class CompiledRow:
 
     @property
     def source(self) -> Any:
+        """Where the row was written (``Source``: file, line, column)."""
         return self.row.source
 
     @property
     def event(self) -> str:
+        """The event the row reacts to."""
         return self.row.event
 
     @property
     def target(self) -> str | None:
+        """The state the row goes to, or None for a row that stays."""
         return self.row.target
 
     def __repr__(self) -> str:
@@ -178,6 +182,7 @@ class CompiledTable:
         return [(row, row.fired) for row in self.rows]
 
     def reset_coverage(self) -> None:
+        """Set every row's firing count back to zero."""
         for row in self.rows:
             row.fired = 0
 

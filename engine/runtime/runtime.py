@@ -269,6 +269,7 @@ class Runtime:
 
     def action_failed(self, ctx: Context, row: CompiledRow, action: CompiledAction,
                       exc: BaseException) -> None:
+        """Log a failed action with its ``file:line`` and count it against its row."""
         where = action.call.source.short
         self.failures[row.source.short] += 1
         log.error("%s: action %s failed in table %s (state %s, event %s): %s: %s", where,
@@ -277,6 +278,7 @@ class Runtime:
 
     def guard_failed(self, ctx: Context, row: CompiledRow, guard: CompiledGuard,
                      exc: BaseException) -> None:
+        """Log a failed guard (the row is skipped) with its ``file:line``; count it."""
         self.failures[row.source.short] += 1
         log.error("%s: guard %s failed in table %s (state %s, event %s): %s: %s; row skipped",
                   guard.call.source.short, guard.name, row.table, ctx.session.state,

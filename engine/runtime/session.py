@@ -62,6 +62,7 @@ class Session:
 
     @property
     def table_name(self) -> str:
+        """The name of the session's table."""
         return self.table.name
 
     def __repr__(self) -> str:

@@ -40,6 +40,7 @@ class RunningTimer:
         self.handle: Any = None
 
     def cancel(self) -> None:
+        """Cancel the clock's callback (harmless when it already ran)."""
         if self.handle is not None:
             self.handle.cancel()
 

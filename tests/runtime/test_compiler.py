@@ -152,3 +152,23 @@ def test_lookup_gives_rows_in_precedence_and_nothing_for_unknown_pairs(build, re
     assert compiled.lookup("Done", "Go") == () and compiled.lookup("Idle", "Nope") == ()
     assert compiled.rows_for("A", "Next") == compiled.lookup("A", "Next")
     assert compiled.triggers[("A", "Next")] is compiled.machine.events["Next"]
+
+
+def test_sessions_never_build_machines(make_runtime, monkeypatch):
+    from transitions import Machine
+
+    rt = make_runtime(SIMPLE)
+    built = []
+    original = Machine.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Machine, "__init__", counting)
+    for _ in range(50):
+        s = rt.start_session("simple")
+        rt.dispatch(s, "Go")
+        rt.dispatch(s, "Next")
+        assert s.ended
+    assert built == [] and rt.tables["simple"].machine.models == []

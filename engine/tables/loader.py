@@ -3,7 +3,8 @@
 Rules:
 
 * ``load_table("uac_call")`` loads the shipped table ``sipflow.state_tables/uac_call.yaml``;
-  anything with a path separator or a ``.yaml``/``.yml`` suffix (or a ``Path``) is a file.
+  anything with a path separator or a ``.yaml``/``.yml`` suffix (or a ``Path``), and a bare
+  word naming an existing file or directory, is a path.
 * A table's ``include: [name]`` is looked up as ``fragments/name.yaml`` beside the
   table first, then among the shipped fragments. Included rows follow the table's
   own rows, in include order, and carry ``origin`` = the fragment's name.
@@ -92,11 +93,17 @@ def shipped_table_names() -> list[str]:
 
 
 def is_name(path_or_name: str | Path) -> bool:
-    """True when ``path_or_name`` means a shipped table rather than a file."""
+    """True when ``path_or_name`` means a shipped table rather than a file or directory.
+
+    A ``Path``, anything with a path separator or a ``.yaml``/``.yml`` suffix, and a bare
+    word that exists in the working directory (``sipflow lint tables``) are paths.
+    """
     if isinstance(path_or_name, Path):
         return False
     text = str(path_or_name)
-    return "/" not in text and os.sep not in text and not text.endswith(SUFFIXES)
+    if "/" in text or os.sep in text or text.endswith(SUFFIXES):
+        return False
+    return not os.path.exists(text)
 
 
 def resolve(path_or_name: str | Path) -> tuple[Path, str]:

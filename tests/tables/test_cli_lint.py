@@ -235,3 +235,13 @@ def test_same_table_named_twice_is_linted_once() -> None:
     path, _ = resolve("uac_call")
     result = run("--strict", "uac_call", str(path), "uac_call")
     assert result.exit_code == 0 and result.output == ""
+
+
+def test_bare_directory_name_is_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "t.yaml").write_text((FIXTURES / "W-UNUSED-STATE.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    result = run("tables")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("tables/t.yaml:8:3: W-UNUSED-STATE")
+    assert run("uac_call", "--strict").exit_code == 0  # a name that is no local path is shipped

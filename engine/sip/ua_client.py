@@ -93,20 +93,26 @@ class ClientSide:
                 else:
                     self._reject_fork(request, response, now)
                 return
+            early = leg.early or {}
+            try:  # validates Contact and Record-Route before anything changes
+                fresh = Dialog.from_uac(request, response, leg.handle)
+            except RemoteProtocolError as exc:
+                log.info("2xx to INVITE unusable (%s): the call fails", exc.reason)
+                self._client_failed(txn, now, lambda leg: ev.TransportError(leg.handle, "INVITE"))
+                return
             ctx.final = True
             leg.clients -= 1
             leg.invite_txn = None
             leg.cancel_pending = False
-            early = leg.early or {}
             dialog = early.pop(tag, None)
             if dialog is None:
-                dialog = Dialog.from_uac(request, response, leg.handle)
+                dialog = fresh
                 assert dialog.invite is not None
                 dialog.invite.local_offer = leg.offer
                 self.dialogs.add(dialog)
             else:
-                dialog.refresh_target(response)
-                dialog.route_set = Dialog.from_uac(request, response, "").route_set
+                dialog.remote_target = fresh.remote_target
+                dialog.route_set = fresh.route_set  # recomputed from the 2xx (§13.2.2.4)
             for other in early.values():
                 self._drop_dialog(other)
             leg.early = None
@@ -253,7 +259,14 @@ class ClientSide:
         self.now = now
 
     def on_terminated(self, txn: Any) -> None:
-        """Bookkeeping hook of the transaction layer (nothing to do)."""
+        """A transaction ended. Normally its outcome was already reported; a
+        client transaction that ends without one (cannot happen with a correct
+        layer) still fails its leg, so no handle is ever left behind."""
+        ctx = txn.user_data if isinstance(txn, ClientTransaction) else None
+        if ctx is not None and not ctx.final and ctx.leg is not None:
+            self._client_failed(
+                txn, self.now, lambda leg: ev.TransportError(leg.handle, txn.method)
+            )
 
     def _client_failed(self, txn: ClientTransaction, now: float, make: Any) -> None:
         ctx: ClientCtx | None = txn.user_data
@@ -262,7 +275,8 @@ class ClientSide:
         leg = ctx.leg
         ctx.final = True
         leg.clients -= 1
-        self.events.append(make(leg))
+        event = make(leg)
+        self.events.append(event)
         if txn is leg.invite_txn:
             leg.invite_txn = None
             leg.cancel_pending = False
@@ -273,7 +287,8 @@ class ClientSide:
             usage = ctx.dialog.invite
             if usage is not None and txn.method == "INVITE":
                 usage.out_invite = False
-            self._end_dialog(leg, ctx.dialog, "timeout", now)
+            reason = "timeout" if isinstance(event, ev.Timeout) else "transport-error"
+            self._end_dialog(leg, ctx.dialog, reason, now)
         self._maybe_release(leg)
 
     # ==================================================================
@@ -462,6 +477,8 @@ class ClientSide:
         dest = self._peer_of(dialog)
         if dest is None:  # the peer's Contact/Record-Route: like a 503 (§8.1.3.1)
             self.events.append(ev.TransportError(leg.handle, method))
+            if method == "BYE":
+                self._end_dialog(leg, dialog, "transport-error", now)
             return
         if method == "INVITE":
             if usage is None:
@@ -513,6 +530,8 @@ class ClientSide:
             self.events.append(ev.TransportError(leg.handle, method))
             if usage is not None and method == "INVITE":
                 usage.out_invite = False
+            if method == "BYE":
+                self._end_dialog(leg, dialog, "transport-error", now)
             return
         txn.user_data = ClientCtx(leg, dialog, sdp)
         leg.clients += 1

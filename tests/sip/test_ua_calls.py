@@ -496,3 +496,27 @@ def test_application_headers_replace_the_defaults_instead_of_doubling_them():
     net[A].request(h, "UPDATE", headers=[("m", "<sip:alice2@127.0.0.1:5061>")])
     upd = requests(net.take(B), "UPDATE")[0]
     assert upd.message.headers.get_all("Contact") == ["<sip:alice2@127.0.0.1:5061>"]
+
+
+def test_2xx_with_a_malformed_record_route_fails_the_call_cleanly():
+    net = Net(A, B)
+    h = net[A].invite(uri(B))
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 200, headers=[("Record-Route", "<sip:")])
+    a = net.take(A)
+    assert a == [ev.TransportError(h, "INVITE"), ev.HandleReleased(h)]
+    net.run_idle()  # B gives up retransmitting; nothing is left on A
+    assert one(net.take(B), ev.AckTimeout).handle == inv.handle
+    assert {k: v for k, v in net[A].counts().items() if v} == {}
+
+
+def test_2xx_with_a_contact_we_cannot_reach_is_not_acked_and_bye_fails():
+    net = Net(A, B)
+    h = net[A].invite(uri(B))
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 200, headers=[("Contact", "<tel:+15551234>")])
+    one(net.take(A), ev.DialogEstablished)
+    assert not [d for _t, s, _d, d in net.wire if s == A and d.startswith(b"ACK")]
+    net[A].request(h, "BYE")
+    assert net.take(A) == [ev.TransportError(h, "BYE"),
+                           ev.DialogTerminated(h, "transport-error"), ev.HandleReleased(h)]

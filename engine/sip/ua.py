@@ -57,7 +57,7 @@ from sipflow.sip.types import Address
 from sipflow.sip.ua_client import ClientSide
 from sipflow.sip.ua_config import EndpointConfig
 from sipflow.sip.ua_server import ServerSide
-from sipflow.sip.ua_state import HeaderList, Leg, resolve_uri, set_to_tag, txn_rid
+from sipflow.sip.ua_state import HeaderList, Leg, merge_key, resolve_uri, set_to_tag, txn_rid
 
 __all__ = ["UACore", "HeaderList"]
 
@@ -88,6 +88,7 @@ class UACore(ServerSide, ClientSide):
         self.now = 0.0
         self._legs: dict[str, Leg] = {}
         self._requests: dict[str, ServerTransaction] = {}
+        self._ongoing: dict[tuple[str, str, str], str] = {}  # merged-request check (482)
         self._next_handle = 0
         self._next_rid = 0
         self._allow = ", ".join(config.allow)
@@ -118,6 +119,9 @@ class UACore(ServerSide, ClientSide):
         txn.user_data = (leg, rid)
         self._requests[rid] = txn
         leg.requests.append(rid)
+        request = txn.request
+        if request.to_tag is None:
+            self._ongoing[merge_key(request)] = rid
         return rid
 
     def _initial_seq(self) -> int:
@@ -290,6 +294,10 @@ class UACore(ServerSide, ClientSide):
 
     def _request_done(self, leg: Leg, rid: str) -> None:
         txn = self._requests.pop(rid, None)
+        if txn is not None and txn.request.to_tag is None:
+            key = merge_key(txn.request)
+            if self._ongoing.get(key) == rid:
+                del self._ongoing[key]
         if txn is not None and txn.is_invite and leg.trying is not None:
             leg.trying.cancel()
             leg.trying = None
@@ -389,4 +397,3 @@ class UACore(ServerSide, ClientSide):
         }
         out.update(self.layer.counts())
         return out
-

@@ -41,6 +41,7 @@ from sipflow.sip.ua_state import (
     Leg,
     Pending2xx,
     add_capabilities,
+    merge_key,
     set_to_tag,
 )
 
@@ -162,6 +163,10 @@ class ServerSide:
             return
         if method in DIALOG_ONLY:
             self._reject(txn, 481, now, warning=f"{method} outside a dialog")
+            return
+        if self._ongoing.get(merge_key(request)) is not None:
+            # The same request reached us twice by different paths (§8.2.2.2).
+            self._reject(txn, 482, now, warning="merged request: already being processed")
             return
         if method == "INVITE":
             self._on_new_invite(txn, request, now)

@@ -14,7 +14,7 @@ from sipflow.sip import events as ev
 from sipflow.sip.deadlines import Deadline
 from sipflow.sip.dialog import Dialog
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
-from sipflow.sip.message import Response
+from sipflow.sip.message import Request, Response
 from sipflow.sip.transaction import ClientTransaction, ServerTransaction
 from sipflow.sip.types import Address
 from sipflow.sip.uri import SipUri
@@ -22,7 +22,7 @@ from sipflow.sip.uri import SipUri
 __all__ = [
     "HeaderList", "TARGET_REFRESH", "DIALOG_ONLY", "Leg", "ClientCtx", "Pending2xx",
     "resolve_uri", "txn_rid", "angle", "set_to_tag", "add_capabilities", "response_event",
-    "names_of",
+    "names_of", "merge_key",
 ]
 
 HeaderList = Iterable[tuple[str, str]]
@@ -165,3 +165,10 @@ def names_of(headers: list[tuple[str, str]]) -> frozenset[str]:
     """The lower-case full names among application-supplied header fields (so
     the core does not add a second Contact, Content-Type …)."""
     return frozenset(_COMPACT.get(n.strip().lower(), n.strip().lower()) for n, _ in headers)
+
+
+def merge_key(request: Request) -> tuple[str, str, str]:
+    """(Call-ID, From tag, CSeq) of an out-of-dialog request: two requests
+    with the same key but different transactions are a merged request
+    (RFC 3261 §8.2.2.2, answered 482)."""
+    return (request.call_id, request.from_tag or "", str(request.cseq))

@@ -320,3 +320,18 @@ def test_dialog_of_a_handle_is_readable():
     ep.respond(event.request_id, 200)
     assert ep.dialog(event.handle).confirmed
     assert ep.dialog("c999") is None
+
+
+def test_merged_request_gets_482():
+    ep = endpoint()
+    ep.receive(raw(), PEER, 0.0)
+    (first,) = ep.take_events()
+    # The same INVITE forked back to us by another path: same From tag, Call-ID
+    # and CSeq, another branch.
+    ep.receive(raw(via="SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKother"), PEER, 0.0)
+    assert [m.status for m in answers(ep)] == [482]
+    assert ep.take_events() == []
+    ep.respond(first.request_id, 486)
+    ep.take_transmits()
+    # Once answered, the key is free again (a new transaction may reuse it).
+    assert ep.core._ongoing == {}

@@ -520,3 +520,19 @@ def test_2xx_with_a_contact_we_cannot_reach_is_not_acked_and_bye_fails():
     net[A].request(h, "BYE")
     assert net.take(A) == [ev.TransportError(h, "BYE"),
                            ev.DialogTerminated(h, "transport-error"), ev.HandleReleased(h)]
+
+
+def test_ipv6_call_brackets_hosts_in_via_and_contact():
+    a6, b6 = Address("udp", "::1", 5081), Address("udp", "::1", 5082)
+    net = Net(a6, b6)
+    h = net[a6].invite("sip:bob@[::1]:5082", body=SDP)
+    inv = one(net.take(b6), ev.RequestReceived)
+    assert inv.message.top_via.host == "::1" and inv.message.top_via.port == 5081
+    assert inv.message.headers.get("Contact") == "<sip:sipflow@[::1]:5081>"
+    net[b6].respond(inv.request_id, 200, body=SDP)
+    one(net.take(a6), ev.DialogEstablished)
+    net[a6].request(h, "BYE")
+    bye = requests(net.take(b6), "BYE")[0]
+    assert bye.message.uri == "sip:sipflow@[::1]:5082"
+    net[b6].respond(bye.request_id, 200)
+    idle(net)

@@ -335,3 +335,20 @@ def test_merged_request_gets_482():
     ep.take_transmits()
     # Once answered, the key is free again (a new transaction may reuse it).
     assert ep.core._ongoing == {}
+
+
+def test_local_address_follows_the_destination_transport_and_family():
+    locals_ = [ME, Address("tcp", "127.0.0.1", 5070), Address("udp", "::1", 5080)]
+    ep = SipEndpoint(locals_, rng=random.Random(3))
+    ep.invite("sip:b@127.0.0.1:6000;transport=tcp")
+    ep.invite("sip:b@[::1]:6000")
+    ep.invite("sip:b@127.0.0.1:6000")
+    sent = ep.take_transmits()
+    assert [t.dest for t in sent] == [Address("tcp", "127.0.0.1", 6000),
+                                      Address("udp", "::1", 6000), Address("udp", "127.0.0.1", 6000)]
+    vias = [parse_message(t.data).top_via for t in sent]
+    assert [(v.transport, v.host, v.port) for v in vias] == [
+        ("TCP", "127.0.0.1", 5070), ("UDP", "::1", 5080), ("UDP", "127.0.0.1", 5060)]
+    contacts = [parse_message(t.data).headers.get("Contact") for t in sent]
+    assert contacts == ["<sip:sipflow@127.0.0.1:5070;transport=tcp>",
+                        "<sip:sipflow@[::1]:5080>", "<sip:sipflow@127.0.0.1:5060>"]

@@ -192,7 +192,11 @@ class Runtime:
         False when nothing handled it (the backend then sends the safe default).
         """
         if name is None:
-            key, name, data, message = event.session_key, event.name, event.data, event.message
+            try:
+                key, name, data, message = event.session_key, event.name, event.data, event.message
+            except AttributeError:
+                raise TypeError(f"deliver() takes a BackendEvent or (session_key, name, data, message), "
+                                f"not {event!r}") from None
         else:
             key = event
         session = self._by_key.get(key) if key is not None else None

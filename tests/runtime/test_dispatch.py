@@ -322,3 +322,9 @@ def test_an_action_may_drive_another_session_of_the_same_machine(make_runtime, r
     assert rt.dispatch(a, "Poke")
     assert rec.calls == [("note", "go", "Idle", "Go"), ("relayed", "Up", "Idle")]
     assert a.state == "End" and a.ended and b.state == "Up" and not b.ended
+
+
+def test_deliver_names_what_it_expects(make_runtime):
+    rt = make_runtime(UAS)
+    with pytest.raises(TypeError, match=r"deliver\(\) takes a BackendEvent or \(session_key, name, data, message\)"):
+        rt.deliver("DialogINVITE")

@@ -89,6 +89,7 @@ class UACore(ServerSide, ClientSide):
         self._legs: dict[str, Leg] = {}
         self._requests: dict[str, ServerTransaction] = {}
         self._ongoing: dict[tuple[str, str, str], str] = {}  # merged-request check (482)
+        self._answer_by: dict[str, Deadline] = {}  # non-INVITE requests not yet answered
         self._next_handle = 0
         self._next_rid = 0
         self._allow = ", ".join(config.allow)
@@ -122,6 +123,10 @@ class UACore(ServerSide, ClientSide):
         request = txn.request
         if request.to_tag is None:
             self._ongoing[merge_key(request)] = rid
+        if not txn.is_invite:
+            # RFC 3261 §17.1.2.2: the peer gives up after 64*T1 (Timer F).
+            when = self.now + 64 * self.config.timers.t1
+            self._answer_by[rid] = self.timers.schedule(when, "unanswered", rid)
         return rid
 
     def _initial_seq(self) -> int:
@@ -220,10 +225,23 @@ class UACore(ServerSide, ClientSide):
             return b
         return a if b is None or a < b else b
 
+    def _answer_late(self, rid: str, now: float) -> None:
+        """A non-INVITE request the application never answered: by now the
+        peer's Timer F has fired; answer 500 so nothing is left behind."""
+        self._answer_by.pop(rid, None)
+        txn = self._requests.get(rid)
+        if txn is None:
+            return
+        log.warning("%s %s was not answered within 64*T1: sent 500", txn.method, rid)
+        self.respond(rid, 500, "Not Answered In Time", now=now)
+
     def _fire(self, deadline: Deadline, now: float) -> None:
         kind = deadline.kind
         if kind == "trying":
             self._send_trying(deadline.target, now)
+            return
+        if kind == "unanswered":
+            self._answer_late(deadline.target, now)
             return
         dialog: Dialog = deadline.target
         usage = dialog.invite
@@ -294,6 +312,9 @@ class UACore(ServerSide, ClientSide):
 
     def _request_done(self, leg: Leg, rid: str) -> None:
         txn = self._requests.pop(rid, None)
+        late = self._answer_by.pop(rid, None)
+        if late is not None:
+            late.cancel()
         if txn is not None and txn.request.to_tag is None:
             key = merge_key(txn.request)
             if self._ongoing.get(key) == rid:

@@ -352,3 +352,17 @@ def test_local_address_follows_the_destination_transport_and_family():
     contacts = [parse_message(t.data).headers.get("Contact") for t in sent]
     assert contacts == ["<sip:sipflow@127.0.0.1:5070;transport=tcp>",
                         "<sip:sipflow@[::1]:5080>", "<sip:sipflow@127.0.0.1:5060>"]
+
+
+def test_unanswered_non_invite_request_gets_500_after_64_t1():
+    ep = endpoint()
+    ep.receive(raw("OPTIONS", cseq="1 OPTIONS"), PEER, 10.0)
+    (event,) = ep.take_events()
+    ep.handle_timers(41.9)
+    assert ep.take_transmits() == []
+    ep.handle_timers(42.0)
+    (late,) = answers(ep)
+    assert (late.status, late.reason) == (500, "Not Answered In Time")
+    assert ep.take_events() == [ev.HandleReleased(event.handle)]
+    with pytest.raises(LocalProtocolError):
+        ep.respond(event.request_id, 200)

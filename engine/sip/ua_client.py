@@ -325,9 +325,14 @@ class ClientSide:
             extra.append(("Supported", ", ".join(options)))
         if rel100 == "required":
             extra.append(("Require", "100rel"))
-        if self._timer_on:
+        headers = list(headers)
+        if self._timer_on and "session-expires" not in names_of(headers):
             policy = self.config.session_timer
             if session_expires is not None:
+                if session_expires < st.ABSOLUTE_MIN_SE:
+                    raise LocalProtocolError(
+                        f"session_expires={session_expires}: RFC 4028 allows no less than 90 s"
+                    )
                 policy = st.SessionTimerPolicy(session_expires, min(policy.min_se, session_expires))
             extra.extend(st.request_headers(policy, None))
         extra.append(("Allow", self._allow))
@@ -502,11 +507,12 @@ class ClientSide:
         if method in ("INVITE", "UPDATE") and usage is not None:
             if self._options:
                 extra.append(("Supported", self._supported))
-            if self._timer_on:
-                extra.extend(st.request_headers(self.config.session_timer, usage.timer))
-        local = self._local_for(dest)
         headers = list(headers)
         given = names_of(headers)
+        if method in ("INVITE", "UPDATE") and usage is not None:
+            if self._timer_on and "session-expires" not in given:
+                extra.extend(st.request_headers(self.config.session_timer, usage.timer))
+        local = self._local_for(dest)
         refresh = method in TARGET_REFRESH and "contact" not in given
         contact = self._contact(local) if refresh else None
         if self.config.user_agent and "user-agent" not in given:

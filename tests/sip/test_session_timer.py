@@ -177,3 +177,75 @@ def test_malformed_session_expires_gets_400():
     a = net.take(A)
     assert [e.code for e in responses(a)] == [400]
     assert "Session-Expires" in responses(a)[0].message.headers.get("Warning")
+
+
+def test_refresh_by_reinvite_restarts_both_sides():
+    net = Net(A, B)
+    h = net[A].invite(uri(B), body=SDP, session_expires=120)
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 200, body=SDP)
+    net.take(A)
+    net.take(B)
+    net.run_for(60.5)
+    one(net.take(A), ev.SessionRefreshDue)
+    net[A].request(h, "INVITE", body=SDP)
+    reinv = one(net.take(B), ev.RequestReceived)
+    assert reinv.in_dialog and reinv.message.headers.get("Session-Expires") == "120;refresher=uac"
+    net[B].respond(reinv.request_id, 200, body=SDP)
+    ok = responses(net.take(A), 200)[0]
+    assert ok.method == "INVITE" and ok.message.headers.get("Session-Expires") == "120;refresher=uac"
+    net.take(B)
+    net.run_for(59.0)  # t = 119.5: B would have expired at 88 without the refresh
+    assert not [e for e in net.take(B) if isinstance(e, ev.SessionExpired)]
+    net.run_for(1.5)
+    one(net.take(A), ev.SessionRefreshDue)
+
+
+def test_uac_may_make_the_uas_the_refresher():
+    net = Net(A, B)
+    h = net[A].invite(uri(B), body=SDP, headers=[("Session-Expires", "100;refresher=uas")])
+    inv = one(net.take(B), ev.RequestReceived)
+    assert inv.message.headers.get_all("Session-Expires") == ["100;refresher=uas"]
+    net[B].respond(inv.request_id, 200, body=SDP)
+    ok = responses(net.take(A), 200)[0]
+    assert ok.message.headers.get("Session-Expires") == "100;refresher=uas"
+    net.take(B)
+    net.run_for(50.5)
+    assert one(net.take(B), ev.SessionRefreshDue).handle == inv.handle
+    assert not [e for e in net.take(A) if isinstance(e, ev.SessionRefreshDue)]
+    net[B].request(inv.handle, "UPDATE")
+    upd = one(net.take(A), ev.RequestReceived)
+    assert upd.message.headers.get("Session-Expires") == "100;refresher=uac"
+    net[A].respond(upd.request_id, 200)
+    assert responses(net.take(B), 200)[0].message.headers.get("Session-Expires") == (
+        "100;refresher=uac")
+    # A (not the refresher) expires only if B stops refreshing: 100 - 32 = 68 s later.
+    net.run_for(67.0)
+    assert not [e for e in net.take(A) if isinstance(e, ev.SessionExpired)]
+    net.take(B)
+    net.run_for(1.5)
+    assert one(net.take(A), ev.SessionExpired).handle == h
+
+
+def test_session_expires_below_90_is_refused_locally():
+    from sipflow.sip.errors import LocalProtocolError
+
+    net = Net(A, B)
+    with pytest.raises(LocalProtocolError, match="90"):
+        net[A].invite(uri(B), session_expires=60)
+    assert net[A].counts()["handles"] == 0
+
+
+def test_refresh_below_min_se_gets_422():
+    strict = EndpointConfig(session_timer=st.SessionTimerPolicy(None, 300))
+    net = Net()
+    net.add(A)
+    net.add(B, strict)
+    h = net[A].invite(uri(B), session_expires=600)
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 200, body=SDP)
+    net.take(A)
+    net[A].request(h, "UPDATE", headers=[("Session-Expires", "120")])
+    rejected = responses(net.take(A), 422)
+    assert rejected and rejected[0].method == "UPDATE"
+    assert rejected[0].message.headers.get("Min-SE") == "300"

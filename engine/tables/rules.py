@@ -9,7 +9,7 @@ table, and every rule has one fixture under ``tests/tables/fixtures/<ID>.yaml``.
 from __future__ import annotations
 
 RULES: dict[str, str] = {
-    "E-INPUT": "the file cannot be used at all: missing, unreadable, a directory, over 1 MiB, "
+    "E-INPUT": "the file cannot be used at all: missing, unreadable, a directory, over 256 KiB, "
                "binary or not UTF-8, an alias bomb or nested too deeply (exit 2)",
     "E-YAML": "the file is not valid YAML",
     "E-DUPLICATE-KEY": "a mapping repeats a key (YAML would silently keep one)",

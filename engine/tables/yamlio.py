@@ -2,10 +2,12 @@
 
 Rules, applied in this order, each failure one diagnostic naming file and line:
 
-1. the path must be a readable regular file of at most ``MAX_BYTES`` (checked with
+1. the path must be a readable file of at most ``MAX_BYTES`` (checked with
    ``stat`` before reading, and again while reading: at most ``MAX_BYTES + 1`` bytes
    are ever read);
-2. the bytes must be UTF-8 text without NUL bytes (a NUL means a binary file);
+2. the bytes must be UTF-8 text without NUL bytes (a NUL means a binary file), with at
+   most ``MAX_FLOW_DEPTH`` unclosed ``[``/``{`` (the YAML scanner's cost per token grows
+   with flow depth);
 3. the text must be YAML (ruamel.yaml round-trip, YAML 1.2: ``on``/``yes`` are strings);
 4. before anything walks the tree: at most ``MAX_ALIASES`` aliases, at most
    ``MAX_NODES`` nodes once aliases are expanded (alias bombs), no recursive alias,
@@ -24,6 +26,7 @@ turns those into 1-based ``(line, col)``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,14 +37,20 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .diagnostics import Diagnostic, error
 
-MAX_BYTES = 1 << 20
-"""Largest table file accepted: 1 MiB."""
+MAX_BYTES = 256 * 1024
+"""Largest table file accepted: 256 KiB (a shipped table is about 5 KiB; ruamel.yaml's
+round-trip parser is pure Python, about 4 s for a file of this size)."""
 MAX_ALIASES = 64
 """Most aliases (``*name``) a file may use."""
 MAX_NODES = 100_000
 """Most nodes a file may hold once every alias is expanded."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and sequences (a table needs about 8)."""
+
+MAX_FLOW_DEPTH = 20
+"""Most unclosed ``[``/``{`` at any point (a table needs about 5)."""
+
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 class YamlInputError(Exception):
@@ -104,6 +113,25 @@ def decode(raw: bytes, file: str) -> str:
                         "save the file as UTF-8") from None
 
 
+def check_flow_depth(raw: bytes, file: str) -> None:
+    """Refuse more than ``MAX_FLOW_DEPTH`` unclosed ``[``/``{`` before the YAML scanner sees them.
+
+    The scanner's cost grows with flow nesting for every token, so ``[[[[...`` is quadratic;
+    this linear count over every bracket byte (quoted or not, so it can only over-count)
+    bounds it.
+    """
+    depth = 0
+    for match in _BRACKETS.finditer(raw):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                line = raw.count(b"\n", 0, match.start()) + 1
+                raise _unusable(file, line, f"more than {MAX_FLOW_DEPTH} unclosed [ or {{ (nested too deeply)",
+                                "a state table is a few levels deep")
+        elif depth:
+            depth -= 1
+
+
 def _mark_position(exc: MarkedYAMLError) -> tuple[int, int]:
     mark = exc.problem_mark or exc.context_mark
     if mark is None:
@@ -157,7 +185,7 @@ def _check_graph(root: Node, file: str) -> list[Diagnostic]:
                 stack.append((key, node, depth + 1))
         elif isinstance(node, SequenceNode):
             stack.extend((item, node, depth + 1) for item in reversed(node.value))
-    _check_expansion(root, file)
+    _check_expansion(root, file, aliases)
     return sorted(duplicates, key=lambda d: (d.line, d.col))
 
 
@@ -169,7 +197,7 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _check_expansion(root: Node, file: str) -> None:
+def _check_expansion(root: Node, file: str, aliases: int) -> None:
     """Size of the tree with every alias expanded (iterative post-order, memoised)."""
     size: dict[int, int] = {}
     visiting: set[int] = set()
@@ -181,9 +209,11 @@ def _check_expansion(root: Node, file: str) -> None:
             visiting.discard(key)
             total = 1 + sum(size[id(child)] for child in _children(node))
             if total > MAX_NODES:
+                what = "aliases expand to" if aliases else "the file holds"
                 raise _unusable(file, node.start_mark.line + 1,
-                                f"aliases expand to more than {MAX_NODES} nodes (alias bomb?)",
-                                "write the values out; tables do not need aliases")
+                                f"{what} more than {MAX_NODES} YAML nodes"
+                                + (" (alias bomb?)" if aliases else ""),
+                                "a state table has a few hundred nodes")
             size[key] = total
             continue
         if key in size:
@@ -199,6 +229,7 @@ def _check_expansion(root: Node, file: str) -> None:
 def parse(raw: bytes, file: str) -> Any:
     """Rules 2 to 5 on ``raw``: the constructed round-trip data (None for an empty file)."""
     text = decode(raw, file)
+    check_flow_depth(raw, file)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = True
     try:

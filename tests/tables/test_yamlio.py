@@ -69,12 +69,18 @@ def test_bom_is_accepted_and_nul_is_binary() -> None:
         parse(b"a: 1\n\x00", "f")
 
 
-def test_depth_cap_is_exact() -> None:
-    from sipflow.tables.yamlio import MAX_DEPTH
+def test_depth_caps_are_exact() -> None:
+    from sipflow.tables.yamlio import MAX_DEPTH, MAX_FLOW_DEPTH
 
-    assert parse(b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1), "f") is not None
+    assert parse(b"[" * MAX_FLOW_DEPTH + b"]" * MAX_FLOW_DEPTH, "f") is not None
+    with pytest.raises(YamlInputError, match="unclosed"):
+        parse(b"x: 1\ny: " + b"[" * (MAX_FLOW_DEPTH + 1) + b"]" * (MAX_FLOW_DEPTH + 1), "f")
+    # MAX_DEPTH - 2 nested keys, then a mapping: its scalars sit at depth MAX_DEPTH
+    block = "".join(f"{' ' * n}k{n}:\n" for n in range(MAX_DEPTH - 2)) + " " * (MAX_DEPTH - 2) + "v: 1\n"
+    assert parse(block.encode(), "f") is not None
+    deeper = "".join(f"{' ' * n}k{n}:\n" for n in range(MAX_DEPTH)) + " " * MAX_DEPTH + "v: 1\n"
     with pytest.raises(YamlInputError, match="nested deeper"):
-        parse(b"x: " + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, "f")
+        parse(deeper.encode(), "f")
 
 
 def test_deep_nesting_is_one_clean_error() -> None:

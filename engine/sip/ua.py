@@ -364,6 +364,8 @@ class UACore(ServerSide, ClientSide):
         self._drop_dialog(dialog)
         if leg.dialog is dialog:
             leg.dialog = None
+        if leg.early and leg.early.get(dialog.remote_tag) is dialog:
+            del leg.early[dialog.remote_tag]
         if was_confirmed:
             self.events.append(ev.DialogTerminated(leg.handle, reason))
         self._maybe_release(leg)

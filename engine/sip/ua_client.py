@@ -105,7 +105,7 @@ class ClientSide:
             leg.invite_txn = None
             leg.cancel_pending = False
             dialog = early.pop(tag, None)
-            if dialog is None:
+            if dialog is None or not dialog.alive:
                 dialog = fresh
                 assert dialog.invite is not None
                 dialog.invite.local_offer = leg.offer

@@ -316,7 +316,8 @@ class ServerSide:
         if self.config.user_agent and "server" not in response.headers:
             response.headers.add("Server", self.config.user_agent)
         method = request.method
-        dialog = leg.dialog
+        # The dialog the request belongs to (a UAC's early dialog is not leg.dialog).
+        dialog = leg.dialog if request.to_tag is None else self.dialogs.for_request(request)
         if method == "INVITE" and dialog is not None and dialog.invite is not None:
             self._respond_invite(leg, dialog, txn, response, reliable, now)
         else:

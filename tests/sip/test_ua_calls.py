@@ -536,3 +536,22 @@ def test_ipv6_call_brackets_hosts_in_via_and_contact():
     assert bye.message.uri == "sip:sipflow@[::1]:5082"
     net[b6].respond(bye.request_id, 200)
     idle(net)
+
+
+def test_callee_bye_on_an_early_dialog_then_200_still_establishes_cleanly():
+    net = Net(A, B)
+    h = net[A].invite(uri(B))
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 180)
+    tag = responses(net.take(A), 180)[0].dialog
+    # A misbehaving callee sends BYE on the early dialog (forge it from B's dialog).
+    dialog_b = net[B].dialog(inv.handle)
+    bye = dialog_b.build_request("BYE", 7, "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKearlybye")
+    net[A].receive(bye.serialize(), B, net.now)
+    early_bye = requests(net.take(A), "BYE")[0]
+    net[A].respond(early_bye.request_id, 200)
+    assert net[A].counts()["dialogs"] == 0
+    net[B].respond(inv.request_id, 200, body=SDP)
+    a = net.take(A)
+    assert one(a, ev.DialogEstablished).dialog == tag
+    assert net[A].dialog(h).confirmed and net[A].counts()["dialogs"] == 1

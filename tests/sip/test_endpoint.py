@@ -366,3 +366,13 @@ def test_unanswered_non_invite_request_gets_500_after_64_t1():
     assert ep.take_events() == [ev.HandleReleased(event.handle)]
     with pytest.raises(LocalProtocolError):
         ep.respond(event.request_id, 200)
+
+
+def test_oversized_message_gets_513_and_the_endpoint_keeps_serving():
+    ep = endpoint()
+    ep.receive(raw(body=b"x" * 70_000), PEER, 0.0)
+    out = ep.take_transmits()
+    assert [t.data.split(b" ", 2)[1] for t in out] == [b"513"]
+    assert ep.take_events() == []
+    ep.receive(raw("OPTIONS", cseq="1 OPTIONS"), PEER, 0.1)
+    assert [e.method for e in ep.take_events()] == ["OPTIONS"]

@@ -21,15 +21,11 @@ the session's context. Nothing here knows about sessions or transitions.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sipflow.tables.duration import parse_duration as tables_duration
 from sipflow.tables.model import ParamRef
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 class ParamError(ValueError):
@@ -39,22 +35,13 @@ class ParamError(ValueError):
 def parse_duration(value: Any, what: str = "duration") -> float:
     """Seconds from a number or a string such as ``180s``, ``500ms``, ``2m``, ``1h``, ``1.5``.
 
-    Raises ``ParamError`` naming ``what`` for anything else (negative, NaN, text).
+    The syntax is the loader's (``sipflow.tables.duration``); this raises
+    ``ParamError`` naming ``what`` for anything else (negative, NaN, text).
     """
-    if isinstance(value, bool):
-        raise ParamError(f"{what}: {value!r} is not a duration")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ParamError(f"{what}: {value!r} is not a duration (use e.g. 180s, 500ms, 2m)")
-        seconds = float(match.group(1)) * _UNIT[match.group(2)]
-    else:
-        raise ParamError(f"{what}: {value!r} is not a duration")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ParamError(f"{what}: {value!r} is not a non-negative duration")
-    return seconds
+    try:
+        return tables_duration(value)
+    except ValueError as err:
+        raise ParamError(f"{what}: {err}") from None
 
 
 def coerce(value: Any, type_name: str | None, what: str) -> Any:

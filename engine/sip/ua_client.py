@@ -27,12 +27,14 @@ from typing import Any
 
 from sipflow.sip import events as ev
 from sipflow.sip import session_timer as st
-from sipflow.sip.dialog import Dialog, has_sdp
+from sipflow.sip.deadlines import DeadlineHeap
+from sipflow.sip.dialog import Dialog, DialogStore, has_sdp
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.message import Headers, Request, Response
 from sipflow.sip.reliable import ReliableReceiver
-from sipflow.sip.transaction import ClientTransaction, ServerTransaction
+from sipflow.sip.transaction import ClientTransaction, ServerTransaction, TransactionLayer
 from sipflow.sip.types import Address
+from sipflow.sip.ua_config import EndpointConfig
 from sipflow.sip.ua_state import (
     DIALOG_ONLY,
     TARGET_REFRESH,
@@ -50,7 +52,17 @@ log = logging.getLogger("sipflow.sip.ua")
 
 
 class ClientSide:
-    """Our requests and the peer's responses (mixed into ``UACore``)."""
+    """Our requests and the peer's responses (mixed into ``UACore``, which
+    defines the attributes below and the helpers used here: ``_hex``,
+    ``_via``, ``_contact``, ``_local_for``, ``_peer_of``, ``_end_dialog``,
+    ``_drop_dialog``, ``_maybe_release``, ``_set_session_timer`` …)."""
+
+    config: EndpointConfig
+    layer: TransactionLayer
+    dialogs: DialogStore
+    timers: DeadlineHeap
+    events: list[ev.UAEvent]
+    now: float
 
     # ==================================================================
     # TransactionUser: responses

@@ -26,14 +26,15 @@ import logging
 
 from sipflow.sip import events as ev
 from sipflow.sip import session_timer as st
-from sipflow.sip.dialog import Dialog, InviteUsage, has_sdp
+from sipflow.sip.deadlines import DeadlineHeap
+from sipflow.sip.dialog import Dialog, DialogStore, InviteUsage, has_sdp
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.message import Request, Response
 from sipflow.sip.parser import make_response
 from sipflow.sip.reliable import RSEQ_MAX, ReliableSender
-from sipflow.sip.transaction import ServerTransaction
+from sipflow.sip.transaction import ServerTransaction, TransactionLayer
 from sipflow.sip.types import Address
-from sipflow.sip.ua_config import KNOWN_METHODS
+from sipflow.sip.ua_config import KNOWN_METHODS, EndpointConfig
 from sipflow.sip.ua_state import (
     DIALOG_ONLY,
     TARGET_REFRESH,
@@ -52,7 +53,16 @@ log = logging.getLogger("sipflow.sip.ua")
 
 class ServerSide:
     """Requests from the peer and the application's answers (mixed into
-    ``UACore``)."""
+    ``UACore``, which defines the attributes below and the helpers used here:
+    ``_hex``, ``_new_handle``, ``_register_request``, ``_request_done``,
+    ``_end_dialog``, ``_maybe_release``, ``_set_session_timer`` …)."""
+
+    config: EndpointConfig
+    layer: TransactionLayer
+    dialogs: DialogStore
+    timers: DeadlineHeap
+    events: list[ev.UAEvent]
+    now: float
 
     # ==================================================================
     # TransactionUser: requests

@@ -105,6 +105,13 @@ class UACore(ServerSide, ClientSide):
     # identifiers
     # ==================================================================
 
+    def _at(self, now: float | None) -> float:
+        """The time of an application call: ``now`` when given (it becomes the
+        core's current time), else the last time the core saw."""
+        if now is not None:
+            self.now = now
+        return self.now
+
     def _hex(self, bits: int) -> str:
         return format(self.rng.getrandbits(bits), "x")
 

@@ -53,7 +53,7 @@ log = logging.getLogger("sipflow.sip.ua")
 
 class ClientSide:
     """Our requests and the peer's responses (mixed into ``UACore``, which
-    defines the attributes below and the helpers used here: ``_hex``,
+    defines the attributes below and the helpers used here: ``_at``, ``_hex``,
     ``_via``, ``_contact``, ``_local_for``, ``_peer_of``, ``_end_dialog``,
     ``_drop_dialog``, ``_maybe_release``, ``_set_session_timer`` …)."""
 
@@ -381,7 +381,7 @@ class ClientSide:
         """Send ``method`` in the dialog of ``handle`` (or, with ``handle=None``,
         outside any dialog to ``uri``, optionally reusing ``call_id``,
         ``from_tag`` and ``cseq``); returns the handle."""
-        now = self.now if now is None else now
+        now = self._at(now)
         method = method.upper()
         if handle is None:
             if method in ("INVITE", "ACK", "CANCEL") or method in DIALOG_ONLY:
@@ -441,7 +441,7 @@ class ClientSide:
         now: float | None,
         ids: tuple[str | None, str | None, int | None] = (None, None, None),
     ) -> ClientTransaction:
-        now = self.now if now is None else now
+        now = self._at(now)
         call_id, from_tag, cseq = ids
         if cseq is not None and not 0 < cseq < 2**31:
             raise LocalProtocolError(f"CSeq {cseq} is out of range (1 .. 2**31-1)")
@@ -565,7 +565,7 @@ class ClientSide:
     ) -> None:
         """Send the ACK for a 2xx received on ``handle`` (only needed when the
         INVITE was sent with ``auto_ack=False``, e.g. to carry an SDP answer)."""
-        now = self.now if now is None else now
+        now = self._at(now)
         leg = self._leg(handle)
         if leg.ack_due is None or leg.dialog is None:
             raise LocalProtocolError(f"handle {handle!r} has no 2xx waiting for an ACK")
@@ -632,7 +632,7 @@ class ClientSide:
         """CANCEL the pending INVITE of ``handle`` (§9.1). Sent at once if a
         provisional arrived, else as soon as one does. Returns False when there
         is nothing left to cancel (a final response already arrived)."""
-        now = self.now if now is None else now
+        now = self._at(now)
         leg = self._leg(handle)
         if leg.role != "uac" or leg.invite_txn is None:
             return False

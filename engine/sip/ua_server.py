@@ -54,7 +54,7 @@ log = logging.getLogger("sipflow.sip.ua")
 class ServerSide:
     """Requests from the peer and the application's answers (mixed into
     ``UACore``, which defines the attributes below and the helpers used here:
-    ``_hex``, ``_new_handle``, ``_register_request``, ``_request_done``,
+    ``_at``, ``_hex``, ``_new_handle``, ``_register_request``, ``_request_done``,
     ``_end_dialog``, ``_maybe_release``, ``_set_session_timer`` …)."""
 
     config: EndpointConfig
@@ -303,7 +303,7 @@ class ServerSide:
         now: float | None = None,
     ) -> None:
         """Answer the request ``request_id`` (see ``SipEndpoint.respond``)."""
-        now = self.now if now is None else now
+        now = self._at(now)
         txn = self._requests.get(request_id)
         if txn is None:
             raise LocalProtocolError(f"no pending request {request_id!r} to answer")

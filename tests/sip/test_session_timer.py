@@ -249,3 +249,12 @@ def test_refresh_below_min_se_gets_422():
     rejected = responses(net.take(A), 422)
     assert rejected and rejected[0].method == "UPDATE"
     assert rejected[0].message.headers.get("Min-SE") == "300"
+
+
+def test_timers_start_at_the_time_the_application_answers():
+    net = Net(A, B)
+    net[A].invite(uri(B), body=SDP, session_expires=120, now=0.0)
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 200, body=SDP, now=10.0)  # answered 10 s later
+    usage = net[B].dialog(inv.handle).invite
+    assert usage.expire_at.when == pytest.approx(10.0 + 88)

@@ -187,3 +187,28 @@ def test_reliable_sender_and_receiver_bookkeeping():
     assert not receiver.accept(7, 7)  # gap: out of order
     assert receiver.accept(6, 7)
     assert receiver.rack() == RAck(6, 7, "INVITE")
+
+
+def test_each_fork_has_its_own_rseq_space_and_prack():
+    from test_ua_harness import C
+
+    net = Net(A, B, C)
+    net.tee = lambda src, dst, data: [C] if dst == B and data.startswith(b"INVITE") else []
+    h = net[A].invite(uri(B), body=OFFER)
+    inv_b = one(net.take(B), ev.RequestReceived)
+    inv_c = one(net.take(C), ev.RequestReceived)
+    net[B].respond(inv_b.request_id, 183, body=ANSWER, reliable=True)
+    net[C].respond(inv_c.request_id, 183, body=ANSWER, reliable=True)
+    early = responses(net.take(A), 183)
+    assert len(early) == 2 and all(e.reliable for e in early)
+    assert early[0].dialog != early[1].dialog
+    for e in early:
+        net[A].request(h, "PRACK", dialog=e.dialog)
+    prack_b = one(net.take(B), ev.RequestReceived)
+    prack_c = one(net.take(C), ev.RequestReceived)
+    assert prack_b.message.rack.rseq == early[0].message.rseq
+    assert prack_c.message.rack.rseq == early[1].message.rseq
+    assert prack_b.message.to_tag == early[0].dialog and prack_c.message.to_tag == early[1].dialog
+    net[B].respond(prack_b.request_id, 200)
+    net[C].respond(prack_c.request_id, 200)
+    assert sorted(e.method for e in responses(net.take(A))) == ["PRACK", "PRACK"]

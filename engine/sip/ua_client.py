@@ -11,7 +11,9 @@ Rules:
   BYEd here and never reaches the application. Retransmitted 2xx are re-ACKed
   with the same bytes (also as strays after Timer M).
 - Reliable provisionals (RFC 3262) are handed on once, in RSeq order;
-  retransmissions and gaps are dropped. CANCEL waits for a provisional (§9.1).
+  retransmissions and gaps are dropped. CANCEL waits for a provisional (§9.1);
+  a 2xx that crosses our CANCEL is ACKed and BYEd here (its events still
+  reach the application, then ``DialogTerminated``).
 - 481 or 408 (or a timeout) to an in-dialog request ends the dialog
   (§12.2.1.2); any final response to BYE ends it.
 
@@ -115,6 +117,7 @@ class ClientSide:
             ctx.final = True
             leg.clients -= 1
             leg.invite_txn = None
+            cancelled = leg.cancel_pending or leg.cancel_sent
             leg.cancel_pending = False
             dialog = early.pop(tag, None)
             if dialog is None or not dialog.alive:
@@ -139,10 +142,12 @@ class ClientSide:
             self._uac_session_timer(dialog, response)
             self.events.append(ev.DialogEstablished(leg.handle, tag))
             self.events.append(response_event(leg, response, "INVITE", False, tag))
-            if leg.auto_ack:
+            if leg.auto_ack or cancelled:
                 self._send_ack(dialog, request.cseq.seq, (), b"", None, now)
             else:
                 leg.ack_due = request.cseq.seq
+            if cancelled:  # the 2xx crossed our CANCEL (RFC 3261 §9.1): hang up
+                self._send_in_dialog(leg, dialog, "BYE", b"", "", (), now)
             return
         ctx.final = True
         leg.clients -= 1

@@ -555,3 +555,24 @@ def test_callee_bye_on_an_early_dialog_then_200_still_establishes_cleanly():
     a = net.take(A)
     assert one(a, ev.DialogEstablished).dialog == tag
     assert net[A].dialog(h).confirmed and net[A].counts()["dialogs"] == 1
+
+
+def test_2xx_crossing_our_cancel_is_acked_and_byed():
+    net = Net(A, B)
+    h = net[A].invite(uri(B), body=SDP)
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 180)
+    net.flush()
+    net[A].cancel(h)
+    net[B].respond(inv.request_id, 200, body=SDP)  # B answers before the CANCEL lands
+    net.flush()
+    a = net.take(A)
+    names = [type(e).__name__ for e in a]
+    assert names[:2] == ["ResponseReceived", "DialogEstablished"]  # 180, then the 2xx
+    assert ("CANCEL", 200) in [(e.method, e.code) for e in responses(a)]
+    b = net.take(B)
+    bye = requests(b, "BYE")[0]
+    assert requests(b, "ACK") and bye.in_dialog
+    net[B].respond(bye.request_id, 200)
+    assert one(net.take(A), ev.DialogTerminated).reason == "bye"
+    idle(net)

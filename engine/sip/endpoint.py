@@ -5,12 +5,14 @@ Rules:
 - Drivers (asyncio UDP/TCP, the loopback network) use four methods:
   ``receive(data, source, now)`` for one datagram or one framed stream
   message, ``handle_timers(now)``, ``next_deadline()`` and
-  ``take_transmits()``, plus the optional ``transport_failed(peer, now)``. Nothing here opens sockets, sleeps, starts threads or
-  reads a clock; ``now`` is always an argument.
+  ``take_transmits()``, plus the optional ``transport_failed(peer, now)``.
+  Nothing here opens sockets, sleeps, starts threads or reads a clock;
+  ``now`` is always an argument.
 - The application (issue 12's backend, or a test) uses ``take_events()`` and
-  the methods ``invite``, ``respond``, ``ack``, ``cancel``, ``request`` and
-  ``pending_invite``. Those take ``now`` as an optional keyword; when omitted
-  they use the last ``now`` the endpoint saw.
+  the methods ``invite``, ``respond``, ``ack``, ``cancel``, ``request``,
+  ``pending_invite`` and ``dialog``. Those take ``now`` as an optional
+  keyword (it becomes the endpoint's current time); when omitted they use the
+  last ``now`` the endpoint saw. Call ``take_transmits()`` after them.
 - Bad bytes never raise: a parse error with a status gets that response
   (400, 505, 513 …, with a ``Warning`` naming the problem) sent back to the
   source; status 0 (no answer possible) and malformed responses are dropped

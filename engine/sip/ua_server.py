@@ -459,8 +459,9 @@ class ServerSide:
         self._stop_2xx(usage)
         t1 = self.config.timers.t1
         pending = Pending2xx(response.serialize(), txn.source, txn.request.cseq.seq, t1)
-        if txn.source.transport == "udp":
-            pending.retx = self.timers.schedule(now + t1, "2xx", dialog)
+        # On every transport (§13.3.1.4): reliability is hop by hop, and a proxy
+        # may forward over UDP what reached it over TCP.
+        pending.retx = self.timers.schedule(now + t1, "2xx", dialog)
         pending.give_up = self.timers.schedule(now + 64 * t1, "2xx-end", dialog)
         usage.pending_2xx = pending
 
@@ -520,9 +521,7 @@ class ServerSide:
         if has_sdp(response):
             usage.oa_done = True
         self._respond_txn(txn, response, now)
-        out = rel.start(rseq, response, now, self.config.timers.t1)
-        if txn.source.transport != "udp":
-            out.next_at = out.give_up_at  # reliable transport: no retransmission
+        rel.start(rseq, response, now, self.config.timers.t1)  # any transport (RFC 3262 §3)
         self._schedule_rel(dialog, usage, rel)
 
     def _schedule_rel(self, dialog: Dialog, usage: InviteUsage, rel: ReliableSender) -> None:

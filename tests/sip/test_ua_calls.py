@@ -576,3 +576,15 @@ def test_2xx_crossing_our_cancel_is_acked_and_byed():
     net[B].respond(bye.request_id, 200)
     assert one(net.take(A), ev.DialogTerminated).reason == "bye"
     idle(net)
+
+
+def test_2xx_is_retransmitted_on_tcp_too_until_the_ack():
+    ta, tb = Address("tcp", "127.0.0.1", 5071), Address("tcp", "127.0.0.1", 5072)
+    net = Net(ta, tb)
+    net.drop = lambda src, dst, data: data.startswith(b"ACK")  # e.g. lost behind a UDP proxy
+    net[ta].invite(uri(tb))
+    inv = one(net.take(tb), ev.RequestReceived)
+    net[tb].respond(inv.request_id, 200, body=SDP)
+    net.run_for(2.0)
+    oks = [t for t, s, _d, d in net.wire if s == tb and d.startswith(b"SIP/2.0 200")]
+    assert [round(t, 3) for t in oks] == [0.0, 0.5, 1.5]

@@ -36,9 +36,12 @@ def _answer(ep: SipEndpoint, method: str, code: int) -> int:
     return answered
 
 
-def run_calls(n: int) -> tuple[float, int]:
-    ea = SipEndpoint(A, rng=random.Random(1))
-    eb = SipEndpoint(B, rng=random.Random(2))
+def make_pair() -> tuple[SipEndpoint, SipEndpoint]:
+    return SipEndpoint(A, rng=random.Random(1)), SipEndpoint(B, rng=random.Random(2))
+
+
+def run_calls(n: int, pair: tuple[SipEndpoint, SipEndpoint] | None = None) -> tuple[float, int]:
+    ea, eb = pair or make_pair()
     pairs = ((A, ea, eb), (B, eb, ea))
     released = 0
     start = time.process_time()
@@ -67,3 +70,19 @@ def test_calls_per_cpu_second():
     rate = n / elapsed
     print(f"\n{rate:.0f} INVITE/200/ACK/BYE/200 calls per CPU second")
     assert rate > 100
+
+
+def test_calls_leave_no_reference_cycles_for_the_garbage_collector():
+    import gc
+
+    pair = make_pair()
+    run_calls(5, pair)  # warm caches
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        run_calls(50, pair)
+        assert gc.collect() == 0  # every call was freed by reference counting
+    finally:
+        if was:
+            gc.enable()

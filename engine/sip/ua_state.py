@@ -142,11 +142,14 @@ def set_to_tag(response: Response, tag: str) -> None:
 
 
 def add_capabilities(response: Response, allow: str, supported: str) -> None:
-    """Add ``Allow`` and ``Supported`` unless present (OPTIONS, RFC 3261 §11.2)."""
+    """Add ``Allow``, ``Supported`` and ``Accept`` unless present (the 200 to
+    OPTIONS, RFC 3261 §11.2)."""
     if "allow" not in response.headers:
         response.headers.add("Allow", allow)
     if supported and "supported" not in response.headers:
         response.headers.add("Supported", supported)
+    if "accept" not in response.headers:
+        response.headers.add("Accept", "application/sdp")
 
 
 def response_event(

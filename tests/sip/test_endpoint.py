@@ -202,6 +202,7 @@ def test_max_forwards_zero():
     ep.respond(event.request_id, 200)
     (ok,) = answers(ep)
     assert ok.status == 200 and "INVITE" in ok.allow and "100rel" in ok.supported
+    assert ok.headers.get("Accept") == "application/sdp"
 
 
 def test_in_dialog_request_without_dialog_gets_481():

@@ -182,6 +182,7 @@ class ServerSide:
             self._on_new_invite(txn, request, now)
             return
         leg = self._new_handle("srv")
+        leg.local_tag = self._hex(48)  # one To tag for every response (§8.2.6.2)
         rid = self._register_request(txn, leg)
         self.events.append(ev.RequestReceived(leg.handle, rid, method, False, request))
 

@@ -377,3 +377,14 @@ def test_oversized_message_gets_513_and_the_endpoint_keeps_serving():
     assert ep.take_events() == []
     ep.receive(raw("OPTIONS", cseq="1 OPTIONS"), PEER, 0.1)
     assert [e.method for e in ep.take_events()] == ["OPTIONS"]
+
+
+def test_all_responses_to_one_request_carry_the_same_to_tag():
+    ep = endpoint()
+    ep.receive(raw("MESSAGE", cseq="1 MESSAGE", body=b"hi"), PEER, 0.0)
+    (event,) = ep.take_events()
+    ep.respond(event.request_id, 181)
+    ep.respond(event.request_id, 202)
+    first, final = answers(ep)
+    assert (first.status, final.status) == (181, 202)
+    assert first.to_tag and first.to_tag == final.to_tag

@@ -15,7 +15,9 @@ backend object:
 
 ``capabilities`` lists exactly the events the backend delivers and the actions
 it performs; ``sipflow compat`` and ``sipflow lint`` read it, never a list
-written by hand elsewhere.
+written by hand elsewhere. ``sipflow compat`` reads it from the object the entry
+point loads, without calling it, so that object (the backend class, or a factory
+function) must carry ``capabilities`` as a class-level (or function) attribute.
 
 Backends register under the entry-point group ``sipflow.backends``; use
 ``load_backend(name)`` to find one. To write a backend over another SIP stack,

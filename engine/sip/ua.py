@@ -257,7 +257,7 @@ class UACore(ServerSide, ClientSide):
         if kind == "2xx":
             pending = usage.pending_2xx
             if pending is not None:
-                self._send_wire(pending.wire, pending.dest)
+                self._send_wire(pending.bytes(), pending.dest)
                 pending.interval = min(pending.interval * 2, self.config.timers.t2)
                 pending.retx = self.timers.schedule(now + pending.interval, "2xx", dialog)
         elif kind == "2xx-end":

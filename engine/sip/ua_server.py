@@ -459,7 +459,7 @@ class ServerSide:
         assert usage is not None
         self._stop_2xx(usage)
         t1 = self.config.timers.t1
-        pending = Pending2xx(response.serialize(), txn.source, txn.request.cseq.seq, t1)
+        pending = Pending2xx(response, txn.source, txn.request.cseq.seq, t1)
         # On every transport (§13.3.1.4): reliability is hop by hop, and a proxy
         # may forward over UDP what reached it over TCP.
         pending.retx = self.timers.schedule(now + t1, "2xx", dialog)

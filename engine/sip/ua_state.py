@@ -92,17 +92,28 @@ class ClientCtx:
 
 
 class Pending2xx:
-    """Our 2xx to an INVITE, retransmitted until its ACK (§13.3.1.4)."""
+    """Our 2xx to an INVITE, retransmitted until its ACK (§13.3.1.4). The
+    response is serialized again only if a retransmission is due (most ACKs
+    arrive first)."""
 
-    __slots__ = ("wire", "dest", "cseq", "interval", "retx", "give_up")
+    __slots__ = ("response", "wire", "dest", "cseq", "interval", "retx", "give_up")
 
-    def __init__(self, wire: bytes, dest: Address, cseq: int, interval: float) -> None:
-        self.wire = wire
+    def __init__(self, response: Response, dest: Address, cseq: int, interval: float) -> None:
+        self.response: Response | None = response
+        self.wire: bytes | None = None
         self.dest = dest
         self.cseq = cseq
         self.interval = interval
         self.retx: Deadline | None = None
         self.give_up: Deadline | None = None
+
+    def bytes(self) -> bytes:
+        """The 2xx as sent (serialized once, on the first retransmission)."""
+        if self.wire is None:
+            assert self.response is not None
+            self.wire = self.response.serialize()
+            self.response = None
+        return self.wire
 
 
 def resolve_uri(uri: str, default_transport: str) -> Address:

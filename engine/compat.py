@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from sipflow.compat_probe import CoreResult, ParseResult, probe_core, probe_pars
 from sipflow.runtime.builtins import SIP_METHODS, default_registry
 from sipflow.runtime.registry import Registry
 from sipflow.tables.loader import load_tables, shipped_table_names
-from sipflow.tables.model import Row, Table
+from sipflow.tables.model import Row, Source, Table
 
 __all__ = [
     "LIVE", "BackendInfo", "TableRef", "NameRef", "MethodRow", "Matrix",
@@ -192,22 +192,22 @@ def build_matrix(
     if scan is not None:
         notes += scan.problems
     usable = [b for b in backends if b.capabilities is not None]
-    rows = [_row(m, methods, registry, tables, usable, scan) for m in methods]
+    rows = [_row(m, registry, tables, usable, scan) for m in methods]
     return Matrix(rows, [b.name for b in backends], notes)
 
 
-def _row(method: str, methods: tuple[str, ...], registry: Registry, tables: list[Table],
-         backends: list[BackendInfo], scan: MarkerScan | None) -> MethodRow:
+def _row(method: str, registry: Registry, tables: list[Table], backends: list[BackendInfo],
+         scan: MarkerScan | None) -> MethodRow:
     events = [NameRef(e.name, tuple(b.name for b in backends if e.name in _caps(b).events))
               for e in registry.events.values() if e.method == method]
     actions = [NameRef(a.name, tuple(b.name for b in backends if a.name in _caps(b).actions))
                for a in registry.actions.values() if a.sends == method]
     event_names = {e.name for e in events}
     action_names = {a.name for a in actions}
-    receiving = _refs(tables, lambda r: r.event in event_names)
-    sending = _refs(tables, lambda r: any(a.name in action_names for a in r.actions))
+    receiving = _refs(tables, _receives(event_names))
+    sending = _refs(tables, _sends(action_names))
     tests = None if scan is None else [m for m in scan.markers if m.method == method and m.counts]
-    row = MethodRow(method, probe_parse(method), probe_core(method, methods), events, actions,
+    row = MethodRow(method, probe_parse(method), probe_core(method, SIP_METHODS), events, actions,
                     receiving, sending, tests)
     row.gaps = _gaps(row, bool(backends))
     return row
@@ -218,14 +218,28 @@ def _caps(backend: BackendInfo) -> Capabilities:
     return backend.capabilities
 
 
-def _refs(tables: list[Table], match: Any) -> list[TableRef]:
+def _receives(events: set[str]) -> Callable[[Row], Source | None]:
+    """Where a row's ``on:`` names one of ``events``, or None."""
+    def where(row: Row) -> Source | None:
+        return row.locations.get("on", row.source) if row.event in events else None
+    return where
+
+
+def _sends(actions: set[str]) -> Callable[[Row], Source | None]:
+    """Where a row's ``do:`` first names one of ``actions``, or None."""
+    def where(row: Row) -> Source | None:
+        return next((a.source for a in row.actions if a.name in actions), None)
+    return where
+
+
+def _refs(tables: list[Table], where: Callable[[Row], Source | None]) -> list[TableRef]:
+    """Per table, where the first matching row matches (and how many rows match)."""
     refs = []
     for table in tables:
-        rows: list[Row] = [r for r in table.rows if match(r)]
-        if rows:
-            first = rows[0]
-            refs.append(TableRef(table.name, first.source.file, first.source.line, first.origin,
-                                 len(rows)))
+        found = [(row, src) for row in table.rows if (src := where(row)) is not None]
+        if found:
+            row, src = found[0]
+            refs.append(TableRef(table.name, src.file, src.line, row.origin, len(found)))
     return refs
 
 

@@ -27,9 +27,11 @@ Rules:
   the application heard of it (a ``RequestReceived``, with a request id to
   answer or without one). A context the caller's core refuses to send in, or
   sends nothing in, is reported as such.
-* Both endpoints accept every probed method (``EndpointConfig.allow``), so the
-  column shows what the core can do; a second ``outside`` probe on a
-  default-configured endpoint shows what the default ``Allow`` does (405).
+* Both endpoints allow the methods sipflow covers (``compat`` passes
+  ``SIP_METHODS`` as ``EndpointConfig.allow``), so the column shows what the
+  core can do with each; a method outside them gets the core's 405/501. A
+  second ``outside`` probe on a default-configured endpoint shows what the
+  default ``Allow`` does (405).
 * A probe never raises: an unexpected exception becomes the outcome text.
 
 Theory of operation: :class:`_Wire` moves datagrams between the two endpoints
@@ -275,12 +277,13 @@ def _probe_context(context: str, method: str, config: EndpointConfig, seed: int)
         return Outcome(context, False, note=f"probe failed: {type(exc).__name__}: {exc}")
 
 
-def probe_core(method: str, methods: Iterable[str], seed: int = 1) -> CoreResult:
+def probe_core(method: str, allow: Iterable[str], seed: int = 1) -> CoreResult:
     """Send ``method`` in every context of ``CONTEXTS`` and report what the core did.
 
-    ``methods`` are allowed on both endpoints (pass every method the matrix covers).
+    ``allow`` is the ``EndpointConfig.allow`` of both endpoints: pass every
+    method sipflow covers (it must hold INVITE, which sets the contexts up).
     """
-    config = EndpointConfig(allow=tuple(methods))
+    config = EndpointConfig(allow=tuple(allow))
     outcomes = tuple(_probe_context(c, method, config, seed) for c in CONTEXTS)
     default = _probe_context("outside", method, EndpointConfig(), seed)
     differs = default.text() != outcomes[0].text()

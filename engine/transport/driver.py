@@ -25,6 +25,12 @@ Rules:
   error, RFC 3261 §8.1.3.1) the driver calls it too, and the events it makes
   reach ``on_step`` in the same step, or in a step of their own when the
   failure came later (a refused TCP connection).
+- Tracing (optional): ``set_trace(hook)`` calls ``hook(time, transport,
+  src, dst, data)`` for every message received (src: the peer, dst: the
+  transport it arrived on) and every message handed to a transport (src: that
+  transport's bound address). ``sipflow.trace.PcapWriter.write`` is such a
+  hook. Unset, it costs one ``is not None`` test per message; an exception
+  from the hook is logged, never raised.
 - Nothing raises into the event loop or the clock: an exception from the
   endpoint or the hook is logged with its traceback (it is a bug) and the
   driver keeps serving; a transmit with no matching transport is reported to
@@ -59,6 +65,9 @@ MAX_HOOK_ROUNDS = 4
 SPIN_BACKOFF = 0.01
 """How far a stuck deadline is pushed back (seconds), so the loop never spins."""
 
+TraceHook = Callable[[float, str, Address, Address, bytes], None]
+"""``(time, transport, src, dst, data)``: one message received or sent (see ``set_trace``)."""
+
 
 class EndpointDriver:
     """Binds one ``SansIOEndpoint`` to a ``Clock`` and to transports (see the module rules)."""
@@ -86,6 +95,8 @@ class EndpointDriver:
         self._spins = 0
         self._stuck = False
         self._failed = False
+        self.trace: TraceHook | None = None
+        """The trace hook (set it with ``set_trace``)."""
         for transport in transports:
             self.add_transport(transport)
 
@@ -93,9 +104,29 @@ class EndpointDriver:
 
     def add_transport(self, transport: Transport) -> None:
         """Route transmits for its transport and family through ``transport``; take its input."""
-        transport.on_receive = self.receive
+        transport.on_receive = self.receive if self.trace is None else self._traced(transport)
         transport.on_error = self._report
         self.transports.append(transport)
+
+    def set_trace(self, hook: TraceHook | None) -> None:
+        """Report every message received and sent to ``hook`` (None: stop tracing)."""
+        self.trace = hook
+        for transport in self.transports:
+            transport.on_receive = self.receive if hook is None else self._traced(transport)
+
+    def _traced(self, transport: Transport) -> Callable[[bytes, Address], None]:
+        def receive(data: bytes, source: Address) -> None:
+            if self.trace is not None and not self._closed:
+                self._call_trace(source.transport, source, transport.local, data)
+            self.receive(data, source)
+
+        return receive
+
+    def _call_trace(self, name: str, src: Address, dst: Address, data: bytes) -> None:
+        try:
+            self.trace(self.clock.now(), name, src, dst, data)  # type: ignore[misc]
+        except Exception:
+            log.exception("the trace hook failed")
 
     @property
     def local_addresses(self) -> list[Address]:
@@ -191,6 +222,9 @@ class EndpointDriver:
                 f"({len(transmit.data)} bytes not sent)"))
             return
         self.sent += 1
+        if self.trace is not None:
+            self._call_trace(transmit.dest.transport, transport.local, transmit.dest,
+                             transmit.data)
         try:
             transport.send(transmit.data, transmit.dest)
         except Exception as exc:  # a transport must not raise; never let it escape

@@ -1,0 +1,288 @@
+"""Build and take apart the link, IP, UDP and TCP headers of a SIP capture.
+
+Rules:
+
+- ``build_frame`` wraps one SIP payload in Ethernet + IPv4/IPv6 + UDP/TCP
+  headers with correct lengths and checksums (the UDP checksum is computed on
+  both families; IPv6 forbids 0). MAC addresses are synthesised from the IP
+  address (locally administered ``02:…``), so each host keeps one MAC.
+- A host that is not an IP literal (a host name a transmit was addressed to)
+  gets a stable made-up IPv4 address in 198.18.0.0/15 (the benchmarking range).
+  When source and destination are of different families the IPv4 one is
+  written as an IPv4-mapped IPv6 address.
+- ``decode_frame(linktype, frame)`` understands Ethernet (with 802.1Q tags),
+  Linux cooked SLL and SLL2, raw IP, BSD null/loopback, and bare IPv4/IPv6;
+  it returns a ``Segment`` or None for anything that is not UDP or TCP over
+  IP. Truncated headers are ``FrameError`` (with a reason), never IndexError.
+- IPv4 fragments are not reassembled: a first fragment is reported as a
+  ``FrameError``, later ones are skipped (a SIP message over loopback fits in
+  one packet; a fragmented one is shown as unreadable, not guessed at).
+
+Theory of operation: ``struct`` in and out, nothing else. The pcap file
+format (record headers, timestamps) is ``sipflow.trace.pcap``'s job; this
+module sees one frame at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import struct
+from dataclasses import dataclass
+
+__all__ = [
+    "LINKTYPE_NULL", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "LINKTYPE_LOOP",
+    "LINKTYPE_LINUX_SLL", "LINKTYPE_IPV4", "LINKTYPE_IPV6", "LINKTYPE_LINUX_SLL2",
+    "LINKTYPES", "FrameError", "Segment", "build_frame", "decode_frame", "ip_bytes",
+    "TCP_ACK", "TCP_PSH", "TCP_SYN", "TCP_FIN", "TCP_RST",
+]
+
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+_DLT_RAW_ALIASES = (12, 14)  # DLT_RAW as written by some BSDs and old libpcap
+
+LINKTYPES: dict[int, str] = {
+    LINKTYPE_NULL: "BSD loopback", LINKTYPE_ETHERNET: "Ethernet", LINKTYPE_RAW: "raw IP",
+    12: "raw IP", 14: "raw IP", LINKTYPE_LOOP: "OpenBSD loopback",
+    LINKTYPE_LINUX_SLL: "Linux cooked (SLL)", LINKTYPE_IPV4: "raw IPv4",
+    LINKTYPE_IPV6: "raw IPv6", LINKTYPE_LINUX_SLL2: "Linux cooked v2 (SLL2)",
+}
+"""The link types ``decode_frame`` reads, with their names."""
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV6 = 0x86DD
+_VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+PROTO_TCP = 6
+PROTO_UDP = 17
+
+TCP_FIN = 0x01
+TCP_SYN = 0x02
+TCP_RST = 0x04
+TCP_PSH = 0x08
+TCP_ACK = 0x10
+
+_SYNTHETIC_NET = int(ipaddress.IPv4Address("198.18.0.0"))
+
+
+class FrameError(ValueError):
+    """A frame whose headers are cut short or inconsistent; ``reason`` says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """The transport-layer content of one frame.
+
+    ``src``/``dst`` are IP literals (IPv6 without brackets); for TCP ``seq``
+    and ``flags`` are set, for UDP they are 0.
+    """
+
+    transport: str
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    payload: bytes
+    seq: int = 0
+    flags: int = 0
+
+
+# ------------------------------------------------------------------ building
+
+
+def ip_bytes(host: str) -> bytes:
+    """The packed address of an IP literal (4 or 16 bytes); a host name gets a
+    stable synthetic IPv4 address in 198.18.0.0/15 (see the module rules)."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).packed
+    except ValueError:
+        digest = hashlib.sha1(host.lower().encode("utf-8", "surrogateescape")).digest()
+        offset = int.from_bytes(digest[:4], "big") % (1 << 17)
+        return (_SYNTHETIC_NET + offset).to_bytes(4, "big")
+
+
+def _mac(ip: bytes) -> bytes:
+    return b"\x02" + hashlib.sha1(ip).digest()[:5]
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _transport_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
+    if len(src) == 4:
+        pseudo = src + dst + struct.pack("!BBH", 0, proto, len(segment))
+    else:
+        pseudo = src + dst + struct.pack("!IxxxB", len(segment), proto)
+    value = _checksum(pseudo + segment)
+    return value if value or proto != PROTO_UDP else 0xFFFF  # UDP: 0 means "none"
+
+
+def build_frame(transport: str, src: tuple[str, int], dst: tuple[str, int], payload: bytes,
+                *, seq: int = 0, ack: int = 0, flags: int = TCP_PSH | TCP_ACK,
+                ident: int = 0) -> bytes:
+    """One Ethernet frame carrying ``payload`` from ``src`` to ``dst`` (host, port)
+    over ``transport`` ``"udp"`` or ``"tcp"``; raises ``ValueError`` when the
+    payload does not fit one IP packet (65,507 bytes over UDP/IPv4)."""
+    src_ip, dst_ip = ip_bytes(src[0]), ip_bytes(dst[0])
+    if len(src_ip) != len(dst_ip):
+        src_ip, dst_ip = (ip if len(ip) == 16 else b"\x00" * 10 + b"\xff\xff" + ip
+                          for ip in (src_ip, dst_ip))
+    header_size = {"udp": 8, "tcp": 20}.get(transport)
+    if header_size is None:
+        raise ValueError(f"cannot write transport {transport!r} to a pcap (udp or tcp)")
+    limit = 65535 - header_size - (20 if len(src_ip) == 4 else 0)
+    if len(payload) > limit:
+        raise ValueError(f"a {transport} payload of {len(payload)} bytes does not fit one "
+                         f"IP packet (at most {limit})")
+    if transport == "udp":
+        proto = PROTO_UDP
+        header = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0)
+    else:
+        proto = PROTO_TCP
+        header = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                             5 << 4, flags, 65535, 0, 0)
+    segment = header + payload
+    check = _transport_checksum(src_ip, dst_ip, proto, segment)
+    at = 6 if proto == PROTO_UDP else 16
+    segment = segment[:at] + struct.pack("!H", check) + segment[at + 2:]
+    if len(src_ip) == 4:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(segment), ident & 0xFFFF, 0x4000,
+                         64, proto, 0, src_ip, dst_ip)
+        ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+        ethertype = ETHERTYPE_IPV4
+    else:
+        ip = struct.pack("!IHBB16s16s", 6 << 28, len(segment), proto, 64, src_ip, dst_ip)
+        ethertype = ETHERTYPE_IPV6
+    return _mac(dst_ip) + _mac(src_ip) + struct.pack("!H", ethertype) + ip + segment
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _need(frame: bytes, size: int, what: str) -> None:
+    if len(frame) < size:
+        raise FrameError(f"{what} cut short ({len(frame)} of {size} bytes)")
+
+
+def decode_frame(linktype: int, frame: bytes) -> Segment | None:
+    """The UDP or TCP segment in ``frame`` (None when it carries something else)."""
+    if linktype == LINKTYPE_ETHERNET:
+        _need(frame, 14, "Ethernet header")
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        at = 14
+        while ethertype in _VLAN_TAGS:
+            _need(frame, at + 4, "VLAN tag")
+            ethertype = struct.unpack_from("!H", frame, at + 2)[0]
+            at += 4
+        return _by_ethertype(ethertype, frame[at:])
+    if linktype == LINKTYPE_LINUX_SLL:
+        _need(frame, 16, "Linux cooked header")
+        return _by_ethertype(struct.unpack_from("!H", frame, 14)[0], frame[16:])
+    if linktype == LINKTYPE_LINUX_SLL2:
+        _need(frame, 20, "Linux cooked v2 header")
+        return _by_ethertype(struct.unpack_from("!H", frame, 0)[0], frame[20:])
+    if linktype in (LINKTYPE_RAW, *_DLT_RAW_ALIASES):
+        _need(frame, 1, "IP header")
+        version = frame[0] >> 4
+        return _ipv4(frame) if version == 4 else _ipv6(frame) if version == 6 else None
+    if linktype == LINKTYPE_IPV4:
+        return _ipv4(frame)
+    if linktype == LINKTYPE_IPV6:
+        return _ipv6(frame)
+    if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        _need(frame, 4, "loopback header")
+        family = struct.unpack_from("!I" if linktype == LINKTYPE_LOOP else "=I", frame)[0]
+        if family > 0xFFFF:  # written on a host of the other byte order
+            family = int.from_bytes(frame[:4], "little" if family >> 24 else "big")
+        if family == 2:
+            return _ipv4(frame[4:])
+        if family in (10, 24, 28, 30):  # AF_INET6 on Linux, the BSDs, macOS
+            return _ipv6(frame[4:])
+        return None
+    raise FrameError(f"link type {linktype} is not supported")
+
+
+def _by_ethertype(ethertype: int, packet: bytes) -> Segment | None:
+    if ethertype == ETHERTYPE_IPV4:
+        return _ipv4(packet)
+    if ethertype == ETHERTYPE_IPV6:
+        return _ipv6(packet)
+    return None
+
+
+def _ipv4(packet: bytes) -> Segment | None:
+    _need(packet, 20, "IPv4 header")
+    if packet[0] >> 4 != 4:
+        raise FrameError(f"IPv4 header has version {packet[0] >> 4}")
+    ihl = (packet[0] & 0x0F) * 4
+    total, frag, proto = struct.unpack_from("!H2xHxB", packet, 2)
+    if ihl < 20 or total < ihl:
+        raise FrameError(f"IPv4 header has a bad length (header {ihl}, total {total})")
+    _need(packet, total, "IPv4 packet")
+    if frag & 0x1FFF:
+        return None  # a later fragment: skipped (see the module rules)
+    if frag & 0x2000:
+        raise FrameError("fragmented IPv4 datagram (fragments are not reassembled)")
+    src = str(ipaddress.IPv4Address(packet[12:16]))
+    dst = str(ipaddress.IPv4Address(packet[16:20]))
+    return _transport(proto, src, dst, packet[ihl:total])
+
+
+_IPV6_EXTENSIONS = (0, 43, 60)  # hop-by-hop, routing, destination options
+_IPV6_FRAGMENT = 44
+
+
+def _ipv6(packet: bytes) -> Segment | None:
+    _need(packet, 40, "IPv6 header")
+    if packet[0] >> 4 != 6:
+        raise FrameError(f"IPv6 header has version {packet[0] >> 4}")
+    length, proto = struct.unpack_from("!HB", packet, 4)
+    _need(packet, 40 + length, "IPv6 packet")
+    src = str(ipaddress.IPv6Address(packet[8:24]))
+    dst = str(ipaddress.IPv6Address(packet[24:40]))
+    body = packet[40:40 + length]
+    while proto in _IPV6_EXTENSIONS or proto == _IPV6_FRAGMENT:
+        _need(body, 8, "IPv6 extension header")
+        if proto == _IPV6_FRAGMENT:
+            offset_flags = struct.unpack_from("!H", body, 2)[0]
+            if offset_flags & 0xFFF8:
+                return None
+            if offset_flags & 1:
+                raise FrameError("fragmented IPv6 datagram (fragments are not reassembled)")
+            proto, body = body[0], body[8:]
+            continue
+        size = (body[1] + 1) * 8
+        _need(body, size, "IPv6 extension header")
+        proto, body = body[0], body[size:]
+    return _transport(proto, src, dst, body)
+
+
+def _transport(proto: int, src: str, dst: str, segment: bytes) -> Segment | None:
+    if proto == PROTO_UDP:
+        _need(segment, 8, "UDP header")
+        sport, dport, length = struct.unpack_from("!HHH", segment)
+        if length < 8:
+            raise FrameError(f"UDP header has a bad length {length}")
+        _need(segment, length, "UDP datagram")
+        return Segment("udp", src, sport, dst, dport, bytes(segment[8:length]))
+    if proto == PROTO_TCP:
+        _need(segment, 20, "TCP header")
+        sport, dport, seq, _ack, offset, flags = struct.unpack_from("!HHIIBB", segment)
+        size = (offset >> 4) * 4
+        if size < 20:
+            raise FrameError(f"TCP header has a bad data offset {size}")
+        _need(segment, size, "TCP header")
+        return Segment("tcp", src, sport, dst, dport, bytes(segment[size:]), seq, flags)
+    return None

@@ -9,7 +9,8 @@ Rules:
   time, from live code and data —
 
   - *parsed* and *transaction handling*: ``sipflow.compat_probe`` runs the
-    parser and two in-memory ``SipEndpoint`` objects;
+    parser and two in-memory ``SipEndpoint`` objects; the registered backends
+    whose ``capabilities.methods`` hold the method are named beside it;
   - *events*: the registry's events whose ``EventSpec.method`` is the method;
     *actions*: its actions whose ``ActionSpec.sends`` is the method; each
     marked with the registered backends whose ``capabilities`` deliver /
@@ -146,6 +147,8 @@ class MethodRow:
     method: str
     parsed: ParseResult
     transaction: CoreResult
+    transaction_backends: tuple[str, ...]
+    """Registered backends whose ``capabilities.methods`` hold the method."""
     events: list[NameRef]
     actions: list[NameRef]
     tables_receiving: list[TableRef]
@@ -191,6 +194,9 @@ def build_matrix(
     notes = [b.problem for b in backends if b.problem]
     if scan is not None:
         notes += scan.problems
+        notes += [f"{m.file}:{m.line}: the interop marker of {m.test} names {m.method}, "
+                  "which is not a method of this matrix" for m in scan.markers
+                  if m.method not in methods and m.method.isalpha() and m.counts]
     usable = [b for b in backends if b.capabilities is not None]
     rows = [_row(m, registry, tables, usable, scan) for m in methods]
     return Matrix(rows, [b.name for b in backends], notes)
@@ -207,8 +213,9 @@ def _row(method: str, registry: Registry, tables: list[Table], backends: list[Ba
     receiving = _refs(tables, _receives(event_names))
     sending = _refs(tables, _sends(action_names))
     tests = None if scan is None else [m for m in scan.markers if m.method == method and m.counts]
-    row = MethodRow(method, probe_parse(method), probe_core(method, SIP_METHODS), events, actions,
-                    receiving, sending, tests)
+    runs = tuple(b.name for b in backends if method in _caps(b).methods)
+    row = MethodRow(method, probe_parse(method), probe_core(method, SIP_METHODS), runs, events,
+                    actions, receiving, sending, tests)
     row.gaps = _gaps(row, bool(backends))
     return row
 
@@ -294,7 +301,8 @@ def cells(row: MethodRow, any_backend: bool) -> tuple[str, ...]:
     return (
         row.method,
         row.parsed.text,
-        row.transaction.text(),
+        row.transaction.text(f"[{', '.join(row.transaction_backends)}]"
+                             if row.transaction_backends else ""),
         _names(row.events, any_backend),
         _names(row.actions, any_backend),
         ", ".join(r.text() for r in row.tables_receiving) or "none",
@@ -337,6 +345,7 @@ def row_json(row: MethodRow) -> dict[str, Any]:
         "method": row.method,
         "parsed": {"ok": row.parsed.ok, "text": row.parsed.text},
         "transaction": {"kind": row.transaction.kind, "text": row.transaction.text(),
+                        "backends": list(row.transaction_backends),
                         "contexts": outcomes,
                         "default_allow": default.text() if default is not None else None},
         "events": [{"name": e.name, "backends": list(e.backends)} for e in row.events],

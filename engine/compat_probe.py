@@ -170,14 +170,16 @@ class CoreResult:
         """The request reached the application in at least one context."""
         return any(o.accepted for o in self.outcomes)
 
-    def text(self) -> str:
-        """``non-INVITE txn; app answers: early, confirmed; core 481: outside``."""
+    def text(self, tag: str = "") -> str:
+        """``non-INVITE txn; app answers: early, confirmed; core 481: outside``
+        (``tag``, when given, follows the kind: ``non-INVITE txn [sip]; …``)."""
         groups: dict[str, list[str]] = {}
         for outcome in self.outcomes:
             groups.setdefault(outcome.text(), []).append(outcome.context)
         ordered = sorted(groups.items(), key=lambda item: (not item[0].startswith(("app", "core 200")),
                                                           CONTEXTS.index(item[1][0])))
-        parts = [self.kind] + [f"{what}: {', '.join(where)}" for what, where in ordered]
+        kind = f"{self.kind} {tag}" if tag else self.kind
+        parts = [kind] + [f"{what}: {', '.join(where)}" for what, where in ordered]
         if self.default_allow is not None:
             parts.append(f"default Allow: {self.default_allow.text()}")
         return "; ".join(parts)

@@ -197,3 +197,24 @@ def test_an_unknown_method_is_all_gaps(method):
     kinds = {g.split(":")[0] for g in row.gaps}
     assert {"transaction", "event", "action", "tables", "backend", "interop"} <= kinds
     assert "core 501" in row.transaction.text()
+
+
+def test_backends_that_run_transactions_for_a_method_are_named():
+    from sipflow.backends.base import Capabilities
+    from sipflow.compat import BackendInfo
+
+    sip = BackendInfo("sip", Capabilities(frozenset(), frozenset(), frozenset({"BYE"})))
+    bye, info = build_matrix(methods=["BYE", "INFO"], backends=[sip], markers=None).rows
+    assert bye.transaction_backends == ("sip",) and info.transaction_backends == ()
+    assert cells(bye, True)[2].startswith("non-INVITE txn [sip]; ")
+    assert not cells(info, True)[2].startswith("non-INVITE txn [")
+    assert row_json(bye)["transaction"]["backends"] == ["sip"]
+    assert isinstance(sip.capabilities, Capabilities)
+
+
+def test_a_marker_for_a_method_outside_the_matrix_is_a_note():
+    scan = MarkerScan([marker("REINVITE", "uas", "test_typo"), marker("BYE")])
+    matrix = build_matrix(methods=["BYE"], backends=[], markers=scan)
+    assert matrix.notes == ["tests/interop/test_x.py:3: the interop marker of test_typo names "
+                            "REINVITE, which is not a method of this matrix"]
+    assert [t.test for t in matrix.rows[0].interop_tests] == ["test_x"]

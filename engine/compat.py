@@ -198,12 +198,13 @@ def build_matrix(
                   "which is not a method of this matrix" for m in scan.markers
                   if m.method not in methods and m.method.isalpha() and m.counts]
     usable = [b for b in backends if b.capabilities is not None]
-    rows = [_row(m, registry, tables, usable, scan) for m in methods]
+    rows = [_row(m, registry, tables, usable, scan, bool(backends)) for m in methods]
     return Matrix(rows, [b.name for b in backends], notes)
 
 
 def _row(method: str, registry: Registry, tables: list[Table], backends: list[BackendInfo],
-         scan: MarkerScan | None) -> MethodRow:
+         scan: MarkerScan | None, registered: bool) -> MethodRow:
+    """One method's row; ``backends`` are the readable ones, ``registered`` whether any is."""
     events = [NameRef(e.name, tuple(b.name for b in backends if e.name in _caps(b).events))
               for e in registry.events.values() if e.method == method]
     actions = [NameRef(a.name, tuple(b.name for b in backends if a.name in _caps(b).actions))
@@ -216,7 +217,7 @@ def _row(method: str, registry: Registry, tables: list[Table], backends: list[Ba
     runs = tuple(b.name for b in backends if method in _caps(b).methods)
     row = MethodRow(method, probe_parse(method), probe_core(method, SIP_METHODS), runs, events,
                     actions, receiving, sending, tests)
-    row.gaps = _gaps(row, bool(backends))
+    row.gaps = _gaps(row, registered)
     return row
 
 

@@ -5,7 +5,8 @@ Rules:
 * Default: the Markdown table of ``sipflow.compat.to_markdown`` (one row per
   SIP method, then the gaps and notes), exit 0 whatever the gaps.
 * ``--format json``: a JSON list of row objects (``sipflow.compat.row_json``:
-  the columns plus ``gaps``), nothing else on stdout.
+  the columns plus ``gaps``), nothing else on stdout; notes (unreadable
+  backends or markers) go to stderr, one line each.
 * ``--check``: exit 1 when any method has a gap, 0 otherwise. With ``md`` it
   prints only the gaps, one ``METHOD: gap`` line each, and a summary line (CI
   logs stay short); with ``json`` it prints the same JSON as without it.
@@ -65,6 +66,8 @@ def compat_command(
         raise typer.Exit(2) from None
     if fmt == "json":
         typer.echo(to_json(matrix), nl=False)
+        for note in matrix.notes:
+            typer.echo(f"sipflow compat: note: {note}", err=True)
     elif check:
         typer.echo(check_report(matrix), nl=False)
     else:

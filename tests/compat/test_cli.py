@@ -37,7 +37,7 @@ def test_default_is_a_markdown_table_of_the_fourteen_methods_exit_0():
 def test_json_is_a_list_of_rows_with_gaps():
     result = runner.invoke(app, ["compat", "--format", "json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert [d["method"] for d in data] == list(SIP_METHODS)
     assert all(set(d) == {"method", *COLUMNS, "gaps"} for d in data)
 
@@ -56,7 +56,7 @@ def test_check_exits_1_and_prints_the_gaps(some_gaps):
     assert lines[:-1] and all(line.startswith("BYE: ") for line in lines[:-1])
     as_json = runner.invoke(app, ["compat", "--check", "--format", "json"])
     assert as_json.exit_code == 1
-    assert [d["gaps"] == [] for d in json.loads(as_json.output)] == [True, False]
+    assert [d["gaps"] == [] for d in json.loads(as_json.stdout)] == [True, False]
 
 
 def test_without_check_gaps_still_exit_0(some_gaps):
@@ -82,3 +82,14 @@ def test_tables_that_do_not_load_are_exit_2_with_one_line(monkeypatch):
     assert result.output.strip().splitlines() == [
         "sipflow compat: a shipped table does not load: "
         "state_tables/uas_call.yaml:3:1: something is wrong"]
+
+
+def test_json_notes_go_to_stderr(monkeypatch, complete_publish):
+    from sipflow.compat import BackendInfo
+
+    inputs = dict(complete_publish, backends=[BackendInfo("odd", None, "backend 'odd': no capabilities")])
+    monkeypatch.setattr(cli_compat, "build_matrix", lambda: build_matrix(**inputs))
+    result = runner.invoke(app, ["compat", "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["method"] == "PUBLISH"
+    assert result.stderr == "sipflow compat: note: backend 'odd': no capabilities\n"

@@ -218,3 +218,27 @@ def test_a_marker_for_a_method_outside_the_matrix_is_a_note():
     assert matrix.notes == ["tests/interop/test_x.py:3: the interop marker of test_typo names "
                             "REINVITE, which is not a method of this matrix"]
     assert [t.test for t in matrix.rows[0].interop_tests] == ["test_x"]
+
+
+def test_each_method_row_shows_exactly_the_names_registered_for_it():
+    reg = default_registry()
+    for method in SIP_METHODS:
+        tag = method.title()
+        reg.add_event(f"Probe{tag}Arrived", "request", "a probe event", method=method)
+        reg.action(f"Probe{tag}Send", "a probe action", sends=method)(lambda ctx: None)
+    matrix = build_matrix(registry=reg, tables=[], backends=[], markers=None)
+    for row in matrix.rows:
+        tag = row.method.title()
+        assert [e.name for e in row.events if e.name.startswith("Probe")] == [f"Probe{tag}Arrived"]
+        assert [a.name for a in row.actions if a.name.startswith("Probe")] == [f"Probe{tag}Send"]
+
+
+def test_an_unreadable_backend_is_registered_but_delivers_nothing():
+    from sipflow.compat import BackendInfo
+
+    broken = BackendInfo("sip", None, "backend 'sip' does not load: ImportError: x")
+    matrix = build_matrix(methods=["BYE"], backends=[broken], markers=None)
+    row = matrix.rows[0]
+    assert "backend: no registered backend delivers DialogBYE" in row.gaps
+    assert matrix.notes == ["backend 'sip' does not load: ImportError: x"]
+    assert "DialogBYE [no backend]" in cells(row, True)[3]

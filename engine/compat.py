@@ -56,16 +56,19 @@ from sipflow.tables.loader import load_tables, shipped_table_names
 from sipflow.tables.model import Row, Source, Table
 
 __all__ = [
-    "LIVE", "BackendInfo", "TableRef", "NameRef", "MethodRow", "Matrix",
-    "backend_capabilities", "live_markers", "build_matrix", "to_markdown", "to_json",
+    "LIVE", "Live", "BackendInfo", "TableRef", "NameRef", "MethodRow", "Matrix",
+    "COLUMNS", "backend_capabilities", "live_markers", "build_matrix", "cells", "row_json",
+    "to_markdown", "to_json",
 ]
 
 
-class _Live(enum.Enum):
+class Live(enum.Enum):
+    """The type of ``LIVE``."""
+
     DEFAULT = "live"
 
 
-LIVE = _Live.DEFAULT
+LIVE = Live.DEFAULT
 """Default of ``build_matrix(markers=...)``: read the checkout's ``tests/interop``."""
 
 COLUMNS = ("parsed", "transaction", "events", "actions", "tables_receiving", "tables_sending",
@@ -177,7 +180,7 @@ def build_matrix(
     registry: Registry | None = None,
     tables: list[Table] | None = None,
     backends: list[BackendInfo] | None = None,
-    markers: MarkerScan | None | _Live = LIVE,
+    markers: MarkerScan | None | Live = LIVE,
 ) -> Matrix:
     """Build the matrix; every input defaults to the live one.
 
@@ -196,7 +199,7 @@ def build_matrix(
         notes += scan.problems
         notes += [f"{m.file}:{m.line}: the interop marker of {m.test} names {m.method}, "
                   "which is not a method of this matrix" for m in scan.markers
-                  if m.method not in methods and m.method.isalpha() and m.counts]
+                  if m.method not in methods and m.counts]
     usable = [b for b in backends if b.capabilities is not None]
     rows = [_row(m, registry, tables, usable, scan, bool(backends)) for m in methods]
     return Matrix(rows, [b.name for b in backends], notes)

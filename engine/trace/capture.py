@@ -11,7 +11,8 @@ Rules:
 - TCP: each direction is reassembled (``sipflow.trace.tcp_reassembly``) and
   cut into messages by ``sipflow.sip.framing.StreamFramer``; a message gets
   the time of the segment that completed it. A stream whose first bytes are
-  not SIP is ignored. When framing breaks (no Content-Length, a lost segment)
+  not SIP (another protocol, or a capture that began mid-message) is ignored
+  until a segment opens with a SIP start line. When framing breaks (no Content-Length, a lost segment)
   the bytes so far are shown as a malformed message and framing restarts with
   the next segment.
 - Every message is parsed with ``sipflow.sip.parser.parse_message``; one that
@@ -136,6 +137,8 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
 
 def _feed(stream: _Stream, capture: Capture, time: float, src: Address, dst: Address,
           data: bytes) -> None:
+    if stream.sip is False and looks_like_sip(data):
+        stream.sip = None  # a later segment opens with a start line: try again from here
     if stream.sip is None:
         head = (stream.pending + data).lstrip(b"\r\n")
         if len(head) < 12 and b"\n" not in head:

@@ -1,0 +1,479 @@
+"""Load scenario files: ``*.scenario.yaml`` (or a shipped name) → ``Scenario``.
+
+Rules:
+
+* ``load_scenario("uas_basic")`` loads the shipped
+  ``sipflow.state_tables/scenarios/uas_basic.scenario.yaml``; anything with a path
+  separator or a ``.yaml`` suffix, and a bare word naming an existing file, is a path.
+* Reading is the table loader's (``sipflow.tables.yamlio``): size cap, UTF-8, alias
+  bombs, duplicate keys, line numbers kept.
+* Then, in this order, the first problem wins and becomes one ``ScenarioError``
+  (``file:line:col: message``): every step names one known kind (``send``,
+  ``expect``, ``wait`` or an application command of the registry); the file
+  matches the scenario JSON Schema (``schema.py``); every participant a step or
+  an assertion names is declared; ``send`` comes from a scripted peer; commands go
+  to table participants; tables load (a shipped name or a path relative to the
+  scenario file); table parameters exist; asserted states exist in the table;
+  matchers compile.
+* Participants without an ``address`` get ``udp:10.0.0.N:5060`` in declaration
+  order (N from 1); two participants may not share an address.
+
+Theory of operation: validate the whole shape first (so the builder below can
+trust types), then walk the round-trip data once, keeping each value's position
+for the error messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from sipflow.runtime.builtins import default_registry
+from sipflow.runtime.registry import Registry
+from sipflow.sip.types import Address
+from sipflow.tables.duration import parse_duration
+from sipflow.tables.loader import TableLoadError, load_table
+from sipflow.tables.model import Source, Table
+from sipflow.tables.validate import path_text
+from sipflow.tables.yamlio import YamlInputError, load_yaml, plain, where, where_key, where_node
+from sipflow.transport.listen import ListenSpecError, parse_listen
+
+from .matchers import MatcherError, build_matcher
+from .model import (
+    Assertions,
+    Command,
+    Expect,
+    MessageFilter,
+    Participant,
+    Scenario,
+    Send,
+    Step,
+    Wait,
+)
+from .schema import STEP_KINDS, build_scenario_schema
+
+SUFFIX = ".scenario.yaml"
+DEFAULT_WITHIN = 5.0
+"""Virtual seconds an ``expect`` waits when it gives no ``within``."""
+DEFAULT_SETTLE = 40.0
+"""Virtual seconds after the last step: long enough for Timer F/J (32 s) to end transactions."""
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be used; ``str()`` is ``file:line:col: message``."""
+
+    def __init__(self, file: str, line: int, col: int, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.col = col
+        self.message = message
+        super().__init__(f"{file}:{line}:{col}: {message}")
+
+
+# -- finding files ---------------------------------------------------------------------
+def shipped_dir() -> Path:
+    """The folder of the shipped scenarios."""
+    return Path(str(resources.files("sipflow.state_tables"))) / "scenarios"
+
+
+def shipped_scenario_names() -> list[str]:
+    """Names of the shipped scenarios (sorted)."""
+    return sorted(p.name[: -len(SUFFIX)] for p in shipped_dir().glob(f"*{SUFFIX}"))
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def resolve_scenario(path_or_name: str | Path) -> tuple[Path, str]:
+    """The file behind a shipped scenario name or a path, and how messages show it."""
+    text = str(path_or_name)
+    if (isinstance(path_or_name, Path) or "/" in text or os.sep in text
+            or text.endswith((".yaml", ".yml")) or os.path.exists(text)):
+        return Path(text), text
+    path = shipped_dir() / f"{text}{SUFFIX}"
+    if not path.is_file():
+        shipped = ", ".join(shipped_scenario_names()) or "none"
+        raise ScenarioError(text, 1, 1, f"no shipped scenario named {text!r} (shipped: {shipped}); "
+                            f"give a path to a {SUFFIX} file, or a shipped name")
+    return path, _display(path)
+
+
+# -- validation ------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _default_validator() -> tuple[Draft202012Validator, frozenset[str]]:
+    registry = default_registry()
+    return _make_validator(registry)
+
+
+def _make_validator(registry: Registry) -> tuple[Draft202012Validator, frozenset[str]]:
+    commands = frozenset(e.name for e in registry.events_of_kind("command"))
+    return Draft202012Validator(build_scenario_schema(registry)), commands
+
+
+def _position(data: Any, path: list[Any]) -> tuple[int, int]:
+    container, node = None, data
+    for part in path:
+        container = node
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    if container is None:
+        return where_node(data)
+    return where(container, path[-1], where_node(container))
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return repr(str(value))
+
+
+def _schema_message(err: ValidationError, data: Any, file: str) -> ScenarioError:
+    path = list(err.absolute_path)
+    place = path_text(path)
+    line, col = _position(data, path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = list(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        if extra:
+            kline, kcol = where_key(err.instance, extra[0], (line, col))
+            close = difflib.get_close_matches(str(extra[0]), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            return ScenarioError(file, kline, kcol, f"unexpected key {extra[0]!r} in {place} ({hint})")
+    if err.validator == "propertyNames":
+        return ScenarioError(file, line, col, f"{place}: a key is not a valid name ({err.message})")
+    if err.validator == "required":
+        missing = [k for k in err.validator_value
+                   if not isinstance(err.instance, dict) or k not in err.instance]
+        return ScenarioError(file, line, col, f"{place} is missing {', '.join(map(repr, missing))}")
+    if err.validator == "oneOf" and path and path[0] == "participants":
+        return ScenarioError(file, line, col, f"{place} must be either a table "
+                             f"(table: NAME, parameters: ...) or a scripted peer (peer: true)")
+    if err.validator in ("type", "pattern", "const", "enum", "anyOf", "minimum", "maximum"):
+        return ScenarioError(file, line, col, f"{place} has a bad value {_kind_of(err.instance)}: "
+                             f"{_describe(err)}")
+    if err.validator == "minItems":
+        return ScenarioError(file, line, col, f"{place} must not be an empty list")
+    if err.validator == "minProperties":
+        return ScenarioError(file, line, col, f"{place} must not be empty")
+    return ScenarioError(file, line, col, f"{place}: {err.message}")
+
+
+def _describe(err: ValidationError) -> str:
+    schema = err.schema
+    if err.validator == "pattern":
+        return f"expected text matching {schema.get('pattern')}"
+    if err.validator == "type":
+        return f"expected {schema.get('type')}"
+    if err.validator in ("minimum", "maximum"):
+        return f"the {err.validator} is {err.validator_value}"
+    if err.validator == "anyOf":
+        description = schema.get("description")
+        consts = [s["const"] for s in schema.get("anyOf", []) if "const" in s]
+        if consts:
+            close = difflib.get_close_matches(str(err.instance), consts, n=1)
+            return f"did you mean {close[0]!r}?" if close else f"one of {', '.join(consts)}"
+        return f"expected {description}" if description else err.message
+    return err.message
+
+
+def _check_steps(data: dict[str, Any], file: str, commands: frozenset[str]) -> None:
+    """Every step must be one mapping with one known key (clearer than the schema's words)."""
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return
+    kinds = (*STEP_KINDS, *sorted(commands))
+    for index, step in enumerate(steps):
+        line, col = where(steps, index)
+        if not isinstance(step, dict):
+            raise ScenarioError(file, line, col, f"steps[{index}] must be a mapping such as "
+                                f"'send: {{...}}', not {_kind_of(step)}")
+        if len(step) != 1:
+            keys = ", ".join(map(str, step)) or "nothing"
+            raise ScenarioError(file, line, col, f"steps[{index}] must have exactly one key "
+                                f"(send, expect, wait or a command), found: {keys}")
+        (key,) = step
+        if key not in kinds:
+            kline, kcol = where_key(step, key, (line, col))
+            close = difflib.get_close_matches(str(key), kinds, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else \
+                f"a step is send, expect, wait or a command: {', '.join(sorted(commands))}"
+            raise ScenarioError(file, kline, kcol, f"unknown step {key!r} ({hint})")
+
+
+# -- building ---------------------------------------------------------------------------
+class _Builder:
+    """Walks validated round-trip data into a ``Scenario`` (one instance per load)."""
+
+    def __init__(self, data: Any, path: Path, file: str, registry: Registry) -> None:
+        self.data = data
+        self.path = path
+        self.file = file
+        self.registry = registry
+        self.participants: dict[str, Participant] = {}
+        self.tables: dict[str, Table] = {}
+
+    def src(self, container: Any, key: Any) -> Source:
+        line, col = where(container, key, where_node(container))
+        return Source(self.file, line, col)
+
+    def fail(self, container: Any, key: Any, message: str) -> ScenarioError:
+        source = self.src(container, key)
+        return ScenarioError(self.file, source.line, source.col, message)
+
+    def name(self, container: Any, key: str, what: str) -> str:
+        value = str(container[key])
+        if value not in self.participants:
+            known = ", ".join(self.participants)
+            close = difflib.get_close_matches(value, list(self.participants), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"declared: {known}"
+            raise self.fail(container, key, f"unknown participant {value!r} in {what} ({hint})")
+        return value
+
+    # participants
+    def build_participants(self) -> None:
+        items = self.data["participants"]
+        used: dict[Address, str] = {}
+        for n, (name, body) in enumerate(items.items(), start=1):
+            name = str(name)
+            source = Source(self.file, *where_key(items, name))
+            if "address" in body:
+                try:
+                    address = parse_listen(str(body["address"])).address
+                except ListenSpecError as exc:
+                    raise self.fail(body, "address", str(exc)) from None
+            else:
+                address = Address("udp", f"10.0.0.{n}", 5060)
+            if address in used:
+                raise self.fail(body, "address" if "address" in body else "peer",
+                                f"participant {name!r} has the address {address} of "
+                                f"{used[address]!r}")
+            used[address] = name
+            if body.get("peer"):
+                self.participants[name] = Participant(name, address, source)
+                continue
+            table_ref = self.table_ref(str(body["table"]))
+            table = self.load(body, table_ref)
+            parameters = {str(k): plain(v) for k, v in (body.get("parameters") or {}).items()}
+            for key in parameters:
+                if key not in table.parameters:
+                    known = ", ".join(sorted(table.parameters)) or "none"
+                    raise self.fail(body["parameters"], key, f"table {table.name!r} has no "
+                                    f"parameter {key!r} (declared: {known})")
+            self.tables[name] = table
+            self.participants[name] = Participant(name, address, source, table_ref, parameters,
+                                                      table)
+
+    def table_ref(self, text: str) -> str:
+        """A shipped name stays a name; a path is made relative to the scenario file."""
+        if "/" in text or os.sep in text or text.endswith((".yaml", ".yml")):
+            candidate = Path(text)
+            if not candidate.is_absolute():
+                candidate = self.path.parent / candidate
+            return str(candidate)
+        return text
+
+    def load(self, body: Any, ref: str) -> Table:
+        try:
+            return load_table(ref, self.registry)
+        except TableLoadError as exc:
+            raise self.fail(body, "table", f"table {body['table']!r} cannot be used: {exc}") from None
+
+    # steps
+    def build_steps(self) -> tuple[Step, ...]:
+        steps = self.data["steps"]
+        out: list[Step] = []
+        for index, step in enumerate(steps):
+            ((kind, value),) = step.items()
+            source = self.src(steps, index)
+            if kind == "send":
+                out.append(self.send(value, source))
+            elif kind == "expect":
+                out.append(self.expect(value, source))
+            elif kind == "wait":
+                out.append(Wait(self.duration(step, "wait"), source))
+            else:
+                out.append(self.command(str(kind), step, source))
+        return tuple(out)
+
+    def duration(self, container: Any, key: Any) -> float:
+        try:
+            return parse_duration(plain(container[key]))
+        except ValueError as exc:
+            raise self.fail(container, key, str(exc)) from None
+
+    def send(self, body: Any, source: Source) -> Send:
+        sender = self.name(body, "from", "send.from")
+        target = self.name(body, "to", "send.to")
+        if not self.participants[sender].is_peer:
+            raise self.fail(body, "from", f"{sender!r} runs a table; only a scripted peer "
+                            f"(peer: true) sends what a step says")
+        kinds = [k for k in ("status", "raw") if k in body]
+        if "method" in body and "status" not in body:
+            kinds.append("method")
+        if len(kinds) != 1:
+            raise ScenarioError(self.file, source.line, source.col,
+                                "send needs exactly one of method (a request), status "
+                                "(a response) or raw (bytes as written)")
+        headers = tuple((str(k), None if v is None else str(plain(v)))
+                        for k, v in (body.get("headers") or {}).items())
+        if "raw" in body and (headers or "body" in body):
+            raise ScenarioError(self.file, source.line, source.col,
+                                "send with raw takes no headers or body: write them in raw")
+        method = str(body["method"]).upper() if "method" in body else None
+        return Send(sender, target, source, method=method, status=body.get("status"),
+                    reason=body.get("reason"), headers=headers,
+                    body=None if "body" not in body else str(body["body"]),
+                    raw=None if "raw" not in body else str(body["raw"]))
+
+    def filter_parts(self, body: Any, what: str) -> dict[str, Any]:
+        sender = self.name(body, "from", f"{what}.from") if "from" in body else None
+        target = self.name(body, "to", f"{what}.to") if "to" in body else None
+        headers = []
+        raw_headers = body.get("headers") or {}
+        for key, value in raw_headers.items():
+            try:
+                headers.append((str(key), build_matcher(plain(value))))
+            except MatcherError as exc:
+                raise self.fail(raw_headers, key, f"header {key}: {exc}") from None
+        matcher = None
+        if "body" in body:
+            try:
+                matcher = build_matcher(plain(body["body"]))
+            except MatcherError as exc:
+                raise self.fail(body, "body", f"body: {exc}") from None
+        return {"sender": sender, "target": target,
+                "method": str(body["method"]).upper() if "method" in body else None,
+                "status": body.get("status"), "headers": tuple(headers), "body": matcher}
+
+    def expect(self, body: Any, source: Source) -> Expect:
+        if "from" not in body and "to" not in body:
+            raise ScenarioError(self.file, source.line, source.col,
+                                "expect needs from or to (or both): whose message is it?")
+        parts = self.filter_parts(body, "expect")
+        if parts["sender"] is not None and self.participants[parts["sender"]].is_peer:
+            raise self.fail(body, "from", f"{parts['sender']!r} is a scripted peer: it sends only "
+                            f"what send steps say, so there is nothing to expect from it")
+        within = self.duration(body, "within") if "within" in body else DEFAULT_WITHIN
+        return Expect(source=source, within=within, **parts)
+
+    def command(self, name: str, step: Any, source: Source) -> Command:
+        value = step[name]
+        if isinstance(value, dict):
+            who = self.name(value, "participant", name)
+            data = {str(k): plain(v) for k, v in value.items() if k != "participant"}
+        else:
+            who = self.name(step, name, name)
+            data = {}
+        participant = self.participants[who]
+        if participant.is_peer:
+            raise self.fail(step, name, f"{who!r} is a scripted peer; commands such as {name} go "
+                            f"to a table participant")
+        if "to" in data:
+            target = str(data["to"])
+            if target in self.participants:
+                data["to"] = self.participants[target].uri
+                data["to_address"] = str(self.participants[target].address)
+        return Command(name, who, source, data)
+
+    # assertions
+    def build_assertions(self) -> Assertions:
+        body = self.data.get("assert") or {}
+        states: dict[str, tuple[tuple[str, ...], Source]] = {}
+        for who, names in (body.get("states") or {}).items():
+            who = str(who)
+            self.check_declared(body["states"], who, "assert.states")
+            table = self.tables.get(who)
+            if table is None:
+                raise self.fail_key(body["states"], who, f"{who!r} is a scripted peer: it has no "
+                                    f"states")
+            for n, state in enumerate(names):
+                if str(state) not in table.states:
+                    known = ", ".join(table.states)
+                    raise self.fail(names, n, f"table {table.name!r} has no state {state!r} "
+                                    f"(states: {known})")
+            states[who] = (tuple(str(s) for s in names), self.src(body["states"], who))
+        published: dict[str, tuple[tuple[str, ...], Source]] = {}
+        for who, names in (body.get("published") or {}).items():
+            self.check_declared(body["published"], str(who), "assert.published")
+            published[str(who)] = (tuple(str(s) for s in names), self.src(body["published"], who))
+        never: list[MessageFilter] = []
+        items = body.get("never_sent") or []
+        for index, item in enumerate(items):
+            never.append(MessageFilter(source=self.src(items, index),
+                                       **self.filter_parts(item, "never_sent")))
+        return Assertions(states, published, tuple(never))
+
+    def check_declared(self, container: Any, who: str, what: str) -> None:
+        if who not in self.participants:
+            close = difflib.get_close_matches(who, list(self.participants), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else \
+                f"declared: {', '.join(self.participants)}"
+            raise self.fail_key(container, who, f"unknown participant {who!r} in {what} ({hint})")
+
+    def fail_key(self, container: Any, key: Any, message: str) -> ScenarioError:
+        line, col = where_key(container, key, where_node(container))
+        return ScenarioError(self.file, line, col, message)
+
+
+def load_scenario(path_or_name: str | Path, registry: Registry | None = None) -> Scenario:
+    """Load and check one scenario; raise ``ScenarioError`` (one line) for the first problem."""
+    path, file = resolve_scenario(path_or_name)
+    try:
+        doc = load_yaml(path, file)
+    except YamlInputError as exc:
+        first = exc.diagnostics[0]
+        raise ScenarioError(first.file, first.line, first.col, first.message) from None
+    data = doc.data
+    if not isinstance(data, dict):
+        line, col = where_node(data)
+        raise ScenarioError(file, line, col, f"a scenario file is a mapping with participants "
+                            f"and steps, not {_kind_of(data)}")
+    if registry is None:
+        validator, commands = _default_validator()
+        registry = default_registry()
+    else:
+        validator, commands = _make_validator(registry)
+    _check_steps(data, file, commands)
+    errors = sorted(validator.iter_errors(data), key=lambda e: _position(data, list(e.absolute_path)))
+    if errors:
+        raise _schema_message(_deepest(errors[0]), data, file)
+    builder = _Builder(data, path, file, registry)
+    builder.build_participants()
+    steps = builder.build_steps()
+    assertions = builder.build_assertions()
+    settle = builder.duration(data, "settle") if "settle" in data else DEFAULT_SETTLE
+    name = str(data.get("scenario") or path.name.removesuffix(SUFFIX).removesuffix(".yaml"))
+    return Scenario(name=name, file=file, participants=builder.participants, steps=steps,
+                    assertions=assertions, source=Source(file, 1, 1),
+                    description=str(data.get("description", "")), settle=settle)
+
+
+def _deepest(err: ValidationError) -> ValidationError:
+    """For ``anyOf``/``oneOf`` errors, the most specific sub-error when one branch came close."""
+    if err.validator in ("anyOf",) and err.context:
+        deeper = [e for e in err.context if len(e.absolute_path) > len(err.absolute_path)]
+        if deeper:
+            return _deepest(max(deeper, key=lambda e: len(e.absolute_path)))
+    return err

@@ -19,14 +19,23 @@ live defaults; this module formats it and picks the exit code.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sipflow.compat import Matrix, build_matrix, to_json, to_markdown
 from sipflow.tables.loader import TableLoadError
 
+if TYPE_CHECKING:
+    from sipflow.compat import Matrix
+
 FORMATS = ("md", "json")
+
+
+def build_matrix() -> Matrix:
+    """The live matrix (``sipflow.compat`` and the SIP core load only when the verb runs)."""
+    from sipflow.compat import build_matrix as build
+
+    return build()
 
 
 def register(app: typer.Typer) -> None:
@@ -64,6 +73,8 @@ def compat_command(
     except TableLoadError as exc:
         typer.echo(f"sipflow compat: a shipped table does not load: {exc}", err=True)
         raise typer.Exit(2) from None
+    from sipflow.compat import to_json, to_markdown
+
     if fmt == "json":
         typer.echo(to_json(matrix), nl=False)
         for note in matrix.notes:

@@ -1,7 +1,8 @@
-"""Benchmark the SIP core: message parse and serialize (more sections plug in).
+"""Benchmark the SIP core: parse, serialize, loopback calls, bytes per dialog.
 
 Usage: ``python tools/bench_sip.py [--out FILE] [--messages N] [--repeat R]
-[--cpu K] [--sections parse,serialize]``
+[--calls N] [--concurrency 1,1000] [--gc-threshold 20000] [--dialogs N]
+[--cpu K] [--sections parse,serialize,calls,dialog_bytes]``
 
 Prints JSON (to ``--out FILE``, or stdout) and a one-line summary (stdout when
 the JSON goes to a file, stderr otherwise). One process, pinned to one core.
@@ -15,6 +16,21 @@ the JSON goes to a file, stderr otherwise). One process, pinned to one core.
 * ``serialize``: ``serialize()`` of a parsed, untouched message (its fields
   keep their wire text) and of a message built from scratch
   (``Request(...)`` plus ``serialize()``, the path of every message we send).
+* ``calls``: ``--calls`` INVITE/200/ACK/BYE/200 calls between two
+  ``SipEndpoint`` objects (UAC and UAS, UDP) exchanging their transmits in
+  memory, SDP in the INVITE and its 200 (sipp's basic scenario), at each
+  ``--concurrency`` (calls in flight: the UAC keeps that many calls up, hanging
+  up the oldest tenth each round). Virtual time advances by ``1/--offered-rate``
+  per call started and both endpoints' timers fire when due, so transactions
+  live out their Timers D/J/K/L/M as in a real process. Each figure is run
+  with the default garbage collector and with ``gc.set_threshold(
+  --gc-threshold, 20, 20)`` (the process setting we recommend for ``serve``
+  and ``call``), each on a fresh pair. The reference is the same loop with
+  the endpoints replaced by a bytes.split of each message (the floor any
+  Python SIP stack pays to move the same messages).
+* ``dialog_bytes``: bytes retained (tracemalloc) per idle confirmed dialog,
+  leg included, one dialog on each side per call, after the transactions
+  are gone (virtual time past 64*T1).
 
 Times are the CPU time of this process (``time.process_time``), wall-clock
 beside it; each figure is the best of ``--repeat`` runs.
@@ -27,19 +43,28 @@ calls every selected section and puts its dict under its name.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
+import random
 import sys
 import time
+import tracemalloc
+from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from sipflow.sip.endpoint import SipEndpoint
+from sipflow.sip.events import DialogEstablished, HandleReleased, RequestReceived
 from sipflow.sip.message import Request
 from sipflow.sip.parser import parse_message
+from sipflow.sip.types import Address
 
 TARGET_PARSE_PER_S = 50_000
 TARGET_SERIALIZE_PER_S = 80_000
+TARGET_CALLS_PER_CPU_S = 3_000
+GOAL_DIALOG_BYTES = 2048
 
 SDP = (
     b"v=0\r\n"
@@ -196,10 +221,221 @@ def summary_serialize(r: dict[str, Any]) -> str:
     )
 
 
+UAC = Address("udp", "127.0.0.1", 5061)
+UAS = Address("udp", "127.0.0.1", 5062)
+UAS_URI = "sip:service@127.0.0.1:5062"
+
+
+class CallLoop:
+    """Two in-memory endpoints completing calls with ``concurrency`` in flight.
+
+    ``run(n)`` places ``n`` calls and returns the calls released (both sides'
+    handles gone). Rounds: start calls up to ``concurrency``; deliver every
+    transmit (the UAS answers INVITE and BYE with 200 at once; the UAC ACKs by
+    itself), a tenth of ``concurrency`` at a time; hang up the oldest tenth of
+    the established calls (all of them once every call has started).
+    """
+
+    def __init__(self, concurrency: int, offered_rate: float, seed: int = 1) -> None:
+        self.uac = SipEndpoint(UAC, rng=random.Random(seed))
+        self.uas = SipEndpoint(UAS, rng=random.Random(seed + 1))
+        self.concurrency = concurrency
+        self.step = 1.0 / offered_rate
+        self.now = 0.0
+        self.established: deque[str] = deque()
+        self.live = 0
+        self.released = 0
+        self.messages = 0
+        self.wire: list[bytes] | None = None  # every message, when a list
+
+    def _timers(self) -> None:
+        for ep in (self.uac, self.uas):
+            due = ep.next_deadline()
+            if due is not None and due <= self.now:
+                ep.handle_timers(self.now)
+
+    def _deliver(self) -> None:
+        uac, uas, now = self.uac, self.uas, self.now
+        while True:
+            moved = False
+            for t in uac.take_transmits():
+                moved = True
+                self.messages += 1
+                if self.wire is not None:
+                    self.wire.append(t.data)
+                uas.receive(t.data, UAC, now)
+            for e in uas.take_events():
+                if type(e) is RequestReceived and e.method in ("INVITE", "BYE"):
+                    body = SDP if e.method == "INVITE" else b""
+                    uas.respond(e.request_id, 200, body=body, content_type="application/sdp")
+            for t in uas.take_transmits():
+                moved = True
+                self.messages += 1
+                if self.wire is not None:
+                    self.wire.append(t.data)
+                uac.receive(t.data, UAS, now)
+            for e in uac.take_events():
+                kind = type(e)
+                if kind is DialogEstablished:
+                    self.established.append(e.handle)
+                elif kind is HandleReleased:
+                    self.live -= 1
+                    self.released += 1
+            if not moved:
+                return
+
+    def run(self, n: int) -> int:
+        started = 0
+        uac = self.uac
+        batch = max(1, self.concurrency // 10)
+        while self.released < n:
+            while self.live < self.concurrency and started < n:
+                for _ in range(min(batch, self.concurrency - self.live, n - started)):
+                    self.now += self.step
+                    self._timers()
+                    uac.invite(UAS_URI, body=SDP, now=self.now)
+                    started += 1
+                    self.live += 1
+                self._deliver()
+            hangups = len(self.established) if started >= n else batch
+            for _ in range(min(hangups, len(self.established))):
+                uac.request(self.established.popleft(), "BYE", now=self.now)
+            self._deliver()
+            if started >= n and not self.established and self.live and self.released < n:
+                # Nothing left to drive but timers (should not happen without loss).
+                raise RuntimeError(f"calls stuck: {self.live} live, counts {uac.counts()}")
+        return self.released
+
+
+def call_wire() -> list[bytes]:
+    """The messages of one call (INVITE, 200, ACK, BYE, 200), from a real run."""
+    loop = CallLoop(1, 1000.0)
+    loop.wire = []
+    loop.run(1)
+    return loop.wire
+
+
+def reference_calls(n: int, wire: list[bytes]) -> None:
+    """The reference: a bytes.split of each message of each call."""
+    for _ in range(n):
+        for data in wire:
+            reference_split(data)
+
+
+def _calls_run(n: int, concurrency: int, offered: float, threshold: int | None) -> dict[str, Any]:
+    old = gc.get_threshold()
+    gc.collect()
+    if threshold is not None:
+        gc.set_threshold(threshold, 20, 20)
+    try:
+        loop = CallLoop(concurrency, offered)
+        lap = timed(lambda: loop.run(n))
+    finally:
+        gc.set_threshold(*old)
+    counts = [loop.uac.counts(), loop.uas.counts()]
+    if loop.released != n or any(c["handles"] or c["dialogs"] for c in counts):
+        raise RuntimeError(f"calls did not complete: {loop.released}/{n}, {counts}")
+    return {
+        "calls_per_cpu_s": round(n / lap.cpu) if lap.cpu else 0,
+        "us_per_call": round(lap.cpu / n * 1e6, 1),
+        "calls_per_wall_s": round(n / lap.wall) if lap.wall else 0,
+        "messages": loop.messages,
+        "virtual_seconds": round(loop.now, 2),
+        "transactions_alive_at_end": sum(v for c in counts for k, v in c.items()
+                                 if k.endswith(("client", "server"))),
+    }
+
+
+def bench_calls(args: argparse.Namespace) -> dict[str, Any]:
+    n = args.calls
+    CallLoop(1, args.offered_rate).run(200)  # warm up
+    out: dict[str, Any] = {
+        "calls": n,
+        "offered_virtual_rate": args.offered_rate,
+        "recommended_gc_threshold": [args.gc_threshold, 20, 20],
+        "default_gc_threshold": list(gc.get_threshold()),
+    }
+    best = 0
+    worst = None
+    for c in args.concurrency:
+        entry: dict[str, Any] = {}
+        for label, threshold in (("default_gc", None), ("tuned_gc", args.gc_threshold)):
+            runs = [_calls_run(n, c, args.offered_rate, threshold) for _ in range(args.call_repeat)]
+            r = max(runs, key=lambda x: x["calls_per_cpu_s"])
+            entry[label] = r
+            best = max(best, r["calls_per_cpu_s"])
+            if label == "default_gc":
+                worst = r["calls_per_cpu_s"] if worst is None else min(worst, r["calls_per_cpu_s"])
+        out[f"in_flight_{c}"] = entry
+    wire = call_wire()
+    ref = best_of(args.repeat, lambda: reference_calls(n, wire))
+    out["messages_per_call"] = len(wire)
+    out["reference_bytes_split_calls_per_cpu_s"] = round(n / ref.cpu) if ref.cpu else 0
+    out["target_calls_per_cpu_s"] = TARGET_CALLS_PER_CPU_S
+    out["meets_target"] = (worst or 0) >= TARGET_CALLS_PER_CPU_S
+    return out
+
+
+def summary_calls(r: dict[str, Any]) -> str:
+    parts = []
+    for key, entry in r.items():
+        if key.startswith("in_flight_"):
+            parts.append(
+                f"{key[10:]} in flight {entry['default_gc']['calls_per_cpu_s']:,} "
+                f"(gc {r['recommended_gc_threshold'][0]}: {entry['tuned_gc']['calls_per_cpu_s']:,})"
+            )
+    return (
+        f"calls/CPU-s {', '.join(parts)}; bytes.split reference "
+        f"{r['reference_bytes_split_calls_per_cpu_s']:,}"
+    )
+
+
+def bench_dialog_bytes(args: argparse.Namespace) -> dict[str, Any]:
+    n = args.dialogs
+    loop = CallLoop(n, 1000.0)
+
+    def establish(count: int) -> None:
+        uac = loop.uac
+        for _ in range(count):
+            uac.invite(UAS_URI, body=SDP, now=loop.now)
+        loop._deliver()
+        loop.established.clear()
+        loop.now += 40.0  # past 64*T1: transactions, kept ACKs and 2xx wires are gone
+        loop._timers()
+        loop._deliver()
+
+    establish(20)  # warm caches
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        establish(n)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    counts = [loop.uac.counts(), loop.uas.counts()]
+    per_dialog = (after - before) / (2 * n)
+    return {
+        "dialogs_per_side": n,
+        "bytes_per_idle_dialog": round(per_dialog),
+        "live_transactions": sum(v for c in counts for k, v in c.items()
+                                 if k.endswith(("client", "server"))),
+        "goal_bytes": GOAL_DIALOG_BYTES,
+        "meets_target": per_dialog <= GOAL_DIALOG_BYTES,
+    }
+
+
+def summary_dialog_bytes(r: dict[str, Any]) -> str:
+    return f"{r['bytes_per_idle_dialog']:,} B per idle confirmed dialog"
+
+
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
                           Callable[[dict[str, Any]], str]]] = {
     "parse": (bench_parse, summary_parse),
     "serialize": (bench_serialize, summary_serialize),
+    "calls": (bench_calls, summary_calls),
+    "dialog_bytes": (bench_dialog_bytes, summary_dialog_bytes),
 }
 
 
@@ -234,17 +470,39 @@ def summary(result: dict[str, Any], sections: list[str]) -> str:
     return f"sip: {parts} [{'OK' if ok else 'BELOW TARGET'}]"
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the JSON here (default: stdout)")
     parser.add_argument("--messages", type=int, default=50_000, help="messages per run")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (the best is kept)")
+    parser.add_argument("--calls", type=int, default=10_000, help="calls per loopback run")
+    parser.add_argument("--call-repeat", type=int, default=2,
+                        help="loopback runs per figure (the best is kept)")
+    parser.add_argument("--concurrency", type=_int_list, default=[1, 1000],
+                        help="comma-separated calls in flight (default: 1,1000)")
+    parser.add_argument("--offered-rate", type=float, default=1500.0,
+                        help="virtual calls/s: how fast virtual time runs (default: 1500)")
+    parser.add_argument("--gc-threshold", type=int, default=20_000,
+                        help="the tuned gc generation-0 threshold (default: 20000)")
+    parser.add_argument("--dialogs", type=int, default=2_000, help="dialogs for dialog_bytes")
     parser.add_argument("--cpu", type=int, default=None, help="the core to pin to (default: the last one)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default: {','.join(SECTIONS)})")
     args = parser.parse_args(argv)
-    if args.messages < 1 or args.repeat < 1:
-        parser.error("--messages and --repeat must be at least 1")
+    if min(args.messages, args.repeat, args.calls, args.call_repeat, args.dialogs,
+           args.gc_threshold, *args.concurrency) < 1 or args.offered_rate <= 0:
+        parser.error("--messages, --repeat, --calls, --call-repeat, --dialogs, "
+                     "--gc-threshold, --concurrency and --offered-rate must be positive")
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown or not sections:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sipflow.compat_markers import collect_markers, find_interop_dir, read_markers
 
 SOURCE = '''
@@ -124,3 +127,28 @@ def test_the_tests_folder_is_found_only_in_a_checkout(tmp_path: Path):
 def test_this_checkout_has_its_interop_folder():
     found = find_interop_dir()
     assert found is not None and (found / "test_sipp_harness.py").is_file()
+
+
+def test_the_live_harness_marker_is_read_but_does_not_count():
+    from sipflow.compat import live_markers
+
+    scan = live_markers()
+    assert scan is not None
+    harness = [m for m in scan.markers if m.test == "test_sipp_uac_against_sipp_uas"]
+    assert [(m.method, m.role, m.counts) for m in harness] == [("INVITE", "harness", False)]
+    assert harness[0].file == "tests/interop/test_sipp_harness.py"
+
+
+_WORD = st.text(alphabet=st.characters(min_codepoint=65, max_codepoint=90), min_size=1, max_size=10)
+
+
+@given(method=_WORD, role=_WORD, positional=st.booleans(), asynchronous=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_any_literal_marker_reads_back(method, role, positional, asynchronous):
+    args = f'"{method}", "{role}"' if positional else f'role="{role}", method="{method}"'
+    source = (f"import pytest\n\n@pytest.mark.interop({args})\n"
+              f"{'async ' if asynchronous else ''}def test_generated():\n    pass\n")
+    scan = read_markers(source, "t.py")
+    assert scan.problems == []
+    assert [(m.method, m.role, m.test, m.line) for m in scan.markers] == [
+        (method.upper(), role.lower(), "test_generated", 4)]

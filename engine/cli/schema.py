@@ -27,10 +27,12 @@ import typer
 
 from sipflow.runtime.builtins import default_registry
 from sipflow.runtime.registry import Registry
+from sipflow.scenario.schema import build_scenario_schema
 from sipflow.tables.schema import build_schema
 
 SCHEMAS: dict[str, Callable[[Registry], dict[str, Any]]] = {
     "state-table.schema.json": build_schema,
+    "scenario.schema.json": build_scenario_schema,
 }
 """File name → generator. Add new schemas here."""
 

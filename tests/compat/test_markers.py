@@ -134,9 +134,10 @@ def test_the_live_harness_marker_is_read_but_does_not_count():
 
     scan = live_markers()
     assert scan is not None
-    harness = [m for m in scan.markers if m.test == "test_sipp_uac_against_sipp_uas"]
-    assert [(m.method, m.role, m.counts) for m in harness] == [("INVITE", "harness", False)]
-    assert harness[0].file == "tests/interop/test_sipp_harness.py"
+    assert all(m.file.startswith("tests/interop/test") for m in scan.markers)
+    harness = [m for m in scan.markers if m.role == "harness"]
+    assert harness, "tests/interop/test_sipp_harness.py carries a harness marker"
+    assert not any(m.counts for m in harness)
 
 
 _WORD = st.text(alphabet=st.characters(min_codepoint=65, max_codepoint=90), min_size=1, max_size=10)

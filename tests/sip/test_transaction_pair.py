@@ -175,7 +175,8 @@ def test_any_loss_pattern_on_a_rejected_invite(drop):
     bob = UA(net, BOB, answers=(603,))
     alice.layer.send_request(new_request("INVITE"), BOB, 0.0)
     net.run()
-    assert bob.heard in ([], [("request", "INVITE")])
+    # Bob hears the INVITE at most once; a lost ACK may add a Timer H notice (checked below).
+    assert [h for h in bob.heard if h[0] == "request"] in ([], [("request", "INVITE")])
     results = [h for h in alice.heard if h[0] in ("response", "timeout")]
     assert results in ([("response", 603)], [("timeout", "B")])
     assert [h for h in bob.heard if h[0] == "ack_timeout"] in ([], [("ack_timeout", None)])

@@ -20,6 +20,10 @@ Rules:
   output never raises into the engine: a write that fails is counted and
   dropped.
 
+* ``configure_stderr_logging()``: the library's own warnings and errors (a
+  table action that failed, a safe default sent …) go to stderr as one line
+  each, ``sipflow: error: …``; the traceback only with ``sipflow --debug``.
+
 Theory of operation: ``note(event)`` is called by the application for every
 backend event before the runtime sees it (it remembers the call's identity by
 ``session_key``); ``attach(runtime)`` subscribes to published application
@@ -29,6 +33,7 @@ and writes the line at ``SessionEnded``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -130,7 +135,7 @@ class CallLog:
             self._line(call, self._outcome(call))
 
     def forget(self, key: Hashable) -> None:
-        """Drop what ``note`` kept for ``key`` (an event no session took)."""
+        """Drop what ``note`` kept for ``key`` (an event no session took; no-op when gone)."""
         self._calls.pop(key, None)
 
     # -- output ------------------------------------------------------------------------
@@ -177,3 +182,34 @@ class CallLog:
             self.write(text)
         except Exception:
             self.dropped += 1
+
+
+class _OneLine(logging.Formatter):
+    """``sipflow: message`` without the traceback (the message names what failed)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return f"sipflow: {record.levelname.lower()}: {text.splitlines()[0] if text else ''}"
+
+
+def configure_stderr_logging(debug: bool = False) -> logging.Handler:
+    """Log warnings and errors of ``sipflow.*`` to stderr, one line each (tracebacks with ``debug``)."""
+    root = logging.getLogger("sipflow")
+    handler = logging.StreamHandler()
+    if debug:
+        handler.setFormatter(logging.Formatter("sipflow: %(levelname)s: %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_OneLine())
+    handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > handler.level:
+        root.setLevel(handler.level)
+    root.propagate = False
+    return handler
+
+
+def debug_requested() -> bool:
+    """True when ``sipflow --debug`` was given (the CLI then keeps Python's excepthook)."""
+    import sys
+
+    return sys.excepthook is sys.__excepthook__

@@ -44,7 +44,7 @@ def _one_line_error(exc_type: type[BaseException], exc: BaseException, tb: objec
 
 
 # Each verb module defines ``register(app)``; add one line here per verb.
-VERB_MODULES: list[str] = ["render", "lint", "schema", "compat", "ladder", "simulate"]
+VERB_MODULES: list[str] = ["render", "lint", "schema", "compat", "ladder", "serve", "call", "simulate"]
 
 
 def _register_verbs() -> None:

@@ -1,0 +1,261 @@
+"""The answering user agent behind ``sipflow serve``: runtime + backend + signals + drain.
+
+Rules:
+
+* Start-up: load and lint the tables (``--tables`` or the shipped ones),
+  build the backend (``--backend``, default ``sip``), bind every ``--listen``
+  spec and print one ``listening on TRANSPORT:HOST:PORT`` line per bound
+  address (the real port when the spec said 0). Then ``gc.freeze()``: what
+  start-up allocated is never scanned again by the cyclic collector.
+* Serving: the tables answer (``uas_call`` and whatever else is loaded). One
+  log line per call on stdout (``sipflow.app.logging``); with ``-v`` every
+  SIP message too; with ``--trace FILE`` every message goes to a pcap file.
+* Stopping: SIGINT or SIGTERM starts the drain. New INVITEs get 503 (the
+  backend refuses them while draining) and every live session gets the
+  ``Shutdown`` command, so the tables end it (480 while ringing, BYE when
+  confirmed). The server waits until no session, dialog or transaction is
+  left, or ``--drain`` seconds; a second signal cuts the wait short. It then
+  prints what was still open (one ``outcome=open`` line per call and a
+  summary), closes the listeners and returns 0.
+* Problems before serving (a port in use, a bad table, an unknown parameter)
+  are ``UsageError``s: the CLI prints one line and exits 2.
+
+Theory of operation: ``Server`` owns the pieces; ``serve(config)`` is the
+coroutine the CLI runs on uvloop (``sipflow.transport.loop.run``). The
+server sees every backend event first (``deliver``) only to note the call's
+identity for its log line, then hands it to the runtime unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from sipflow.clock import AsyncioClock
+from sipflow.sip.types import Address
+from sipflow.transport.listen import ListenSpec
+
+from .logging import CallLog
+from .options import UsageError
+from .output import LineWriter
+from .setup import make_backend, make_runtime, table_paths
+
+POLL = 0.05
+"""How often the drain checks whether everything has ended (seconds)."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Validated options of ``sipflow serve`` (see ``sipflow.cli.serve``)."""
+
+    listen: list[ListenSpec]
+    tables: Path | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    auth: Mapping[str, str] = field(default_factory=dict)
+    realm: str | None = None
+    trace: Path | None = None
+    verbose: bool = False
+    drain: float = 5.0
+    backend: str = "sip"
+    loss: float = 0.0
+
+
+def address_text(address: Address) -> str:
+    """``udp:127.0.0.1:5060`` / ``tcp:[::1]:5060`` for a bound address."""
+    return str(ListenSpec(address.transport, address.host, address.port))
+
+
+class Server:
+    """One serving process: the runtime, the backend and the call log."""
+
+    def __init__(self, config: ServeConfig, out: TextIO, err: TextIO) -> None:
+        self.config = config
+        self.clock = AsyncioClock()
+        self.out = LineWriter(out)
+        self.err = err
+        options: dict[str, Any] = {}
+        if config.auth:
+            options["auth"] = dict(config.auth)
+            if config.realm:
+                options["realm"] = config.realm
+        self.backend = make_backend(config.backend, self.clock, **options)
+        self.runtime = make_runtime(table_paths(config.tables), self.clock, self.backend,
+                                    config.params)
+        self.log = CallLog(self.clock, self.out.line, verbose=config.verbose)
+        self.log.attach(self.runtime)
+        self.pcap: Any = None
+        self.addresses: list[Address] = []
+
+    # -- start -------------------------------------------------------------------------
+    async def start(self) -> list[Address]:
+        """Bind the listeners; returns the bound addresses (printed by ``serve``)."""
+        from sipflow.transport.bind import BindError
+
+        # The backend finds the runtime through ``deliver.__self__`` when it is the
+        # runtime's own method; ours is the server's, so tell it directly.
+        if hasattr(self.backend, "runtime"):
+            self.backend.runtime = self.runtime
+        if hasattr(self.backend, "tables") and self.backend.tables is None:
+            self.backend.tables = list(self.runtime.tables.values())
+        try:
+            await self.backend.start(list(self.config.listen), self.deliver)
+        except BindError as exc:
+            raise UsageError(f"--listen: {exc}") from None
+        self.addresses = list(getattr(self.backend, "local_addresses", []) or [])
+        self._attach_trace()
+        if self.config.loss:
+            from .loss import drop_outgoing
+
+            drop_outgoing(self.backend, self.config.loss)
+        return self.addresses
+
+    def _attach_trace(self) -> None:
+        driver = getattr(self.backend, "driver", None)
+        if driver is None or not hasattr(driver, "set_trace"):
+            if self.config.trace or self.config.verbose:
+                print(f"sipflow serve: the {self.config.backend} backend has no message trace; "
+                      f"--trace and -v print nothing", file=self.err)
+            return
+        hooks = []
+        if self.config.trace is not None:
+            from sipflow.trace.pcap import PcapWriter
+
+            try:
+                self.pcap = PcapWriter(self.config.trace,
+                                       time_offset=time.time() - self.clock.now())
+            except OSError as exc:
+                raise UsageError(f"--trace {self.config.trace}: "
+                                 f"{exc.strerror or exc}") from None
+            hooks.append(self.pcap.write)
+        if self.config.verbose:
+            local = set(self.addresses)
+
+            def show(when: float, transport: str, src: Address, dst: Address, data: bytes) -> None:
+                sent = src in local
+                peer = address_text(dst if sent else src)
+                self.log.trace("out" if sent else "in", peer,
+                               data.decode("utf-8", errors="replace"))
+
+            hooks.append(show)
+        if hooks:
+            def trace(*args: Any) -> None:
+                for hook in hooks:
+                    hook(*args)
+
+            driver.set_trace(hooks[0] if len(hooks) == 1 else trace)
+
+    # -- serve -------------------------------------------------------------------------
+    def deliver(self, event: Any) -> bool:
+        """The backend's sink: note the call for its log line, then the runtime decides."""
+        key = event.session_key
+        self.log.note(key, event.name, event.message)
+        handled = self.runtime.deliver(event)
+        if self.runtime.session_for(key) is None:
+            self.log.forget(key)  # no session (safe default) or one that already ended
+        return handled
+
+    # -- stop --------------------------------------------------------------------------
+    def begin_shutdown(self) -> int:
+        """Refuse new calls and send ``Shutdown`` to every session; returns how many."""
+        begin = getattr(self.backend, "begin_shutdown", None)
+        if begin is not None:
+            return int(begin())
+        sessions = list(self.runtime.sessions)
+        for session in sessions:
+            self.runtime.dispatch(session, "Shutdown")
+        return len(sessions)
+
+    def idle(self) -> bool:
+        """Nothing is left: no session (and, when the backend tells, no dialog or transaction)."""
+        idle = getattr(self.backend, "idle", None)
+        if idle is not None:
+            return bool(idle())
+        return not self.runtime.sessions
+
+    async def drain(self, seconds: float, cut: asyncio.Event) -> bool:
+        """Wait until idle, ``seconds`` pass, or ``cut`` is set; True when idle."""
+        deadline = self.clock.now() + seconds
+        while not self.idle():
+            left = deadline - self.clock.now()
+            if left <= 0 or cut.is_set():
+                return False
+            try:
+                await asyncio.wait_for(cut.wait(), timeout=min(POLL, left))
+            except TimeoutError:
+                pass
+        return True
+
+    def still_open(self) -> Counter[str]:
+        """``table State`` → sessions still running."""
+        return Counter(f"{s.table.name} {s.state}" for s in self.runtime.sessions)
+
+    async def close(self) -> None:
+        """Close the listeners and the trace file; flush the log."""
+        try:
+            await self.backend.stop(0.0)
+        finally:
+            if self.pcap is not None:
+                self.pcap.close()
+            self.out.close()
+
+
+async def serve(config: ServeConfig, out: TextIO | None = None, err: TextIO | None = None,
+                stop: asyncio.Event | None = None) -> int:
+    """Run ``sipflow serve`` until SIGINT/SIGTERM (or ``stop`` is set); returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    server = Server(config, out, err)
+    addresses = await server.start()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, _on_signal, stop, server)
+    try:
+        for address in addresses:
+            server.out.now(f"listening on {address_text(address)}")
+        server.out.start_flushing(server.clock)
+        gc.collect()
+        gc.freeze()
+        await stop.wait()
+        stop.clear()  # a second signal now cuts the drain short
+        live = server.begin_shutdown()
+        server.out.now(f"shutting down: {live} session{'s' if live != 1 else ''} open, "
+                       f"draining for up to {config.drain:g} s")
+        clean = await server.drain(config.drain, stop)
+        if clean:
+            server.out.now("stopped: every call ended")
+        else:
+            remaining = server.still_open()
+            calls = server.log.flush_open()
+            detail = ", ".join(f"{n} {what}" for what, n in sorted(remaining.items())) or "none"
+            server.out.now(f"stopped: {calls} call{'s' if calls != 1 else ''} still open "
+                           f"(sessions: {detail})")
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        gc.unfreeze()
+        await server.close()
+    return 0
+
+
+def _on_signal(stop: asyncio.Event, server: Server) -> None:
+    stop.set()
+
+
+def run_serve(config: ServeConfig) -> int:
+    """``serve(config)`` on uvloop (when available); the exit code."""
+    from sipflow.transport.loop import run
+
+    from .logging import configure_stderr_logging, debug_requested
+
+    configure_stderr_logging(debug_requested())
+    return run(serve(config))

@@ -5,7 +5,8 @@ Rules:
 - The page holds everything it shows: inline CSS, an inline SVG drawn here
   (participant boxes, lifelines, arrows with their labels, state changes as
   rounded boxes, timers, notes), then the list of messages with their full
-  text in ``<details>`` blocks. Nothing is fetched: no script, no font, no
+  text in ``<details>`` blocks. The SVG carries its own ``<style>``, so
+  ``render_svg`` alone is a usable SVG file. Nothing is fetched: no script, no font, no
   image, no stylesheet link. The only URL in the page is the SVG namespace.
 - The page is well-formed XML as well as HTML (every element closed, every
   text and attribute escaped), so it can be checked with an XML parser.
@@ -35,25 +36,28 @@ _ROW = 30
 _TOP = 60
 _BOX_H = 30
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.2em; }
-svg text { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+_COLOURS = {"req": "#1f5fbf", "r1xx": "#b7791f", "r2xx": "#2f855a", "rerr": "#c53030",
+            "bad": "#805ad5", "lost": "#c53030"}
+"""Arrow colour of each message kind (see ``_kind``)."""
+
+_SVG_CSS = """
+text { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; fill: #222; }
 .actor rect { fill: #eef3fb; stroke: #4a6fa5; }
 .actor text { font-weight: bold; }
 .life { stroke: #9aa7b8; stroke-dasharray: 4 3; }
 .time { fill: #777; }
 .msg line, .msg path { stroke-width: 1.6; fill: none; }
-.req line, .req path { stroke: #1f5fbf; } .req text { fill: #1f5fbf; }
-.r1xx line, .r1xx path { stroke: #b7791f; } .r1xx text { fill: #b7791f; }
-.r2xx line, .r2xx path { stroke: #2f855a; } .r2xx text { fill: #2f855a; }
-.rerr line, .rerr path { stroke: #c53030; } .rerr text { fill: #c53030; }
-.bad line, .bad path { stroke: #805ad5; } .bad text { fill: #805ad5; }
-.lost line, .lost path { stroke: #c53030; stroke-dasharray: 6 4; } .lost text { fill: #c53030; }
+.lost line, .lost path { stroke-dasharray: 6 4; }
 .state rect { fill: #e6fffa; stroke: #319795; } .state text { fill: #234e52; }
 .timer rect { fill: #faf5ff; stroke: #805ad5; } .timer text { fill: #553c9a; }
 .note rect { fill: #fffbea; stroke: #d69e2e; } .note text { fill: #744210; }
 a:hover text { text-decoration: underline; }
+""" + "".join(f".{kind} line, .{kind} path {{ stroke: {colour}; }} .{kind} text {{ fill: {colour}; }}\n"
+              for kind, colour in _COLOURS.items())
+
+_PAGE_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.2em; }
 details { margin: 0.2em 0; } summary { cursor: pointer; font-family: ui-monospace, monospace; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; }
 """
@@ -82,6 +86,18 @@ def _box(cx: float, y: float, text: str, cls: str, height: int = 22) -> str:
             f'text-anchor="middle">{_x(text)}</text></g>')
 
 
+def _markers() -> str:
+    heads = "".join(
+        f'<marker id="head-{kind}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
+        f'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        f'fill="{colour}" stroke="none"/></marker>'
+        for kind, colour in _COLOURS.items() if kind != "lost")
+    cross = ('<marker id="cross" viewBox="0 0 10 10" refX="5" refY="5" markerWidth="10" '
+             'markerHeight="10" orient="auto"><path d="M1,1 L9,9 M9,1 L1,9" stroke="#c53030" '
+             'stroke-width="2" stroke-dasharray="none"/></marker>')
+    return f"<defs>{heads}{cross}</defs>"
+
+
 def render_svg(ladder: Ladder) -> str:
     """The ladder as an ``<svg>`` element (see the module rules)."""
     keys = list(ladder.participants)
@@ -93,13 +109,7 @@ def render_svg(ladder: Ladder) -> str:
     height = _TOP + _BOX_H + 20 + _ROW * len(entries) + 20
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_x(ladder.title or "ladder")}">',
-           '<defs>'
-           '<marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
-           'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-           'fill="context-stroke" stroke="none"/></marker>'
-           '<marker id="cross" viewBox="0 0 10 10" refX="5" refY="5" markerWidth="10" '
-           'markerHeight="10" orient="auto"><path d="M1,1 L9,9 M9,1 L1,9" stroke="#c53030" '
-           'stroke-width="2"/></marker></defs>']
+           f"<style>{_SVG_CSS}</style>", _markers()]
     bottom = height - 10
     for key, x in xs.items():
         label = ladder.participants[key].label
@@ -133,7 +143,7 @@ def render_svg(ladder: Ladder) -> str:
 def _arrow(entry: Message, xs: dict[str, float], y: int, number: int) -> str:
     kind = _kind(entry)
     label = entry.label + (f" [{entry.lost}]" if entry.lost else "")
-    head = "url(#cross)" if entry.lost else "url(#head)"
+    head = "url(#cross)" if entry.lost else f"url(#head-{kind})"
     tip = "\n".join(entry.raw.splitlines()[:8])
     a, b = xs[entry.src], xs[entry.dst]
     parts = [f'<a href="#m{number}"><g class="msg {kind}"><title>{_x(tip)}</title>']
@@ -170,7 +180,7 @@ def render_html(ladder: Ladder) -> str:
         '<html lang="en">',
         '<head><meta charset="utf-8"/>',
         f"<title>{_x(title)}</title>",
-        f"<style>{_CSS}</style></head>",
+        f"<style>{_PAGE_CSS}</style></head>",
         "<body>",
         f"<h1>{_x(title)}</h1>",
         render_svg(ladder),

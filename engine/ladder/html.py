@@ -142,7 +142,7 @@ def render_svg(ladder: Ladder) -> str:
 
 def _arrow(entry: Message, xs: dict[str, float], y: int, number: int) -> str:
     kind = _kind(entry)
-    label = entry.label + (f" [{entry.lost}]" if entry.lost else "")
+    label = entry.text
     head = "url(#cross)" if entry.lost else f"url(#head-{kind})"
     tip = "\n".join(entry.raw.splitlines()[:8])
     a, b = xs[entry.src], xs[entry.dst]
@@ -170,11 +170,10 @@ def render_html(ladder: Ladder) -> str:
         if not isinstance(entry, Message):
             continue
         number += 1
-        lost = f" [{entry.lost}]" if entry.lost else ""
         details.append(
             f'<details id="m{number}"><summary>{entry.time - start:.3f} '
             f'{_x(entry.src)} → {_x(entry.dst)} ({_x(entry.transport)}): '
-            f'{_x(entry.label)}{_x(lost)}</summary><pre>{_x(entry.raw)}</pre></details>')
+            f'{_x(entry.text)}</summary><pre>{_x(entry.raw)}</pre></details>')
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en">',

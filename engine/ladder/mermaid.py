@@ -46,7 +46,7 @@ def render_mermaid(ladder: Ladder, *, times: bool = False) -> str:
     for entry in ladder.entries:
         prefix = f"{entry.time - start:.3f} " if times else ""
         if isinstance(entry, Message):
-            label = entry.label + (f" [{entry.lost}]" if entry.lost else "")
+            label = entry.text
             arrow = "--x" if entry.lost else "->>"
             lines.append(f"    {ids[entry.src]}{arrow}{ids[entry.dst]}: "
                          f"{escape(prefix + label)}")

@@ -16,12 +16,14 @@ Rules:
   (``INVITE sip:bob@10.0.0.2``: no port, no parameters); a response is its
   code and reason with the CSeq method (``180 Ringing (INVITE)``). A message
   that does not parse is labelled ``malformed: <reason>``. The raw text is
-  kept for the renderers that can show it (HTML).
+  kept for the renderers that can show it (HTML). A message whose exact bytes
+  already went from the same source to the same destination is marked
+  ``retransmission``; ``Message.text`` is the label with its marks.
 - Builders: ``from_capture`` (a ``sipflow.trace.capture.Capture``) and
   ``from_loopback`` (the ``trace`` of a ``LoopbackNetwork``: dropped and
   unreachable messages are marked, placed at their send time). Others — the
   scenario simulator — add ``state``, ``timer`` and ``note`` entries through
-  the same methods.
+  the same methods, naming the participant by address, key or display name.
 
 Theory of operation: plain dataclasses, no rendering here; ``text``,
 ``mermaid`` and ``html`` read a ``Ladder`` and nothing else.
@@ -80,6 +82,13 @@ class Message:
     malformed: bool = False
     raw: str = ""
     arrived: float | None = None
+    retransmission: bool = False
+
+    @property
+    def text(self) -> str:
+        """The label with its marks: ``INVITE sip:b@h [retransmission] [dropped]``."""
+        marks = " [retransmission]" if self.retransmission else ""
+        return self.label + marks + (f" [{self.lost}]" if self.lost else "")
 
 
 @dataclass(slots=True)
@@ -165,14 +174,17 @@ class Ladder:
     title: str = ""
     participants: dict[str, Participant] = field(default_factory=dict)
     _entries: list[tuple[float, int, Entry]] = field(default_factory=list, repr=False)
+    _seen: set[tuple[str, str, bytes]] = field(default_factory=set, repr=False)
 
     # ---------------------------------------------------------- participants
 
     def participant(self, who: Address | str, name: str | None = None) -> Participant:
-        """The participant for an address or key (created on first use);
-        ``name`` sets its display name."""
+        """The participant for an address, a key or a display name (created on
+        first use, keyed by ``who``); ``name`` sets its display name."""
         key = address_key(who) if isinstance(who, Address) else who
         found = self.participants.get(key)
+        if found is None and not isinstance(who, Address):
+            found = next((p for p in self.participants.values() if p.name == who), None)
         if found is None:
             found = self.participants[key] = Participant(key, name)
         elif name:
@@ -212,9 +224,12 @@ class Ladder:
                        transport: str | None = None, lost: str | None = None,
                        arrived: float | None = None) -> Message:
         """Add an already parsed message."""
+        data = data or parsed.serialize()
         entry = Message(time, self._key(src), self._key(dst), message_label(parsed),
-                        _transport(src, transport), lost, False,
-                        _raw_text(data or parsed.serialize()), arrived)
+                        _transport(src, transport), lost, False, _raw_text(data), arrived)
+        seen = (entry.src, entry.dst, data)
+        entry.retransmission = seen in self._seen
+        self._seen.add(seen)
         self.add(entry)
         return entry
 

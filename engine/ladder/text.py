@@ -135,7 +135,7 @@ def render_lines(ladder: Ladder, width: int = 100) -> list[Text]:
 def _message_rows(entry: Message, where: dict[str, int], size: int, columns: list[int],
                   stamp: str) -> list[Text]:
     style = _message_style(entry)
-    label = entry.label + (f" [{entry.lost}]" if entry.lost else "")
+    label = entry.text
     a, b = where[entry.src], where[entry.dst]
     row = _Row(size, columns)
     row.put(0, stamp, "dim")

@@ -117,3 +117,28 @@ def test_from_capture_keeps_malformed_messages():
     assert [(m.label, m.malformed) for m in ladder.messages] == [
         ("INVITE sip:bob@[2001:db8::2]", False), ("malformed: bad status line", True)]
     assert ladder.participants["10.0.0.1:1"].name == "alice"
+
+
+def test_retransmissions_are_marked_per_direction():
+    ladder = Ladder()
+    a, b = Address("udp", "10.0.0.1", 1), Address("udp", "10.0.0.2", 2)
+    first = ladder.message(0.0, a, b, INVITE)
+    again = ladder.message(0.5, a, b, INVITE, lost="dropped")
+    other_way = ladder.message(0.6, b, a, INVITE)
+    assert (first.retransmission, again.retransmission, other_way.retransmission) == (
+        False, True, False)
+    assert again.text == "INVITE sip:bob@[2001:db8::2] [retransmission] [dropped]"
+    assert first.text == first.label
+
+
+def test_simulator_api_names_participants_by_name():
+    ladder = Ladder()
+    a = Address("udp", "10.0.0.1", 5060)
+    ladder.participant(a, "alice")
+    ladder.state(1.0, "alice", "Idle", "Calling")
+    ladder.timer(2.0, "alice", "TimerNoAnswer")
+    ladder.note(3.0, "hi", a)
+    assert list(ladder.participants) == ["10.0.0.1:5060"]
+    assert {e.who for e in ladder.entries} == {"10.0.0.1:5060"}
+    ladder.state(4.0, "bob", "Idle", "Ringing")  # unknown name: a participant of its own
+    assert list(ladder.participants) == ["10.0.0.1:5060", "bob"]

@@ -38,7 +38,7 @@ from jsonschema.exceptions import ValidationError
 from sipflow.runtime.builtins import default_registry
 from sipflow.runtime.registry import Registry
 from sipflow.sip.types import Address
-from sipflow.tables.duration import parse_duration
+from sipflow.tables.duration import DURATION_PATTERN, parse_duration
 from sipflow.tables.loader import TableLoadError, load_table
 from sipflow.tables.model import Source, Table
 from sipflow.tables.validate import path_text
@@ -57,7 +57,7 @@ from .model import (
     Step,
     Wait,
 )
-from .schema import STEP_KINDS, build_scenario_schema
+from .schema import ADDRESS, CAMEL, METHOD, PARTICIPANT, STEP_KINDS, build_scenario_schema
 
 SUFFIX = ".scenario.yaml"
 DEFAULT_WITHIN = 5.0
@@ -180,20 +180,32 @@ def _schema_message(err: ValidationError, data: Any, file: str) -> ScenarioError
     return ScenarioError(file, line, col, f"{place}: {err.message}")
 
 
+_PATTERNS = {
+    ADDRESS: "udp:HOST:PORT or tcp:HOST:PORT",
+    DURATION_PATTERN: "a duration such as 180s, 500ms or 2m",
+    PARTICIPANT: "a lower_snake_case participant name",
+    CAMEL: "a CamelCase name",
+    METHOD: "a SIP method name",
+}
+
+
 def _describe(err: ValidationError) -> str:
     schema = err.schema
     if err.validator == "pattern":
-        return f"expected text matching {schema.get('pattern')}"
+        return f"expected {_PATTERNS.get(schema.get('pattern'), 'text matching ' + str(schema.get('pattern')))}"
     if err.validator == "type":
         return f"expected {schema.get('type')}"
     if err.validator in ("minimum", "maximum"):
         return f"the {err.validator} is {err.validator_value}"
     if err.validator == "anyOf":
-        description = schema.get("description")
-        consts = [s["const"] for s in schema.get("anyOf", []) if "const" in s]
+        branches = schema.get("anyOf", [])
+        if any(b.get("pattern") == DURATION_PATTERN for b in branches):
+            return f"expected {_PATTERNS[DURATION_PATTERN]}"
+        consts = [b["const"] for b in branches if "const" in b]
         if consts:
             close = difflib.get_close_matches(str(err.instance), consts, n=1)
             return f"did you mean {close[0]!r}?" if close else f"one of {', '.join(consts)}"
+        description = schema.get("description")
         return f"expected {description}" if description else err.message
     return err.message
 

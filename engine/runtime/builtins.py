@@ -8,12 +8,25 @@ The ``ctx`` an action or guard receives offers (see ``sipflow.runtime.context``)
 ``ctx.event`` (``name``, ``data`` dict, ``message`` or None), ``ctx.session``,
 ``ctx.param(name)``, ``ctx.perform(action, params)``, ``ctx.raise_event(name, data)``
 and ``ctx.publish(name, data)``.
+
+Data the backends put in events (CONTRACTS §1): requests carry ``in_dialog``,
+``method``, ``has_sdp``, ``request_id`` (what ``SendSIPResponse`` answers),
+``sdp`` (``offer`` or ``answer`` when the body was one), ``sdp_error`` (the
+RFC 3264 status when an offer was unacceptable), ``hold`` (the offer puts us
+on hold) and, for INFO, ``digits``; responses carry ``code``, ``reason``,
+``method``, ``reliable`` and ``has_sdp``.
+
+Mechanisms with a memory (``RetryWithCredentials``, ``FollowRedirect``) keep
+it in ``session.data`` so their guards (``can_retry_auth``,
+``can_follow_redirect``) allow each once per session.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+from .params import ParamError
 from .registry import ParamSpec, Registry
 
 SIP_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "UPDATE",
@@ -49,6 +62,19 @@ COMMANDS = {
     "Publish": "the application publishes event state",
     "Refresh": "the application refreshes the session (re-INVITE or UPDATE)",
     "Ping": "the application sends OPTIONS",
+    "Update": "the application sends an UPDATE (a new offer, or a refresh without one)",
+    "Shutdown": "the process is shutting down: end the session (480 while ringing, BYE when confirmed)",
+}
+
+BACKEND_EVENTS = {
+    "DialogSessionRefresh": ("we are the session-timer refresher and half the interval has passed "
+                             "(RFC 4028): refresh now", ("interval",)),
+    "DialogSessionExpired": ("no session refresh arrived in time (RFC 4028 section 10); the core "
+                             "has sent BYE", ()),
+    "DialogTerminated": ("the confirmed dialog ended below the table (a 481/408 to an in-dialog "
+                         "request, an expired session ...)", ("reason",)),
+    "DialogReleased": ("the SIP core forgot the session's dialog: no dialog, transaction or timer "
+                       "is left (a safety net so no session outlives its dialog)", ()),
 }
 
 APP_EVENTS = {
@@ -59,7 +85,7 @@ APP_EVENTS = {
     "CallEnded": "an established call ended",
     "CallHeld": "the call was put on hold",
     "CallResumed": "the call was taken off hold",
-    "DtmfReceived": "DTMF digits arrived (INFO)",
+    "DtmfReceived": "DTMF digits arrived (INFO, application/dtmf-relay or the dtmf Info-Package); data: digits",
     "IncomingCall": "a call arrived",
     "Registered": "a registration succeeded",
     "RegistrationFailed": "a registration failed",
@@ -67,7 +93,8 @@ APP_EVENTS = {
     "Notified": "a NOTIFY arrived",
 }
 
-RESPONSE_DATA = ("code", "reason", "method")
+RESPONSE_DATA = ("code", "reason", "method", "reliable", "has_sdp")
+REQUEST_DATA = ("in_dialog", "method", "has_sdp", "request_id", "sdp", "sdp_error", "hold", "digits")
 
 
 def _event_data(ctx: Any) -> dict[str, Any]:
@@ -78,18 +105,22 @@ def register_events(reg: Registry) -> None:
     for method in SIP_METHODS:
         if method == "INVITE":
             reg.add_event("DialogINVITE", "request", "an INVITE outside any dialog (opens a UAS call)",
-                          ("in_dialog",), method="INVITE")
+                          REQUEST_DATA, method="INVITE")
             reg.add_event("DialogReINVITE", "request", "an INVITE inside a confirmed dialog",
-                          ("in_dialog",), method="INVITE")
+                          REQUEST_DATA, method="INVITE")
         else:
             reg.add_event(f"Dialog{method}", "request", f"a {method} request was received",
-                          ("in_dialog",), method=method)
+                          REQUEST_DATA, method=method)
     for name, text in RESPONSE_EVENTS.items():
         reg.add_event(name, "response", text, RESPONSE_DATA)
-    reg.add_event("DialogTimeout", "backend", "a client transaction timed out (Timer B, F ...)",
+    reg.add_event("DialogTimeout", "backend",
+                  "a request got no answer: Timer B (INVITE) or F; H: our 2xx was never ACKed; "
+                  "PRACK: our reliable provisional was never PRACKed (the core sent 504)",
                   ("timer", "method"))
     reg.add_event("DialogTransportError", "backend", "a request could not be sent (treated as 503)",
                   ("method", "reason"))
+    for name, (text, data) in BACKEND_EVENTS.items():
+        reg.add_event(name, "backend", text, data)
     for name, text in COMMANDS.items():
         reg.add_event(name, "command", text)
     for name, text in APP_EVENTS.items():
@@ -125,21 +156,116 @@ def register_guards(reg: Registry) -> None:
     def param_is(ctx: Any, name: str, value: Any) -> bool:
         return str(ctx.param(name)) == str(value)
 
+    @reg.guard("peer_supports", "the request names this option tag in Supported or Require (e.g. 100rel)",
+               (ParamSpec("value", "str", "an option tag", required=True),), scalar="value")
+    def peer_supports(ctx: Any, value: str) -> bool:
+        message = ctx.event.message
+        if message is None:
+            return False
+        tag = value.lower()
+        return tag in message.supported or tag in message.require
+
+    @reg.guard("peer_requires", "the request names this option tag in Require (e.g. 100rel)",
+               (ParamSpec("value", "str", "an option tag", required=True),), scalar="value")
+    def peer_requires(ctx: Any, value: str) -> bool:
+        message = ctx.event.message
+        return message is not None and value.lower() in message.require
+
+    @reg.guard("is_hold_offer", "the SDP offer received puts us on hold (sendonly or inactive, RFC 3264 8.4)")
+    def is_hold_offer(ctx: Any) -> bool:
+        data = _event_data(ctx)
+        return data.get("sdp") == "offer" and bool(data.get("hold"))
+
+    @reg.guard("offer_unacceptable", "the SDP offer received cannot be accepted (no common codec, bad SDP): "
+               "answer it with an error (488)")
+    def offer_unacceptable(ctx: Any) -> bool:
+        return _event_data(ctx).get("sdp_error") is not None
+
+    @reg.guard("is_dtmf", "the INFO carries DTMF (application/dtmf-relay or the dtmf Info-Package)")
+    def is_dtmf(ctx: Any) -> bool:
+        return bool(_event_data(ctx).get("digits"))
+
+    @reg.guard("can_retry_auth", "credentials are configured (auth_user) and this session has not answered "
+               "a challenge yet (RFC 3261 22.2: never retry refused credentials)")
+    def can_retry_auth(ctx: Any) -> bool:
+        return not ctx.session.data.get("auth_tried") and bool(_param_or(ctx, "auth_user", ""))
+
+    @reg.guard("can_follow_redirect", "the 3xx names a Contact and this session has not followed a redirect yet")
+    def can_follow_redirect(ctx: Any) -> bool:
+        message = ctx.event.message
+        if ctx.session.data.get("redirected") or message is None:
+            return False
+        try:
+            return bool(message.contact)
+        except ValueError:
+            return False
+
+
+def _param_or(ctx: Any, name: str, default: Any) -> Any:
+    """The table parameter ``name``, or ``default`` when the table does not declare it."""
+    try:
+        return ctx.param(name)
+    except ParamError:
+        return default
+
 
 # -- actions ------------------------------------------------------------------
+RESPONSE_BODIES = ("sdp-answer", "sdp-offer", "none")
+REQUEST_BODIES = ("sdp-offer", "sdp-answer", "sdp-hold", "sdp-resume", "dtmf-relay", "dtmf", "none")
+
 RESPONSE_PARAMS = (
     ParamSpec("code", "int", "the status code", required=True),
     ParamSpec("reason", "str", "the reason phrase (default: the standard one)"),
-    ParamSpec("body", "str", "what to put in the body: sdp-answer, sdp-offer or none"),
+    ParamSpec("body", "enum", "sdp-answer: the answer to the peer's pending offer (in a response to an "
+              "INVITE without an offer: our offer; after an answer sent unreliably: the same answer "
+              "again; otherwise no body); sdp-offer: a new offer; none (default)",
+              choices=RESPONSE_BODIES),
     ParamSpec("request", "enum", "which request to answer (default: the one behind the current event)",
               choices=("current", "invite")),
-    ParamSpec("headers", "mapping", "extra header fields"),
+    ParamSpec("reliable", "bool", "send this 101-199 reliably (RFC 3262: Require 100rel, RSeq, retransmitted "
+              "until PRACKed); only when the peer supports 100rel"),
+    ParamSpec("headers", "mapping", "extra header fields (e.g. {Require: 100rel} with a 421)"),
 )
 
 REQUEST_PARAMS = (
-    ParamSpec("body", "str", "what to put in the body: sdp-offer, sdp-answer, a DTMF digit spec or none"),
+    ParamSpec("body", "enum", "sdp-offer: a new offer; sdp-answer: the answer to the peer's pending offer "
+              "(none when there is none); sdp-hold / sdp-resume: a re-offer putting the call on or off "
+              "hold (RFC 3264 8.4); dtmf-relay / dtmf: DTMF digits in an INFO; none (default)",
+              choices=REQUEST_BODIES),
     ParamSpec("headers", "mapping", "extra header fields"),
 )
+
+INVITE_PARAMS = REQUEST_PARAMS + (
+    ParamSpec("target", "str", "the Request-URI, e.g. {param: target} (required by the backends)"),
+    ParamSpec("from_uri", "str", "the From URI (default: our own)"),
+    ParamSpec("rel100", "enum", "RFC 3262 in the INVITE (default: supported)",
+              choices=("never", "supported", "required")),
+    ParamSpec("session_expires", "int", "ask for a session timer of this many seconds, 0 for none (default)"),
+)
+
+OPTIONS_PARAMS = REQUEST_PARAMS + (
+    ParamSpec("target", "str", "outside a dialog: the Request-URI (e.g. {param: target})"),
+)
+
+INFO_PARAMS = REQUEST_PARAMS + (
+    ParamSpec("digits", "str", "the DTMF digits (default: the digits of the command's data)"),
+)
+
+CREDENTIAL_PARAMS = (
+    ParamSpec("user", "str", "the user name (default: the table parameter auth_user)"),
+    ParamSpec("password", "str", "the password (default: the table parameter auth_password)"),
+)
+
+GLARE_PARAMS = (
+    ParamSpec("event", "str", "the event to raise after the back-off (e.g. Hold or Resume)", required=True),
+)
+
+GLARE_OWNER = (2.1, 4.0)
+"""RFC 3261 14.1: the owner of the Call-ID (the UAC of the call) waits 2.1-4 s after a 491 ..."""
+GLARE_OTHER = (0.0, 2.0)
+"""... the other side 0-2 s."""
+
+_rng = random.Random()
 
 
 def _delegate(action: str) -> Any:
@@ -150,16 +276,64 @@ def _delegate(action: str) -> Any:
     return perform
 
 
+def _send_info(ctx: Any, **params: Any) -> None:
+    if "digits" not in params:
+        digits = ctx.event.data.get("digits")
+        if digits is not None:
+            params["digits"] = str(digits)
+    ctx.perform("SendINFO", params)
+
+
+def _send_response(ctx: Any, **params: Any) -> None:
+    data = ctx.event.data
+    for key, name in (("request_id", "request_id"), ("method", "method"), ("sdp", "request_sdp")):
+        value = data.get(key)
+        if value is not None:
+            params[name] = value
+    ctx.perform("SendSIPResponse", params)
+
+
+def _retry_with_credentials(ctx: Any, user: str | None = None, password: str | None = None) -> None:
+    ctx.session.data["auth_tried"] = True
+    ctx.perform("RetryWithCredentials", {
+        "user": user if user is not None else _param_or(ctx, "auth_user", ""),
+        "password": password if password is not None else _param_or(ctx, "auth_password", ""),
+    })
+
+
+def _follow_redirect(ctx: Any) -> None:
+    ctx.session.data["redirected"] = True
+    ctx.perform("FollowRedirect", {})
+
+
+def _glare_backoff(ctx: Any, event: str) -> None:
+    low, high = GLARE_OWNER if ctx.session.table.table.role == "UAC" else GLARE_OTHER
+    runtime, session = ctx.runtime, ctx.session
+    delay = _rng.uniform(low, high)
+    session.data["glare_delay"] = delay
+    runtime.clock.call_at(runtime.clock.now() + delay, lambda: runtime.post(session, event))
+
+
 def register_actions(reg: Registry) -> None:
+    special = {"INVITE": (_delegate("SendINVITE"), INVITE_PARAMS), "INFO": (_send_info, INFO_PARAMS),
+               "OPTIONS": (_delegate("SendOPTIONS"), OPTIONS_PARAMS)}
     for method in SIP_METHODS:
         name = f"Send{method}"
-        reg.action(name, f"send a {method} request", REQUEST_PARAMS, sends=method)(_delegate(name))
+        func, params = special.get(method, (_delegate(name), REQUEST_PARAMS))
+        reg.action(name, f"send a {method} request", params, sends=method)(func)
     reg.action("SendReINVITE", "send an INVITE inside the confirmed dialog (hold, resume, refresh)",
                REQUEST_PARAMS, sends="INVITE")(_delegate("SendReINVITE"))
     reg.action("SendREFERWithReplaces", "send a REFER whose Refer-To carries Replaces (attended transfer)",
                REQUEST_PARAMS, sends="REFER")(_delegate("SendREFERWithReplaces"))
     reg.action("SendSIPResponse", "answer the request behind the current event (or the pending INVITE)",
-               RESPONSE_PARAMS, sends="response")(_delegate("SendSIPResponse"))
+               RESPONSE_PARAMS, sends="response")(_send_response)
+    reg.action("RetryWithCredentials", "send the challenged INVITE again with digest credentials "
+               "(RFC 3261 22.2; same Call-ID and From tag, CSeq + 1); guard it with can_retry_auth",
+               CREDENTIAL_PARAMS, sends="INVITE")(_retry_with_credentials)
+    reg.action("FollowRedirect", "send the INVITE again to the first Contact of the 3xx (RFC 3261 8.1.3.4); "
+               "guard it with can_follow_redirect", (), sends="INVITE")(_follow_redirect)
+    reg.action("GlareBackoff", "raise an event after the back-off of RFC 3261 14.1 (after a 491: 2.1-4 s "
+               "in a UAC table, which owns the Call-ID, else 0-2 s)", GLARE_PARAMS)(_glare_backoff)
 
 
 def default_registry() -> Registry:

@@ -1,0 +1,124 @@
+"""Offer/answer bookkeeping of one call leg for the backends (RFC 3264, 3262, 3311).
+
+Rules:
+
+* One ``CallMedia`` per call leg (handle), created on first use; it owns the
+  leg's ``SdpSession`` and remembers what the backend needs to re-send an
+  INVITE (after a 401/407 or a 3xx) and how the last answer went out.
+* Bodies received are fed in as they arrive (``take``): an SDP body is our
+  pending offer's answer when we have one outstanding, the same answer again
+  (a 183 and then the 200), else the peer's offer. What happened goes into
+  the event data: ``sdp`` (``offer``/``answer``), ``sdp_error`` (the status
+  RFC 3264 suggests: 488 nothing acceptable, 491 glare, 500, 400 garbage)
+  and ``hold``. An unacceptable offer is withdrawn at once, so the SDP state
+  stays that of the last completed exchange and the table answers 488.
+* Bodies sent are made on demand by name (``body``): the names are the
+  ``body`` values of the ``Send*`` actions. A failed request of ours that
+  carried an offer rolls it back (``failed``); an error response to the
+  peer's offer rejects it (``rejected``).
+
+Theory of operation: everything here is a mechanism; which body a message
+carries is the table's choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sipflow.sip.errors import RemoteProtocolError
+from sipflow.sip.offer_answer import MediaConfig, SdpSession, make_answer
+
+SDP = "application/sdp"
+
+
+def sdp_body(message: Any) -> bytes | None:
+    """The SDP body of ``message``, or None."""
+    body = message.body
+    if not body:
+        return None
+    content_type = message.content_type
+    if content_type is None or content_type.split(";", 1)[0].strip().lower() != SDP:
+        return None
+    return body
+
+
+class CallMedia:
+    """The offer/answer state and INVITE details of one call leg."""
+
+    __slots__ = ("sdp", "invite", "answer_unreliable", "challenge")
+
+    def __init__(self, config: MediaConfig) -> None:
+        self.sdp = SdpSession(config)
+        self.invite: dict[str, Any] | None = None
+        """How our INVITE was sent (uri, from_uri, body, rel100 ...), for a retry."""
+        self.answer_unreliable = False
+        """Our last answer went out in an unreliable provisional: repeat it in the 2xx."""
+        self.challenge: Any = None
+        """The last 3xx/401/407 to our INVITE (for FollowRedirect and RetryWithCredentials)."""
+
+    # -- received -------------------------------------------------------------
+    def take(self, body: bytes, data: dict[str, Any]) -> None:
+        """Feed a received SDP body; note the outcome in ``data``."""
+        sdp = self.sdp
+        try:
+            if sdp.pending == "local" or (sdp.pending is None and body == sdp.remote):
+                sdp.receive_answer(body)
+                data["sdp"] = "answer"
+                return
+            desc = sdp.receive_offer(body)
+        except RemoteProtocolError as exc:
+            data["sdp_error"] = exc.status or 400
+            return
+        data["sdp"] = "offer"
+        try:
+            make_answer(desc, sdp.config, sess_id=sdp.sess_id,
+                        allow_all_disabled=sdp.established)
+        except RemoteProtocolError as exc:
+            sdp.reject_offer()
+            data["sdp_error"] = exc.status or 488
+            return
+        data["hold"] = sdp.remote_on_hold
+
+    def failed(self) -> None:
+        """Our request carrying an offer got no 2xx: withdraw the offer."""
+        if self.sdp.pending == "local":
+            self.sdp.rollback()
+
+    def rejected(self) -> None:
+        """We answered the peer's offer with an error: forget it."""
+        if self.sdp.pending == "remote":
+            self.sdp.reject_offer()
+
+    # -- sent -----------------------------------------------------------------
+    def body(self, kind: str | None, *, invite_response: bool = False,
+             reliable: bool = False, answers: bool = True) -> bytes:
+        """The body named ``kind`` (see ``sipflow.runtime.builtins``), or b"".
+
+        ``answers=False``: the message does not answer the pending offer (a
+        response to a PRACK or UPDATE that carried none), so ``sdp-answer``
+        yields no body."""
+        sdp = self.sdp
+        if kind is None or kind == "none":
+            return b""
+        if kind == "sdp-offer":
+            return sdp.create_offer()
+        if kind == "sdp-hold":
+            return sdp.hold()
+        if kind == "sdp-resume":
+            return sdp.resume()
+        if kind != "sdp-answer":
+            raise ValueError(f"unknown body {kind!r}")
+        if sdp.pending == "remote" and answers:
+            body = sdp.create_answer()
+            self.answer_unreliable = invite_response and not reliable
+            return body
+        if not invite_response:
+            return b""
+        if sdp.local is None:  # the INVITE had no offer: ours goes in this response
+            self.answer_unreliable = not reliable
+            return sdp.create_offer()
+        if self.answer_unreliable:  # RFC 3261 13.2.1: the same answer again in the 2xx
+            if reliable:
+                self.answer_unreliable = False
+            return sdp.local
+        return b""

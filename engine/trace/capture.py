@@ -15,6 +15,10 @@ Rules:
   until a segment opens with a SIP start line. When framing breaks (no Content-Length, a lost segment)
   the bytes so far are shown as a malformed message and framing restarts with
   the next segment.
+- IP fragments (IPv4, and IPv6 fragment headers) are put back together per
+  (source, destination, identification, protocol) before anything else;
+  a datagram still incomplete at the end, or pushed out by more than
+  ``MAX_FRAGMENTED`` others, becomes a ``problems`` line.
 - Every message is parsed with ``sipflow.sip.parser.parse_message``; one that
   fails keeps its bytes and the parser's reason in ``error`` and is shown as
   malformed, never fatal. A frame whose headers are unreadable becomes a
@@ -37,11 +41,21 @@ from sipflow.sip.framing import StreamFramer
 from sipflow.sip.message import Request, Response
 from sipflow.sip.parser import parse_message
 from sipflow.sip.types import Address
-from sipflow.trace.packets import LINKTYPES, FrameError, decode_frame
+from sipflow.trace.packets import (
+    LINKTYPES,
+    Fragment,
+    FrameError,
+    Segment,
+    decode_frame,
+    segment_of,
+)
 from sipflow.trace.pcap import PcapError, read_pcap
 from sipflow.trace.tcp_reassembly import TcpFlow
 
-__all__ = ["Capture", "CapturedMessage", "read_capture", "looks_like_sip"]
+__all__ = ["Capture", "CapturedMessage", "read_capture", "looks_like_sip", "MAX_FRAGMENTED"]
+
+MAX_FRAGMENTED = 64
+"""IP datagrams held incomplete at once; the oldest is given up beyond that."""
 
 _SIP_START = re.compile(rb"(SIP/2\.0 \d{3}[ \r]|[A-Za-z][A-Za-z0-9._!%*+`'~-]* \S+ SIP/2\.0\r?\n)",
                         re.I)
@@ -79,6 +93,29 @@ class Capture:
 
 
 @dataclass(slots=True)
+class _Datagram:
+    """The fragments of one IP datagram seen so far."""
+
+    frame: int
+    pieces: dict[int, bytes] = field(default_factory=dict)
+    size: int | None = None  # known once the last fragment came
+
+    def add(self, fragment: Fragment) -> bytes | None:
+        """Keep ``fragment``; the whole payload once every byte is there."""
+        self.pieces[fragment.offset] = fragment.data
+        if not fragment.more:
+            self.size = fragment.offset + len(fragment.data)
+        if self.size is None:
+            return None
+        out = bytearray()
+        for offset in sorted(self.pieces):
+            if offset > len(out):
+                return None  # a hole
+            out[offset:] = self.pieces[offset]
+        return bytes(out[: self.size]) if len(out) >= self.size else None
+
+
+@dataclass(slots=True)
 class _Stream:
     flow: TcpFlow = field(default_factory=TcpFlow)
     framer: StreamFramer | None = None
@@ -99,6 +136,7 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
     """Read the SIP messages of a pcap file (see the module rules)."""
     capture: Capture | None = None
     streams: dict[tuple[Address, Address], _Stream] = {}
+    datagrams: dict[tuple[str, str, int, int], _Datagram] = {}
     for number, (time, linktype, frame) in enumerate(read_pcap(path), start=1):
         if capture is None:
             if linktype not in LINKTYPES:
@@ -111,6 +149,8 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
         except FrameError as exc:
             capture.problems.append(f"frame {number}: {exc}")
             continue
+        if isinstance(segment, Fragment):
+            segment = _reassemble(segment, number, datagrams, capture)
         if segment is None:
             continue
         src = Address(segment.transport, segment.src, segment.sport)
@@ -128,11 +168,36 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
             _feed(stream, capture, time, src, dst, data)
     if capture is None:  # a valid header and no record
         capture = Capture(str(path), -1)
+    for datagram in datagrams.values():
+        capture.problems.append(f"frame {datagram.frame}: fragmented datagram incomplete at "
+                                f"the end of the capture")
     for (src, dst), stream in streams.items():
         if stream.framer is not None and stream.framer.buffered:
             capture.problems.append(f"tcp {src} -> {dst}: {stream.framer.buffered} bytes of an "
                                     f"incomplete message at the end of the capture")
     return capture
+
+
+def _reassemble(fragment: Fragment, number: int,
+                datagrams: dict[tuple[str, str, int, int], _Datagram],
+                capture: Capture) -> Segment | None:
+    key = (fragment.src, fragment.dst, fragment.ident, fragment.proto)
+    datagram = datagrams.get(key)
+    if datagram is None:
+        if len(datagrams) >= MAX_FRAGMENTED:
+            oldest = next(iter(datagrams))
+            capture.problems.append(f"frame {datagrams.pop(oldest).frame}: fragmented datagram "
+                                    f"never completed")
+        datagram = datagrams[key] = _Datagram(number)
+    payload = datagram.add(fragment)
+    if payload is None:
+        return None
+    del datagrams[key]
+    try:
+        return segment_of(fragment.proto, fragment.src, fragment.dst, payload)
+    except FrameError as exc:
+        capture.problems.append(f"frame {number}: reassembled datagram: {exc}")
+        return None
 
 
 def _feed(stream: _Stream, capture: Capture, time: float, src: Address, dst: Address,

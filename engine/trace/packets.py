@@ -14,9 +14,10 @@ Rules:
   Linux cooked SLL and SLL2, raw IP, BSD null/loopback, and bare IPv4/IPv6;
   it returns a ``Segment`` or None for anything that is not UDP or TCP over
   IP. Truncated headers are ``FrameError`` (with a reason), never IndexError.
-- IPv4 fragments are not reassembled: a first fragment is reported as a
-  ``FrameError``, later ones are skipped (a SIP message over loopback fits in
-  one packet; a fragmented one is shown as unreadable, not guessed at).
+- An IPv4 or IPv6 fragment is returned as a ``Fragment`` (addresses, packet
+  identification, protocol, byte offset, more-fragments flag, data); putting
+  fragments together is the caller's job (``sipflow.trace.capture``), after
+  which ``segment_of`` reads the UDP or TCP header of the whole datagram.
 
 Theory of operation: ``struct`` in and out, nothing else. The pcap file
 format (record headers, timestamps) is ``sipflow.trace.pcap``'s job; this
@@ -33,7 +34,8 @@ from dataclasses import dataclass
 __all__ = [
     "LINKTYPE_NULL", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "LINKTYPE_LOOP",
     "LINKTYPE_LINUX_SLL", "LINKTYPE_IPV4", "LINKTYPE_IPV6", "LINKTYPE_LINUX_SLL2",
-    "LINKTYPES", "FrameError", "Segment", "build_frame", "decode_frame", "ip_bytes",
+    "LINKTYPES", "FrameError", "Segment", "Fragment", "build_frame", "decode_frame",
+    "segment_of", "ip_bytes",
     "TCP_ACK", "TCP_PSH", "TCP_SYN", "TCP_FIN", "TCP_RST",
 ]
 
@@ -90,6 +92,20 @@ class Segment:
     payload: bytes
     seq: int = 0
     flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One fragment of an IP datagram: ``data`` goes at byte ``offset`` of the
+    datagram's payload; ``more`` is False on the last one."""
+
+    src: str
+    dst: str
+    ident: int
+    proto: int
+    offset: int
+    more: bool
+    data: bytes
 
 
 # ------------------------------------------------------------------ building
@@ -176,8 +192,9 @@ def _need(frame: bytes, size: int, what: str) -> None:
         raise FrameError(f"{what} cut short ({len(frame)} of {size} bytes)")
 
 
-def decode_frame(linktype: int, frame: bytes) -> Segment | None:
-    """The UDP or TCP segment in ``frame`` (None when it carries something else)."""
+def decode_frame(linktype: int, frame: bytes) -> Segment | Fragment | None:
+    """The UDP or TCP segment in ``frame``, or the IP fragment it carries (None
+    when it carries something else)."""
     if linktype == LINKTYPE_ETHERNET:
         _need(frame, 14, "Ethernet header")
         ethertype = struct.unpack_from("!H", frame, 12)[0]
@@ -214,7 +231,7 @@ def decode_frame(linktype: int, frame: bytes) -> Segment | None:
     raise FrameError(f"link type {linktype} is not supported")
 
 
-def _by_ethertype(ethertype: int, packet: bytes) -> Segment | None:
+def _by_ethertype(ethertype: int, packet: bytes) -> Segment | Fragment | None:
     if ethertype == ETHERTYPE_IPV4:
         return _ipv4(packet)
     if ethertype == ETHERTYPE_IPV6:
@@ -222,29 +239,28 @@ def _by_ethertype(ethertype: int, packet: bytes) -> Segment | None:
     return None
 
 
-def _ipv4(packet: bytes) -> Segment | None:
+def _ipv4(packet: bytes) -> Segment | Fragment | None:
     _need(packet, 20, "IPv4 header")
     if packet[0] >> 4 != 4:
         raise FrameError(f"IPv4 header has version {packet[0] >> 4}")
     ihl = (packet[0] & 0x0F) * 4
-    total, frag, proto = struct.unpack_from("!H2xHxB", packet, 2)
+    total, ident, frag, proto = struct.unpack_from("!HHHxB", packet, 2)
     if ihl < 20 or total < ihl:
         raise FrameError(f"IPv4 header has a bad length (header {ihl}, total {total})")
     _need(packet, total, "IPv4 packet")
-    if frag & 0x1FFF:
-        return None  # a later fragment: skipped (see the module rules)
-    if frag & 0x2000:
-        raise FrameError("fragmented IPv4 datagram (fragments are not reassembled)")
     src = str(ipaddress.IPv4Address(packet[12:16]))
     dst = str(ipaddress.IPv4Address(packet[16:20]))
-    return _transport(proto, src, dst, packet[ihl:total])
+    if frag & 0x3FFF:  # an offset, or more fragments to come
+        return Fragment(src, dst, ident, proto, (frag & 0x1FFF) * 8, bool(frag & 0x2000),
+                        bytes(packet[ihl:total]))
+    return segment_of(proto, src, dst, packet[ihl:total])
 
 
 _IPV6_EXTENSIONS = (0, 43, 60)  # hop-by-hop, routing, destination options
 _IPV6_FRAGMENT = 44
 
 
-def _ipv6(packet: bytes) -> Segment | None:
+def _ipv6(packet: bytes) -> Segment | Fragment | None:
     _need(packet, 40, "IPv6 header")
     if packet[0] >> 4 != 6:
         raise FrameError(f"IPv6 header has version {packet[0] >> 4}")
@@ -256,20 +272,20 @@ def _ipv6(packet: bytes) -> Segment | None:
     while proto in _IPV6_EXTENSIONS or proto == _IPV6_FRAGMENT:
         _need(body, 8, "IPv6 extension header")
         if proto == _IPV6_FRAGMENT:
-            offset_flags = struct.unpack_from("!H", body, 2)[0]
-            if offset_flags & 0xFFF8:
-                return None
-            if offset_flags & 1:
-                raise FrameError("fragmented IPv6 datagram (fragments are not reassembled)")
-            proto, body = body[0], body[8:]
+            offset_flags, ident = struct.unpack_from("!HI", body, 2)
+            if offset_flags & 0xFFF9:
+                return Fragment(src, dst, ident, body[0], offset_flags & 0xFFF8,
+                                bool(offset_flags & 1), bytes(body[8:]))
+            proto, body = body[0], body[8:]  # an atomic fragment (RFC 6946)
             continue
         size = (body[1] + 1) * 8
         _need(body, size, "IPv6 extension header")
         proto, body = body[0], body[size:]
-    return _transport(proto, src, dst, body)
+    return segment_of(proto, src, dst, body)
 
 
-def _transport(proto: int, src: str, dst: str, segment: bytes) -> Segment | None:
+def segment_of(proto: int, src: str, dst: str, segment: bytes) -> Segment | None:
+    """The UDP or TCP segment of an IP payload of protocol ``proto`` (None for others)."""
     if proto == PROTO_UDP:
         _need(segment, 8, "UDP header")
         sport, dport, length = struct.unpack_from("!HHH", segment)

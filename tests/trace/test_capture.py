@@ -199,14 +199,56 @@ def test_non_sip_is_skipped_and_malformed_sip_is_kept(tmp_path, pcap_bytes, requ
 def test_broken_frames_are_problems_naming_the_frame(tmp_path, pcap_bytes, request_bytes):
     good = build_frame("udp", ("10.0.0.1", 1), ("10.0.0.2", 2), request_bytes())
     fragment = bytearray(good)
-    struct.pack_into("!H", fragment, 14 + 6, 0x2000)  # more fragments follow
+    struct.pack_into("!H", fragment, 14 + 6, 0x2000)  # more fragments follow, never come
     frames = [good[:30], bytes(fragment), good]
     path = tmp_path / "frames.pcap"
     path.write_bytes(pcap_bytes(frames, LINKTYPE_ETHERNET))
     capture = read_capture(path)
     assert len(capture.messages) == 1
-    assert capture.problems[0].startswith("frame 1: IPv4 header cut short")
-    assert capture.problems[1].startswith("frame 2: fragmented IPv4")
+    assert capture.problems == ["frame 1: IPv4 header cut short (16 of 20 bytes)",
+                                "frame 2: fragmented datagram incomplete at the end of the "
+                                "capture"]
+
+
+def fragments(frame: bytes, size: int = 1480, ident: int = 77) -> list[bytes]:
+    """Split an Ethernet/IP frame into IP fragments of ``size`` payload bytes."""
+    ethernet, ethertype = frame[:14], struct.unpack_from("!H", frame, 12)[0]
+    out = []
+    if ethertype == 0x0800:
+        header, payload = frame[14:34], frame[34:]
+        for offset in range(0, len(payload), size):
+            piece = payload[offset:offset + size]
+            more = 0x2000 if offset + size < len(payload) else 0
+            ip = bytearray(header)
+            struct.pack_into("!HHH", ip, 2, 20 + len(piece), ident, more | offset // 8)
+            out.append(ethernet + bytes(ip) + piece)
+        return out
+    header, payload = frame[14:54], frame[54:]
+    next_header = header[6]
+    for offset in range(0, len(payload), size):
+        piece = payload[offset:offset + size]
+        more = 1 if offset + size < len(payload) else 0
+        ip = bytearray(header)
+        struct.pack_into("!HB", ip, 4, 8 + len(piece), 44)
+        extension = struct.pack("!BxHI", next_header, offset | more, ident)
+        out.append(ethernet + bytes(ip) + extension + piece)
+    return out
+
+
+@pytest.mark.parametrize("hosts", [(("10.0.0.1", 5060), ("10.0.0.2", 5060)),
+                                   (("fd00::1", 5060), ("fd00::2", 5060))])
+def test_fragmented_udp_datagrams_are_reassembled(tmp_path, pcap_bytes, request_bytes, hosts):
+    big = request_bytes("MESSAGE", body=b"v=0 " * 1000)  # 4 kB: three or four fragments
+    other = request_bytes("OPTIONS", 2)
+    pieces = fragments(build_frame("udp", *hosts, big))
+    assert len(pieces) >= 3
+    frames = [pieces[-1], *pieces[1:-1], build_frame("udp", *hosts, other), pieces[0]]
+    path = tmp_path / "frag.pcap"
+    path.write_bytes(pcap_bytes(frames, LINKTYPE_ETHERNET))
+    capture = read_capture(path)
+    assert capture.problems == []
+    assert [m.data for m in capture.messages] == [other, big]  # complete at its last fragment
+    assert capture.messages[1].time == pytest.approx(1_700_000_000 + (len(frames) - 1) / 1000)
 
 
 def test_unsupported_link_type_is_unusable(tmp_path, pcap_bytes):

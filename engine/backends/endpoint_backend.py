@@ -272,7 +272,7 @@ class EndpointBackend:
         if body is not None:
             data["has_sdp"] = True
             if method in ("INVITE", "PRACK", "UPDATE"):
-                self._leg(event.handle).take(body, data)
+                self._leg(event.handle).take(body, data, response=True)
         if leg is not None and code >= 300 and method in ("INVITE", "UPDATE"):
             leg.failed()
             if method == "INVITE" and code < 400 or code in (401, 407):
@@ -450,9 +450,9 @@ class EndpointBackend:
         details.pop("uri")
         headers = [h for h in details.pop("headers") if h[0].lower() not in
                    ("authorization", "proxy-authorization")] + extra
+        if body and leg.sdp.pending != "local":
+            body = leg.sdp.create_offer()  # the failure rolled our offer back: offer again
         leg.invite = dict(details, uri=uri, body=body, headers=headers)
-        if leg.sdp.pending is None and leg.sdp.local is not None and body:
-            leg.sdp.create_offer()  # the failure rolled the offer back: offer again
         new = self._endpoint().invite(
             uri, body=body, headers=headers, auto_ack=False, now=now,
             call_id=response.call_id, from_tag=response.from_tag, cseq=response.cseq.seq + 1,

@@ -57,11 +57,15 @@ class CallMedia:
         """The last 3xx/401/407 to our INVITE (for FollowRedirect and RetryWithCredentials)."""
 
     # -- received -------------------------------------------------------------
-    def take(self, body: bytes, data: dict[str, Any]) -> None:
-        """Feed a received SDP body; note the outcome in ``data``."""
+    def take(self, body: bytes, data: dict[str, Any], *, response: bool = False) -> None:
+        """Feed a received SDP body; note the outcome in ``data``.
+
+        In a ``response``, a body equal to the answer already taken is that
+        answer again (a 183 and then the 200); in a request it is a new offer
+        (an unchanged re-offer keeps its version, RFC 3264 8)."""
         sdp = self.sdp
         try:
-            if sdp.pending == "local" or (sdp.pending is None and body == sdp.remote):
+            if sdp.pending == "local" or (response and sdp.pending is None and body == sdp.remote):
                 sdp.receive_answer(body)
                 data["sdp"] = "answer"
                 return

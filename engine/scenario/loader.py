@@ -388,7 +388,11 @@ class _Builder:
             raise self.fail(body, "from", f"{parts['sender']!r} is a scripted peer: it sends only "
                             f"what send steps say, so there is nothing to expect from it")
         within = self.duration(body, "within") if "within" in body else DEFAULT_WITHIN
-        return Expect(source=source, within=within, **parts)
+        not_before = self.duration(body, "not_before") if "not_before" in body else 0.0
+        if not_before > within:
+            raise self.fail(body, "not_before", f"not_before ({not_before:g}s) is later than within "
+                            f"({within:g}s): nothing could match")
+        return Expect(source=source, within=within, not_before=not_before, **parts)
 
     def command(self, name: str, step: Any, source: Source) -> Command:
         value = step[name]

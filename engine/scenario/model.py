@@ -86,6 +86,8 @@ class Expect:
     status: int | None = None
     headers: tuple[tuple[str, Matcher], ...] = ()
     body: Matcher | None = None
+    not_before: float = 0.0
+    """The message must be sent at least this long after the step began (virtual seconds)."""
 
     def describe(self) -> str:
         """What is expected, in words: ``200 (BYE) from bob to caller``."""

@@ -189,12 +189,17 @@ class _Run:
 
     def expect(self, step: Expect) -> None:
         clock = self.clock
-        end = clock.now() + step.within
+        began = clock.now()
+        end = began + step.within
         while True:
             clock.advance(0)
             wire = self.next_wire(step.sender, step.target)
             if wire is not None:
                 problems = mismatches(step, wire)
+                early = wire.record.sent - began
+                if step.not_before and early < step.not_before - 1e-9:
+                    problems.append(f"time: expected not before {_seconds(step.not_before)} "
+                                    f"after the step began, it came after {early:g}s")
                 if problems:
                     raise StepFailed(step.source, f"expected {step.describe()}, got "
                                      f"{wire.describe()} at t={wire.record.sent:.3f}s", problems)

@@ -61,6 +61,9 @@ def _message_filter(description: str, *, within: bool) -> dict[str, Any]:
     if within:
         properties["within"] = {**_duration(),
                                 "description": "how much virtual time it may take (default 5s)"}
+        properties["not_before"] = {**_duration(),
+                                    "description": "it must not come sooner than this after the "
+                                                   "step begins (default 0s)"}
     return {"type": "object", "additionalProperties": False, "properties": properties,
             "description": description}
 

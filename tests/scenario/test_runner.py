@@ -57,6 +57,8 @@ WRONG = [
      "body: expected regex:m=video"),
     ("a body where there is none", "status: 180}", "status: 180, body: present}",
      "body: expected present, got no body"),
+    ("too early", "status: 180}", "status: 180, not_before: 1s}",
+     "time: expected not before 1s after the step began, it came after 0s"),
     ("direction", "expect: {from: bob, to: caller, status: 180}",
      "expect: {from: bob, to: caller, status: 180}\n  - expect: {to: bob, status: 180, within: 1s}",
      "expected 180 to bob within 1s, got nothing"),

@@ -134,6 +134,11 @@ class CallLog:
             del self._calls[key]
             self._line(call, self._outcome(call))
 
+    def mark_all(self, name: str) -> None:
+        """Every open call's latest event is now ``name`` (e.g. ``Shutdown`` sent to all)."""
+        for call in self._calls.values():
+            call.last_event = name
+
     def forget(self, key: Hashable) -> None:
         """Drop what ``note`` kept for ``key`` (an event no session took; no-op when gone)."""
         self._calls.pop(key, None)

@@ -165,6 +165,7 @@ class Server:
     # -- stop --------------------------------------------------------------------------
     def begin_shutdown(self) -> int:
         """Refuse new calls and send ``Shutdown`` to every session; returns how many."""
+        self.log.mark_all("Shutdown")
         begin = getattr(self.backend, "begin_shutdown", None)
         if begin is not None:
             return int(begin())
@@ -183,6 +184,7 @@ class Server:
     async def drain(self, seconds: float, cut: asyncio.Event) -> bool:
         """Wait until idle, ``seconds`` pass, or ``cut`` is set; True when idle."""
         deadline = self.clock.now() + seconds
+        await asyncio.sleep(0)  # let what the Shutdown rows sent (480, BYE) go out first
         while not self.idle():
             left = deadline - self.clock.now()
             if left <= 0 or cut.is_set():
@@ -191,6 +193,7 @@ class Server:
                 await asyncio.wait_for(cut.wait(), timeout=min(POLL, left))
             except TimeoutError:
                 pass
+        await asyncio.sleep(0)
         return True
 
     def still_open(self) -> Counter[str]:
@@ -227,9 +230,10 @@ async def serve(config: ServeConfig, out: TextIO | None = None, err: TextIO | No
         gc.freeze()
         await stop.wait()
         stop.clear()  # a second signal now cuts the drain short
-        live = server.begin_shutdown()
+        live = len(server.runtime.sessions)
         server.out.now(f"shutting down: {live} session{'s' if live != 1 else ''} open, "
                        f"draining for up to {config.drain:g} s")
+        server.begin_shutdown()
         clean = await server.drain(config.drain, stop)
         if clean:
             server.out.now("stopped: every call ended")

@@ -93,3 +93,14 @@ def test_failure_reason() -> None:
         "503 Service Unavailable"
     assert failure_reason({}, "DialogTimeout") == "DialogTimeout"
     assert failure_reason({"reason": "timer B"}, "DialogTimeout") == "timer B"
+
+
+def test_mark_all_names_the_command_that_ended_open_calls() -> None:
+    log, _, lines = make_log()
+    log.note("a", "DialogINVITE", None)
+    log.note("b", "DialogINVITE", None)
+    log.mark_all("Shutdown")
+    for key in ("a", "b"):
+        log.on_published(session(key), "CallFailed", {})
+        log.on_published(session(key), "SessionEnded", {})
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ['reason="Shutdown"'] * 2

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import pytest
 
+from .sipp_harness import free_port
+
 CALLS = 200
 RATE = 50
 
 
 def sipp_uac(port: int, *extra: str, calls: int = CALLS, rate: int = RATE) -> list[str]:
-    return ["-sn", "uac", "-i", "127.0.0.1", "-p", "0", "-m", str(calls), "-r", str(rate),
+    return ["-sn", "uac", "-i", "127.0.0.1", "-p", str(free_port()), "-m", str(calls),
+            "-r", str(rate),
             "-timeout", "40s", "-trace_stat", "-fd", "1", *extra, f"127.0.0.1:{port}"]
 
 

@@ -18,6 +18,8 @@ Rules:
   failure the transaction's ACK (same branch, RFC 3261 §17.1.1.3). ``CANCEL``
   copies the INVITE's Request-URI, Via branch, Call-ID, From, To and CSeq
   number (§9.1). Sending or receiving BYE closes the dialog.
+* ``PRACK`` carries the ``RAck`` of the last reliable provisional received
+  (RFC 3262 §7.2).
 * Responses answer the last request received from the target (of ``method``,
   when given): Via, From, To, Call-ID and CSeq copied, a To tag added (one per
   dialog) above 100, Contact on 1xx/2xx to INVITE.
@@ -74,6 +76,8 @@ class PeerDialog:
     invite_branch: str = ""
     invite_final: Response | None = None
     received: list[Request] = field(default_factory=list)
+    rack: str | None = None
+    """``RSeq CSeq-number method`` of the last reliable provisional (what PRACK acknowledges)."""
     confirmed: bool = False
     closed: bool = False
 
@@ -117,6 +121,9 @@ class ScriptedPeer:
             if contact:
                 dialog.remote_target = _uri_of(contact)
         method = _safe(lambda: message.cseq.method)
+        rseq = message.headers.get("RSeq")
+        if rseq and message.status < 200:
+            dialog.rack = f"{rseq.strip()} {_safe(lambda: message.cseq.seq)} {method}"
         if method == "INVITE" and message.status >= 200:
             dialog.invite_final = message
             if message.status < 300:
@@ -179,6 +186,8 @@ class ScriptedPeer:
         headers = self._dialog_headers(dialog, branch, f"{dialog.cseq} {method}")
         if method in CONTACT_METHODS:
             headers.append(("Contact", f"<{self.participant.uri}>"))
+        if method == "PRACK" and dialog.rack:
+            headers.append(("RAck", dialog.rack))
         request_text = _assemble(f"{method} {ruri} SIP/2.0", headers, step, self.address)
         if method == "INVITE":
             dialog.invite = parse_message(request_text.encode("utf-8"))  # type: ignore[assignment]

@@ -20,7 +20,9 @@ Rules:
   events published (each list in order, others may come between) and
   ``never_sent``.
 * A failure names the step's ``file:line``, what was expected and what came;
-  ``ScenarioResult.report()`` adds the ladder so far. A scenario that cannot
+  ``ScenarioResult.report()`` adds the ladder so far. Errors the engine logs
+  during a run (an action that raised) are kept in ``errors`` and shown by
+  ``report()``, never printed as tracebacks. A scenario that cannot
   be set up (a table that fails lint, a bad parameter) raises
   ``ScenarioError``: that is unusable input, not a failed run.
 
@@ -31,6 +33,7 @@ Theory of operation: the runner owns the clock and the order of things;
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +88,8 @@ class ScenarioResult:
     coverage: dict[str, list[RowCoverage]] = field(default_factory=dict)
     virtual_time: float = 0.0
     wall_time: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    """Errors the engine logged during the run (an action or a guard that raised), one line each."""
 
     def ladder(self) -> Ladder:
         """The ladder of the run (up to the failure, for a failed run)."""
@@ -104,11 +109,12 @@ class ScenarioResult:
         return f"FAIL {self.scenario.name}: {self.failure}"
 
     def report(self, width: int = 100) -> str:
-        """The summary; for a failure also the details and the ladder so far."""
+        """The summary and the errors logged; for a failure also the details and the ladder so far."""
+        lines = [self.summary(), *(f"  error logged: {e}" for e in self.errors)]
         if self.passed or self.failure is None:
-            return self.summary()
-        lines = [self.summary(), *(f"  {d}" for d in self.failure.details),
-                 "  ladder so far:", self.render_ladder("text", width)]
+            return "\n".join(lines)
+        lines += [*(f"  {d}" for d in self.failure.details), "  ladder so far:",
+                  self.render_ladder("text", width)]
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
@@ -119,6 +125,7 @@ class ScenarioResult:
                        "message": self.failure.message, "details": self.failure.details}
         return {"scenario": self.scenario.name, "file": self.scenario.file,
                 "passed": self.passed, "failure": failure,
+                "errors": list(self.errors),
                 "virtual_time": round(self.virtual_time, 6),
                 "wall_time": round(self.wall_time, 6),
                 "messages": len(self.observer.network.trace)}
@@ -344,14 +351,37 @@ def run_scenario(scenario: Scenario, registry: Registry | None = None, *,
     Raises ``ScenarioError`` when a participant cannot be set up.
     """
     started = time.perf_counter()
-    run = _Run(scenario, registry or default_registry(), seed)
+    errors = _ErrorLog()
+    logger = logging.getLogger("sipflow")
+    propagate = logger.propagate
+    logger.addHandler(errors)
+    logger.propagate = False
     try:
-        failure = run.run()
-        coverage = run.coverage()
+        run = _Run(scenario, registry or default_registry(), seed)
+        try:
+            failure = run.run()
+            coverage = run.coverage()
+        finally:
+            run.close()
     finally:
-        run.close()
+        logger.removeHandler(errors)
+        logger.propagate = propagate
     return ScenarioResult(scenario, failure is None, failure, run.observer, coverage,
-                          run.clock.now(), time.perf_counter() - started)
+                          run.clock.now(), time.perf_counter() - started, errors.lines)
+
+
+class _ErrorLog(logging.Handler):
+    """Keeps the first line of each ERROR the engine logs during a run (no tracebacks printed)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage().splitlines()[0])
+        except Exception:  # a broken log record must not break the run
+            self.lines.append(str(record.msg))
 
 
 __all__ = ["Matcher", "RowCoverage", "ScenarioResult", "StepFailed", "merge_rows",

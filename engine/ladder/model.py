@@ -173,8 +173,9 @@ class Ladder:
 
     title: str = ""
     participants: dict[str, Participant] = field(default_factory=dict)
-    _entries: list[tuple[float, int, Entry]] = field(default_factory=list, repr=False)
-    _seen: set[tuple[str, str, bytes]] = field(default_factory=set, repr=False)
+    _entries: list[tuple[float, int, Entry]] = field(default_factory=list, init=False,
+                                                     repr=False)
+    _seen: set[tuple[str, str, bytes]] = field(default_factory=set, init=False, repr=False)
 
     # ---------------------------------------------------------- participants
 

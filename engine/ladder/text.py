@@ -11,7 +11,9 @@ Rules:
 - The time column shows seconds since the first entry. Lifelines are spread
   over ``width`` (default: the console's); each is at least ``MIN_GAP``
   columns from the next, so many participants make lines wider than
-  ``width`` rather than unreadable.
+  ``width`` rather than unreadable. The first and last lifelines keep room
+  (up to ``MAX_MARGIN`` columns) for the state changes, timers and notes
+  centred on them.
 - A label that fits between the two lifelines is written on the arrow;
   otherwise it goes on its own line just above it. Labels never wrap.
 - State changes are ``[Idle → Ringing]`` and timers ``⏱ TimerNoAnswer``,
@@ -34,6 +36,8 @@ __all__ = ["render_lines", "render_text", "print_ladder", "MIN_GAP"]
 
 MIN_GAP = 18
 """Fewest columns between two lifelines."""
+MAX_MARGIN = 24
+"""Most columns kept free beside the first and last lifeline for the labels on them."""
 _TIME_WIDTH = 10
 _LIFELINE = "│"
 
@@ -73,12 +77,32 @@ class _Row:
         return line
 
 
-def _columns(count: int, width: int) -> list[int]:
-    first = _TIME_WIDTH + MIN_GAP // 2
-    if count <= 1:
-        return [first] * count
-    gap = max(MIN_GAP, (width - first - MIN_GAP // 2 - 1) // (count - 1))
-    return [first + i * gap for i in range(count)]
+def _box_label(entry: StateChange | TimerFired | Note) -> str:
+    if isinstance(entry, StateChange):
+        return f"[{entry.label}]"
+    if isinstance(entry, TimerFired):
+        return f"⏱ {entry.label}"
+    return f"« {entry.text} »"
+
+
+def _half(ladder: Ladder, key: str) -> int:
+    """Room wanted on each side of the lifeline ``key`` by the labels centred on it."""
+    widths = [len(ladder.participants[key].label)]
+    widths += [len(_box_label(e)) for e in ladder.entries
+               if not isinstance(e, Message) and getattr(e, "who", None) == key]
+    return min(max(MIN_GAP // 2, max(widths) // 2 + 1), MAX_MARGIN)
+
+
+def _columns(ladder: Ladder, width: int) -> list[int]:
+    keys = list(ladder.participants)
+    if not keys:
+        return []
+    first = _TIME_WIDTH + _half(ladder, keys[0])
+    if len(keys) == 1:
+        return [first]
+    room = width - first - _half(ladder, keys[-1]) - 1
+    gap = max(MIN_GAP, room // (len(keys) - 1))
+    return [first + i * gap for i in range(len(keys))]
 
 
 def _clip(text: str, room: int) -> str:
@@ -90,7 +114,7 @@ def _clip(text: str, room: int) -> str:
 def render_lines(ladder: Ladder, width: int = 100) -> list[Text]:
     """The ladder as rich ``Text`` lines, ``width`` columns wide (see the module rules)."""
     keys = list(ladder.participants)
-    columns = _columns(len(keys), width)
+    columns = _columns(ladder, width)
     where = dict(zip(keys, columns, strict=True))
     size = (columns[-1] + MIN_GAP // 2 + 1) if columns else _TIME_WIDTH
     gap = columns[1] - columns[0] if len(columns) > 1 else MIN_GAP
@@ -116,8 +140,7 @@ def render_lines(ladder: Ladder, width: int = 100) -> list[Text]:
         row.put(0, stamp, "dim")
         if isinstance(entry, StateChange | TimerFired):
             is_state = isinstance(entry, StateChange)
-            label = f"[{entry.label}]" if is_state else f"⏱ {entry.label}"
-            label = _clip(label, max(gap * 2 - 2, 8))
+            label = _clip(_box_label(entry), max(gap * 2 - 2, 8))
             centre = where[entry.who]
             row.put(max(centre - len(label) // 2, _TIME_WIDTH), label,
                     "bold blue" if is_state else "magenta")
@@ -126,7 +149,7 @@ def render_lines(ladder: Ladder, width: int = 100) -> list[Text]:
                 text = f"── {entry.text} ──"
                 row.put(max((size - len(text)) // 2, _TIME_WIDTH), text, "italic")
             else:
-                text = _clip(f"« {entry.text} »", max(gap * 2 - 2, 8))
+                text = _clip(_box_label(entry), max(gap * 2 - 2, 8))
                 row.put(max(where[entry.who] - len(text) // 2, _TIME_WIDTH), text, "italic")
         lines.append(row.text())
     return lines

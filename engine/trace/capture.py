@@ -8,7 +8,8 @@ Rules:
 - UDP: a datagram whose first line looks like SIP (``SIP/2.0 …`` or
   ``METHOD uri SIP/2.0``) is one message. Keep-alives (CRLFs only) and other
   traffic (DNS, RTP …) are skipped.
-- TCP: each direction is reassembled (``sipflow.trace.tcp_reassembly``) and
+- TCP: each direction is reassembled (``sipflow.trace.tcp_reassembly``; a
+  SYN starts the direction afresh, as a new connection on the same ports) and
   cut into messages by ``sipflow.sip.framing.StreamFramer``; a message gets
   the time of the segment that completed it. A stream whose first bytes are
   not SIP (another protocol, or a capture that began mid-message) is ignored
@@ -43,6 +44,7 @@ from sipflow.sip.parser import parse_message
 from sipflow.sip.types import Address
 from sipflow.trace.packets import (
     LINKTYPES,
+    TCP_SYN,
     Fragment,
     FrameError,
     Segment,
@@ -160,7 +162,9 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
             if payload.strip(b"\r\n") and looks_like_sip(payload):
                 capture.messages.append(_parsed(time, "udp", src, dst, payload))
             continue
-        stream = streams.setdefault((src, dst), _Stream())
+        stream = streams.get((src, dst))
+        if stream is None or segment.flags & TCP_SYN:  # a SYN opens a new connection
+            stream = streams[(src, dst)] = _Stream()
         data, skipped = stream.flow.add(segment.seq, segment.flags, segment.payload)
         if skipped:
             _restart(stream, capture, time, src, dst, "a TCP segment was not captured")

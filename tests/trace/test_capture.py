@@ -272,3 +272,15 @@ def test_looks_like_sip():
     assert not looks_like_sip(b"GET / HTTP/1.1\r\n")
     assert not looks_like_sip(b"\x80\x00\x12\x34")
     assert not looks_like_sip(b"")
+
+
+def test_a_new_connection_on_the_same_ports_starts_afresh(tmp_path, pcap_bytes, request_bytes):
+    one, two = request_bytes("INVITE"), request_bytes("BYE", 2)
+    a, b = ("10.0.0.1", 40000), ("10.0.0.2", 5060)
+    frames = [build_frame("tcp", a, b, b"", seq=10, flags=TCP_SYN),
+              build_frame("tcp", a, b, one[:60], seq=11),  # the rest never comes (reset)
+              build_frame("tcp", a, b, b"", seq=900_000, flags=TCP_SYN),
+              build_frame("tcp", a, b, two, seq=900_001)]
+    path = tmp_path / "reconnect.pcap"
+    path.write_bytes(pcap_bytes(frames, LINKTYPE_ETHERNET))
+    assert summary(read_capture(path)) == ["BYE"]

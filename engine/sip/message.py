@@ -90,6 +90,9 @@ _CANONICAL: dict[str, str] = {
 
 _KEYS: dict[str, str] = {}
 
+Field = tuple[str, str, str, str | None]
+"""One header field: (lookup key, name as written, value, original text or None)."""
+
 
 def _key(name: str) -> str:
     """Lookup key of a header name: lower case, compact form expanded."""
@@ -122,24 +125,26 @@ def _check_field(name: str, value: str) -> None:
 class Headers:
     """Ordered multi-map of header fields (see the module rules).
 
-    Each field is ``[key, name, value, raw]``: lookup key, name as written,
-    trimmed and unfolded value, and the original line(s) or ``None`` once
-    the field was created or changed locally."""
+    Each field is a tuple ``(key, name, value, raw)``: lookup key, name as
+    written, trimmed and unfolded value, and the original line(s) or ``None``
+    once the field was created or changed locally. Fields are immutable
+    (changes replace them), so copies and responses share them, and the
+    garbage collector stops tracking them (tuples of strings)."""
 
     __slots__ = ("_fields", "_version", "_first")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._version = 0
-        self._first: dict[str, list[Any]] | None = None
-        out: list[list[Any]] = []
+        self._first: dict[str, Field] | None = None
+        out: list[Field] = []
         for name, value in fields:
             _check_field(name, value)
-            out.append([_KEYS.get(name) or _key(name), name, value.strip(), None])
-        self._fields: list[list[Any]] = out
+            out.append((_KEYS.get(name) or _key(name), name, value.strip(), None))
+        self._fields: list[Field] = out
 
     @classmethod
     def _from_wire(
-        cls, fields: list[list[Any]], first: dict[str, list[Any]] | None = None
+        cls, fields: list[Field], first: dict[str, Field] | None = None
     ) -> Headers:
         """Build from parsed fields (used by the parser; no copying)."""
         h = cls.__new__(cls)
@@ -149,9 +154,9 @@ class Headers:
         return h
 
     # -- reading -----------------------------------------------------------
-    def _index(self) -> dict[str, list[Any]]:
+    def _index(self) -> dict[str, Field]:
         """First field of each key (built lazily, dropped on mutation)."""
-        first: dict[str, list[Any]] = {}
+        first: dict[str, Field] = {}
         for f in self._fields:
             if f[0] not in first:
                 first[f[0]] = f
@@ -213,7 +218,7 @@ class Headers:
         at the position of the first one (appended when absent)."""
         _check_field(name, value)
         key = _key(name)
-        new: list[Any] = [key, name, value.strip(), None]
+        new: Field = (key, name, value.strip(), None)
         fields = self._fields
         for i, f in enumerate(fields):
             if f[0] == key:
@@ -229,7 +234,7 @@ class Headers:
         of the same name when ``first`` (e.g. a new top Via or Route)."""
         _check_field(name, value)
         key = _key(name)
-        new: list[Any] = [key, name, value.strip(), None]
+        new: Field = (key, name, value.strip(), None)
         if first:
             for i, f in enumerate(self._fields):
                 if f[0] == key:
@@ -261,7 +266,7 @@ class Headers:
                 if len(values) <= 1:
                     del self._fields[i]
                 else:
-                    self._fields[i] = [key, f[1], ", ".join(values[1:]), None]
+                    self._fields[i] = (key, f[1], ", ".join(values[1:]), None)
                 self._mutated()
                 return values[0] if values else None
         return None
@@ -269,7 +274,7 @@ class Headers:
     def copy(self) -> Headers:
         """An independent copy (fields keep their original text)."""
         h = Headers.__new__(Headers)
-        h._fields = [list(f) for f in self._fields]
+        h._fields = list(self._fields)  # fields are immutable tuples
         h._version = 0
         h._first = None
         return h
@@ -509,6 +514,16 @@ class SipMessage:
 
     def _copy_start_line(self, new: SipMessage) -> None:
         raise NotImplementedError
+
+    def drop_parsed(self) -> None:
+        """Free the parsed header values kept by the accessors (they are parsed
+        again on next access); the fields themselves are untouched. The
+        transaction layer calls it on messages it keeps only for matching and
+        retransmission, so a lingering transaction holds strings, not objects."""
+        self._cache = {}
+        self._cache_hdr = None
+        self._cache_ver = -1
+        self.headers._first = None
 
     # -- output ------------------------------------------------------------
     def start_line(self) -> str:

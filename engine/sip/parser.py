@@ -41,7 +41,7 @@ from typing import Any
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError, show
 from sipflow.sip.headers import CSeq, Via, parse_int_header
-from sipflow.sip.message import COMPACT_FORMS, Headers, Request, Response, SipMessage
+from sipflow.sip.message import COMPACT_FORMS, Field, Headers, Request, Response, SipMessage
 from sipflow.sip.uri import _TOKEN_RE, NameAddr, SipUri, _parse_host, split_list
 
 __all__ = [
@@ -234,8 +234,8 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
                 problem = (exc.reason, 400)
 
     # -- header fields -------------------------------------------------------
-    fields: list[list[Any]] = []
-    first: dict[str, list[Any]] = {}
+    fields: list[Field] = []
+    first: dict[str, Field] = {}
     repeated: set[str] = set()
     keys_get = _NAME_KEYS.get
     for line in lines[1:]:
@@ -248,8 +248,10 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
                     problem = problem or ("header section starts with a continuation line", 400)
                     continue
                 prev = fields[-1]
-                prev[2] = f"{prev[2]} {line.strip()}".strip()
-                prev[3] = f"{prev[3]}\r\n{line}"
+                folded = (prev[0], prev[1], f"{prev[2]} {line.strip()}".strip(), f"{prev[3]}\r\n{line}")
+                fields[-1] = folded
+                if first.get(prev[0]) is prev:
+                    first[prev[0]] = folded
                 continue
             key = _field_key(name) if colon else None
             if key is None:
@@ -257,7 +259,7 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
                     problem = (f"malformed header line {show(line[:60])}", 400)
                 continue
             name = name.rstrip(" \t")
-        field = [key, name, value.strip(), line]
+        field = (key, name, value.strip(), line)
         fields.append(field)
         if key in first:
             repeated.add(key)
@@ -293,7 +295,7 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
 
 def _eager_checks(
     msg: Request | Response,
-    first: dict[str, list[Any]],
+    first: dict[str, Field],
     repeated: set[str],
     cache: dict[str, Any],
 ) -> None:
@@ -381,7 +383,7 @@ def make_response(
     copied = ("via", "from", "to", "call-id", "cseq")
     if status == 100:
         copied = (*copied, "timestamp")
-    fields = [list(f) for f in request.headers._fields if f[0] in copied]
+    fields = [f for f in request.headers._fields if f[0] in copied]  # immutable: shared
     out = Headers._from_wire(fields)
     extra = headers if isinstance(headers, Headers) else Headers(headers)
     for name, value in extra:

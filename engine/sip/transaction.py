@@ -120,6 +120,7 @@ class TransactionLayer:
         "_clients",
         "_servers",
         "_counts",
+        "_linger",
     )
 
     def __init__(
@@ -138,6 +139,7 @@ class TransactionLayer:
         self._clients: dict[tuple, ClientTransaction] = {}
         self._servers: dict[tuple, ServerTransaction] = {}
         self._counts: Counter[str] = Counter()
+        self._linger: list[Transaction] = []  # entered a lingering state; slimmed on next entry
 
     # -- client side --------------------------------------------------------------
 
@@ -148,6 +150,8 @@ class TransactionLayer:
         ``send`` raises ``OSError`` the TU hears ``on_transport_error`` and the
         returned transaction is already ``Terminated``.
         """
+        if self._linger:
+            self._slim()
         if request.method == "ACK":
             raise LocalProtocolError(
                 "ACK is not a transaction (RFC 3261 §17.1.1.1): use send_stateless()"
@@ -175,6 +179,8 @@ class TransactionLayer:
     def receive_response(self, response: Response, source: Address, now: float) -> None:
         """A response arrived from ``source``: route it to its client transaction
         (§17.1.3) or, matching none, to ``on_stray_response``."""
+        if self._linger:
+            self._slim()
         txn = self._clients.get(client_key(response))
         if txn is None or not txn.receive(response, now):
             self.tu.on_stray_response(response, source, now)
@@ -183,6 +189,8 @@ class TransactionLayer:
 
     def receive_request(self, request: Request, source: Address, now: float) -> None:
         """A request arrived from ``source`` (§17.2.3 matching)."""
+        if self._linger:
+            self._slim()
         if request.method == "ACK":
             txn = self._match_ack(request)
             if txn is None or txn.receive_ack(request, now):
@@ -251,6 +259,8 @@ class TransactionLayer:
 
     def handle_timers(self, now: float) -> None:
         """Fire every timer due at ``now``, earliest first."""
+        if self._linger:
+            self._slim()
         for txn, name in self.heap.pop_due(now):
             txn.fire(name, now)  # type: ignore[attr-defined]
 
@@ -273,6 +283,17 @@ class TransactionLayer:
     def get_server(self, key: tuple) -> ServerTransaction | None:
         """The live server transaction with ``key``, if any."""
         return self._servers.get(key)
+
+    def _slim(self) -> None:
+        """Free the parsed header values of the messages that transactions in a
+        lingering state keep (``SipMessage.drop_parsed``). Deferred to the next
+        entry into the layer, so the TU reads the cached values while it
+        handles the message that caused the state change."""
+        for txn in self._linger:
+            txn.request.drop_parsed()
+            if txn.last_response is not None:
+                txn.last_response.drop_parsed()
+        self._linger.clear()
 
     def _cancel_pending(self, branch: str) -> bool:
         return (branch, "CANCEL") in self._clients

@@ -52,6 +52,7 @@ class LayerPort(Protocol):
     config: TimerConfig
     heap: TimerHeap
     send: Callable[[bytes, Address], None]
+    _linger: list[Transaction]
 
     def _forget(self, txn: Transaction) -> None: ...
 
@@ -129,6 +130,13 @@ class Transaction:
     def _fail_transport(self, now: float) -> None:
         """A send failed: terminate and tell the TU (RFC 3261 §17.1.4, §17.2.4)."""
         self._end(lambda: self._layer.tu.on_transport_error(self, now))
+
+    def _linger(self) -> None:
+        """The transaction entered a state where it only absorbs, matches or
+        retransmits kept bytes (Accepted, Completed, Confirmed): the layer frees
+        its messages' parsed values once the current message is handled (see
+        ``TransactionLayer``), so 32 s of lingering costs strings, not objects."""
+        self._layer._linger.append(self)
 
     def _arm(self, name: str, delay: float, now: float) -> None:
         self._layer.heap.arm(self, name, now + delay)

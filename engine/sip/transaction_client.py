@@ -109,12 +109,14 @@ class ClientTransaction(Transaction):
                 tu.on_response(self, response, now)
             elif code < 300:
                 self.state = TxnState.ACCEPTED
+                self._linger()
                 heap.cancel_all(self)
                 self._wire = None
                 self._arm("M", self._layer.config.timeout(), now)
                 tu.on_response(self, response, now)
             else:
                 self.state = TxnState.COMPLETED
+                self._linger()
                 heap.cancel_all(self)
                 self._wire = build_non2xx_ack(self.request, response).serialize()
                 sent = self._transmit(self._wire)
@@ -150,6 +152,7 @@ class ClientTransaction(Transaction):
             tu.on_response(self, response, now)
             return
         self.state = TxnState.COMPLETED
+        self._linger()
         self._layer.heap.cancel_all(self)
         self._wire = None
         tu.on_response(self, response, now)

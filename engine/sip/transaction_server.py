@@ -80,6 +80,7 @@ class ServerTransaction(Transaction):
         state = self.state
         if state is TxnState.COMPLETED:
             self.state = TxnState.CONFIRMED
+            self._linger()
             heap = self._layer.heap
             heap.cancel_all(self)  # G and H
             self._wire = None
@@ -128,6 +129,7 @@ class ServerTransaction(Transaction):
         if self.is_invite and code < 300:
             first = state is TxnState.PROCEEDING
             self.state = TxnState.ACCEPTED
+            self._linger()
             self._wire = None  # 2xx retransmission is the TU's job (§13.3.1.4)
             if first:
                 self._arm("L", config.timeout(), now)
@@ -135,6 +137,7 @@ class ServerTransaction(Transaction):
                 self._fail_transport(now)
             return
         self.state = TxnState.COMPLETED
+        self._linger()
         self._wire = wire
         if not self._transmit(wire):
             self._fail_transport(now)

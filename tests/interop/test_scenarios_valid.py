@@ -1,0 +1,241 @@
+"""The sipp scenarios of ``tests/interop/scenarios/`` are valid: they parse, follow our rules, and pass against sipp.
+
+Rules for a scenario (and for its peer in ``tests/interop/peers/``):
+
+* well-formed XML with a ``<scenario name=…>`` root, opened by a comment; a scenario's
+  comment says which role sipflow plays and which table rows it exercises;
+* bounded: every ``<recv>`` has a ``timeout``; every ``next``/``ontimeout`` names a label;
+* every variable a check stores is used, and every ``[$var]`` used is stored (sipp
+  refuses to load otherwise; here the error names the file);
+* a ``<send retrans=…>`` is followed by a ``<recv>``: sipp does not move on to another
+  send while it retransmits one;
+* nothing follows the last message (no ``<pause>`` or ``<nop>``): over TCP, the peer that
+  finishes first closes the connection, and sipp fails a call that is still pausing;
+* ``Content-Length: [len]`` when a message has a body, ``Content-Length: 0`` otherwise.
+
+Theory of operation: each scenario has a counterpart with the same file name in
+``peers/`` that plays sipflow's role with sipp itself (a ``uac_*`` scenario is the caller,
+so its peer answers; a ``uas_*`` scenario answers, so its peer calls). The pair runs on
+127.0.0.1 with ports of their own, over UDP and TCP, bounded in calls and time, and both
+sipp processes must exit 0 with every call successful. Then a few peers are broken on
+purpose (a method missing from Allow, no RSeq, a wrong RAck, an ACK on a new branch, a
+hold answered sendrecv) and the scenario must fail: its checks really check. These tests
+never start sipflow; the tests against sipflow use the same files.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from .sipp_harness import SCENARIOS, SippRun, free_port
+
+PEERS = Path(__file__).parent / "peers"
+README = SCENARIOS / "README.md"
+NAMES = sorted(p.stem for p in SCENARIOS.glob("*.xml"))
+ALL_FILES = sorted(SCENARIOS.glob("*.xml")) + sorted(PEERS.glob("*.xml"))
+CALLS = 2
+MESSAGE_TAGS = {"send", "recv", "nop", "pause"}
+SCENARIO_HEADER = ("Roles:", "sipflow is the", "Flow:", "Table rows exercised", "Checks:", "Bounded:")
+
+
+def parse(path: Path) -> ET.Element:
+    """The scenario's root element."""
+    try:
+        return ET.fromstring(path.read_bytes())
+    except ET.ParseError as err:
+        pytest.fail(f"{path.name}: not well-formed XML: {err}")
+
+
+def steps(root: ET.Element) -> list[ET.Element]:
+    """The elements sipp executes or jumps to, in order (messages, pauses, nops, labels)."""
+    return [el for el in root if el.tag in MESSAGE_TAGS or el.tag == "label"]
+
+
+def stored_variables(root: ET.Element) -> set[str]:
+    names: set[str] = set()
+    for el in root.iter():
+        for name in el.get("assign_to", "").split(","):
+            if name.strip():
+                names.add(name.strip())
+    return names
+
+
+def used_variables(root: ET.Element) -> set[str]:
+    names: set[str] = set()
+    for el in root.iter():
+        names.update(re.findall(r"\[\$([\w-]+)\]", el.text or ""))
+        names.update(re.findall(r"\[\$([\w-]+)\]", el.get("value", "")))
+        for attr in ("variable", "variable2", "test"):
+            if el.get(attr):
+                names.add(el.get(attr, ""))
+        if el.tag == "Reference":
+            names.update(v.strip() for v in el.get("variables", "").split(",") if v.strip())
+    return names
+
+
+def sip_messages(root: ET.Element) -> list[str]:
+    """The text of every ``<send>``, as sipp sends it: lines stripped, blank edges removed."""
+    out = []
+    for el in root.iter("send"):
+        lines = [ln.strip() for ln in (el.text or "").splitlines()]
+        while lines and not lines[0]:
+            lines.pop(0)
+        while lines and not lines[-1]:
+            lines.pop()
+        out.append("\n".join(lines))
+    return out
+
+
+# -- static checks ----------------------------------------------------------------------------
+
+def test_every_scenario_has_a_peer_and_a_readme_entry() -> None:
+    assert NAMES, "no scenario in tests/interop/scenarios"
+    peers = sorted(p.stem for p in PEERS.glob("*.xml"))
+    assert peers == NAMES, f"scenarios without a peer: {set(NAMES) - set(peers)}; " \
+                           f"peers without a scenario: {set(peers) - set(NAMES)}"
+    readme = README.read_text()
+    for name in NAMES:
+        assert f"-sf scenarios/{name}.xml" in readme, f"README.md gives no command line for {name}.xml"
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_scenario_follows_the_rules(path: Path) -> None:
+    root = parse(path)
+    where = f"{path.parent.name}/{path.name}"
+    assert root.tag == "scenario" and root.get("name"), f"{where}: root must be <scenario name=...>"
+    opening = re.match(r"\s*<\?xml[^>]*\?>\s*<!--(.*?)-->\s*<scenario", path.read_text(), re.S)
+    assert opening, f"{where}: must open with a comment before <scenario>"
+    header = opening.group(1)
+    if path.parent == SCENARIOS:
+        assert header.strip().startswith(f"{path.name}:"), f"{where}: the comment starts with the file name"
+        missing = [word for word in SCENARIO_HEADER if word not in header]
+        assert not missing, f"{where}: the header comment lacks {missing}"
+    else:
+        assert f"validates scenarios/{path.name}" in header, f"{where}: say which scenario it validates"
+
+    flow = steps(root)
+    labels = {el.get("id") for el in flow if el.tag == "label"}
+    for index, el in enumerate(flow):
+        if el.tag == "recv":
+            assert el.get("timeout", "").isdigit(), f"{where}: step {index} <recv> has no timeout"
+        for attr in ("next", "ontimeout"):
+            target = el.get(attr)
+            assert target is None or target in labels, f"{where}: {attr}={target!r} names no label"
+        if el.tag == "send" and el.get("retrans"):
+            following = next((f for f in flow[index + 1:] if f.tag in MESSAGE_TAGS), None)
+            assert following is not None and following.tag == "recv", \
+                f"{where}: step {index} is retransmitted but not followed by a <recv>"
+
+    messages = [el for el in flow if el.tag in MESSAGE_TAGS]
+    assert messages and messages[-1].tag in {"send", "recv"}, \
+        f"{where}: a <{messages[-1].tag}> follows the last message (TCP close race)"
+
+    stored, used = stored_variables(root), used_variables(root)
+    assert not stored - used, f"{where}: variables stored but never used: {sorted(stored - used)}"
+    assert not used - stored, f"{where}: variables used but never stored: {sorted(used - stored)}"
+
+    for text in sip_messages(root):
+        head, _, body = text.partition("\n\n")
+        first_line = head.splitlines()[0]
+        lengths = re.findall(r"^Content-Length: *(.*)$", head, re.M)
+        assert len(lengths) == 1, f"{where}: {first_line!r} needs exactly one Content-Length"
+        expected = "[len]" if body.strip() else "0"
+        assert lengths[0] == expected, f"{where}: {first_line!r} has Content-Length {lengths[0]}, wants {expected}"
+
+
+# -- running each scenario against its peer ---------------------------------------------------
+
+def wait_bound(port: int, kind: int, timeout: float = 5.0) -> None:
+    """Wait until something holds ``port`` on 127.0.0.1 (our own bind fails), without talking to it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"sipp did not bind 127.0.0.1:{port} within {timeout} s")
+
+
+def sipp_args(xml: Path, port: int, transport: str, calls: int) -> list[str]:
+    return ["-sf", str(xml), "-t", "t1" if transport == "tcp" else "u1", "-i", "127.0.0.1",
+            "-p", str(port), "-m", str(calls), "-timeout", "20s", "-timeout_error",
+            "-trace_stat", "-fd", "1", "-trace_err"]
+
+
+def run_pair(tmp_path: Path, scenario: Path, peer: Path, transport: str = "udp",
+             calls: int = CALLS) -> tuple[SippRun, SippRun]:
+    """Run ``scenario`` against ``peer``; returns (scenario run, peer run), both finished or stopped.
+
+    A ``uac_*`` scenario is the caller (its peer listens), a ``uas_*`` scenario listens.
+    """
+    scenario_listens = scenario.stem.startswith("uas_")
+    server_xml, client_xml = (scenario, peer) if scenario_listens else (peer, scenario)
+    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    server_port, client_port = free_port(kind), free_port(kind)
+    (tmp_path / "server").mkdir()
+    (tmp_path / "client").mkdir()
+    server = SippRun(sipp_args(server_xml, server_port, transport, calls), tmp_path / "server", timeout=25)
+    client = SippRun([*sipp_args(client_xml, client_port, transport, calls), "-r", "10",
+                      f"127.0.0.1:{server_port}"], tmp_path / "client", timeout=25)
+    with server:
+        wait_bound(server_port, kind)
+        with client:
+            client.wait()
+        scenario_run = server if scenario_listens else client
+        if scenario_run is server:
+            server.wait()
+        else:                        # the peer may still wait for a call the scenario gave up
+            try:
+                server.wait(timeout=10)
+            except AssertionError:
+                pass
+    return (server, client) if scenario_listens else (client, server)
+
+
+def calls_counted(run: SippRun) -> tuple[str, str]:
+    stats = run.stats()
+    return stats.get("SuccessfulCall(C)", "?"), stats.get("FailedCall(C)", "?")
+
+
+@pytest.mark.interop(method="INVITE", role="harness")
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_passes_against_its_peer(tmp_path: Path, name: str, transport: str) -> None:
+    scenario_run, peer_run = run_pair(tmp_path, SCENARIOS / f"{name}.xml", PEERS / f"{name}.xml", transport)
+    assert scenario_run.returncode == 0, scenario_run.output()[-3000:]
+    assert peer_run.returncode == 0, peer_run.output()[-3000:]
+    assert calls_counted(scenario_run) == (str(CALLS), "0")
+    assert calls_counted(peer_run) == (str(CALLS), "0")
+
+
+BROKEN_PEERS = [
+    # (scenario, text in the peer, replacement, what the scenario must notice)
+    ("uac_options", "Allow: OPTIONS, INFO, PRACK, UPDATE", "Allow: OPTIONS, INFO, UPDATE", "PRACK missing from Allow"),
+    ("uac_100rel", "      RSeq: 1\n", "", "a reliable 180 without RSeq"),
+    ("uac_hold_resume", "      a=recvonly\n", "      a=sendrecv\n", "hold answered sendrecv"),
+    ("uas_100rel", "RAck: [$rseq] 101 INVITE", "RAck: [$rseq] 100 INVITE", "RAck naming another CSeq"),
+    ("uas_busy", "      [last_Via:]\n      From: peer",
+     "      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From: peer",
+     "ACK of a 486 on a new branch"),
+    ("uas_reinvite_update_info", "      a=recvonly\n", "      a=sendrecv\n", "hold answered sendrecv"),
+]
+
+
+@pytest.mark.interop(method="INVITE", role="harness")
+@pytest.mark.parametrize(("name", "old", "new", "fault"), BROKEN_PEERS, ids=[b[3] for b in BROKEN_PEERS])
+def test_scenario_fails_against_a_broken_peer(tmp_path: Path, name: str, old: str, new: str, fault: str) -> None:
+    text = (PEERS / f"{name}.xml").read_text()
+    assert text.count(old) == 1, f"peers/{name}.xml changed: fix this test's mutation"
+    broken = tmp_path / f"{name}.xml"
+    broken.write_text(text.replace(old, new))
+    scenario_run, _peer_run = run_pair(tmp_path, SCENARIOS / f"{name}.xml", broken, calls=1)
+    assert scenario_run.returncode != 0, f"{name}.xml passed against a peer with {fault}"
+    assert calls_counted(scenario_run) == ("0", "1")

@@ -72,6 +72,7 @@ class LoopbackBackend(EndpointBackend):
             if deadline is None or deadline > end:
                 break
             clock.advance(deadline - clock.now())
+        self.driver.flush()  # what the last step queued still goes out
         self.driver.close()
         self.driver = None
 

@@ -29,6 +29,8 @@ from sipflow.sip.errors import RemoteProtocolError
 from sipflow.sip.offer_answer import MediaConfig, SdpSession, make_answer
 
 SDP = "application/sdp"
+RECEIVING = frozenset({"sendrecv", "recvonly"})
+"""Directions in which the offerer receives media; an offer with none of them is a hold."""
 
 
 def sdp_body(message: Any) -> bytes | None:
@@ -81,7 +83,9 @@ class CallMedia:
             sdp.reject_offer()
             data["sdp_error"] = exc.status or 488
             return
-        data["hold"] = sdp.remote_on_hold
+        active = [m for m in desc.media if m.port != 0]
+        data["hold"] = bool(active) and not any(
+            desc.media_direction(m) in RECEIVING for m in active)
 
     def failed(self) -> None:
         """Our request carrying an offer got no 2xx: withdraw the offer."""

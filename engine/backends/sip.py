@@ -70,5 +70,6 @@ class SipBackend(EndpointBackend):
         self.left_open = {k: v for k, v in self.counts().items() if v}
         if self.runtime is not None and self.runtime.sessions:
             self.left_open["sessions"] = len(self.runtime.sessions)
+        driver.flush()  # what the last step queued still goes out
         self.driver = None
         await driver.aclose()

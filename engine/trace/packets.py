@@ -26,6 +26,7 @@ module sees one frame at a time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import struct
@@ -35,7 +36,7 @@ __all__ = [
     "LINKTYPE_NULL", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "LINKTYPE_LOOP",
     "LINKTYPE_LINUX_SLL", "LINKTYPE_IPV4", "LINKTYPE_IPV6", "LINKTYPE_LINUX_SLL2",
     "LINKTYPES", "FrameError", "Segment", "Fragment", "build_frame", "decode_frame",
-    "segment_of", "ip_bytes",
+    "segment_of", "ip_bytes", "checksum",
     "TCP_ACK", "TCP_PSH", "TCP_SYN", "TCP_FIN", "TCP_RST",
 ]
 
@@ -111,6 +112,7 @@ class Fragment:
 # ------------------------------------------------------------------ building
 
 
+@functools.lru_cache(maxsize=1024)
 def ip_bytes(host: str) -> bytes:
     """The packed address of an IP literal (4 or 16 bytes); a host name gets a
     stable synthetic IPv4 address in 198.18.0.0/15 (see the module rules)."""
@@ -122,27 +124,24 @@ def ip_bytes(host: str) -> bytes:
         return (_SYNTHETIC_NET + offset).to_bytes(4, "big")
 
 
+@functools.lru_cache(maxsize=1024)
 def _mac(ip: bytes) -> bytes:
     return b"\x02" + hashlib.sha1(ip).digest()[:5]
 
 
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of ``data``."""
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``.
+
+    The ones' complement sum of 16-bit words is the number ``data`` spells,
+    modulo 0xFFFF (as 2**16 is 1 modulo 0xFFFF), except that a non-zero sum
+    is written 0xFFFF rather than 0: one big-integer operation, in C.
+    """
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+    total = int.from_bytes(data, "big") % 0xFFFF
+    if total == 0 and data.strip(b"\x00"):
+        total = 0xFFFF
     return ~total & 0xFFFF
-
-
-def _transport_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
-    if len(src) == 4:
-        pseudo = src + dst + struct.pack("!BBH", 0, proto, len(segment))
-    else:
-        pseudo = src + dst + struct.pack("!IxxxB", len(segment), proto)
-    value = _checksum(pseudo + segment)
-    return value if value or proto != PROTO_UDP else 0xFFFF  # UDP: 0 means "none"
 
 
 def build_frame(transport: str, src: tuple[str, int], dst: tuple[str, int], payload: bytes,
@@ -155,33 +154,42 @@ def build_frame(transport: str, src: tuple[str, int], dst: tuple[str, int], payl
     if len(src_ip) != len(dst_ip):
         src_ip, dst_ip = (ip if len(ip) == 16 else b"\x00" * 10 + b"\xff\xff" + ip
                           for ip in (src_ip, dst_ip))
-    header_size = {"udp": 8, "tcp": 20}.get(transport)
-    if header_size is None:
+    v4 = len(src_ip) == 4
+    if transport == "udp":
+        proto, at = PROTO_UDP, 6
+        header = struct.pack("!HHHH", src[1], dst[1], (8 + len(payload)) & 0xFFFF, 0)
+    elif transport == "tcp":
+        proto, at = PROTO_TCP, 16
+        header = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                             5 << 4, flags, 65535, 0, 0)
+    else:
         raise ValueError(f"cannot write transport {transport!r} to a pcap (udp or tcp)")
-    limit = 65535 - header_size - (20 if len(src_ip) == 4 else 0)
+    limit = 65535 - len(header) - (20 if v4 else 0)
     if len(payload) > limit:
         raise ValueError(f"a {transport} payload of {len(payload)} bytes does not fit one "
                          f"IP packet (at most {limit})")
-    if transport == "udp":
-        proto = PROTO_UDP
-        header = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0)
+    length = len(header) + len(payload)
+    if v4:
+        pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, proto, length)
     else:
-        proto = PROTO_TCP
-        header = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                             5 << 4, flags, 65535, 0, 0)
-    segment = header + payload
-    check = _transport_checksum(src_ip, dst_ip, proto, segment)
-    at = 6 if proto == PROTO_UDP else 16
-    segment = segment[:at] + struct.pack("!H", check) + segment[at + 2:]
-    if len(src_ip) == 4:
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(segment), ident & 0xFFFF, 0x4000,
+        pseudo = src_ip + dst_ip + struct.pack("!IxxxB", length, proto)
+    # the checksum of the parts, each of even length but the last (see ``checksum``)
+    padded = payload + b"\x00" if len(payload) % 2 else payload
+    total = (int.from_bytes(pseudo + header, "big") + int.from_bytes(padded, "big")) % 0xFFFF
+    check = ~(total or 0xFFFF) & 0xFFFF  # the pseudo-header is never all zeros
+    if check == 0 and proto == PROTO_UDP:
+        check = 0xFFFF  # UDP: 0 would mean "no checksum"
+    header = header[:at] + struct.pack("!H", check) + header[at + 2:]
+    if v4:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, ident & 0xFFFF, 0x4000,
                          64, proto, 0, src_ip, dst_ip)
-        ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
         ethertype = ETHERTYPE_IPV4
     else:
-        ip = struct.pack("!IHBB16s16s", 6 << 28, len(segment), proto, 64, src_ip, dst_ip)
+        ip = struct.pack("!IHBB16s16s", 6 << 28, length, proto, 64, src_ip, dst_ip)
         ethertype = ETHERTYPE_IPV6
-    return _mac(dst_ip) + _mac(src_ip) + struct.pack("!H", ethertype) + ip + segment
+    return b"".join((_mac(dst_ip), _mac(src_ip), struct.pack("!H", ethertype), ip, header,
+                     payload))
 
 
 # ------------------------------------------------------------------ decoding

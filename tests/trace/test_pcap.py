@@ -7,6 +7,8 @@ import ipaddress
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipflow.sip.types import Address
 from sipflow.trace.capture import read_capture
@@ -16,6 +18,7 @@ from sipflow.trace.packets import (
     TCP_PSH,
     FrameError,
     build_frame,
+    checksum,
     decode_frame,
     ip_bytes,
 )
@@ -209,3 +212,21 @@ def test_truncated_record_names_its_offset(tmp_path, request_bytes):
 def test_missing_file(tmp_path):
     with pytest.raises(PcapError, match="nope.pcap: cannot read"):
         list(read_pcap(tmp_path / "nope.pcap"))
+
+
+def reference_checksum(data: bytes) -> int:
+    """RFC 1071 word by word, the slow obvious way."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = 0
+    for (word,) in struct.iter_unpack("!H", data):
+        total += word
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.sampled_from([b"", b"\x00" * 7, b"\xff\xff",
+                                                          b"\xff\xff" * 9, b"\x00\x01\xff\xfe"])))
+def test_fast_checksum_matches_rfc_1071(data):
+    assert checksum(data) == reference_checksum(data)

@@ -22,8 +22,9 @@ def test_tshark_decodes_every_frame(tmp_path, request_bytes, response_bytes):
     path = tmp_path / "t.pcap"
     with PcapWriter(path, time_offset=1_700_000_000.0) as writer:
         for transport in ("udp", "tcp"):
-            for a_host, b_host in (("127.0.0.1", "127.0.0.2"), ("::1", "fd00::2")):
-                a, b = Address(transport, a_host, 5060), Address(transport, b_host, 5060)
+            for a_host, b_host, ports in (("127.0.0.1", "127.0.0.2", (5060, 5060)),
+                                          ("::1", "fd00::2", (40123, 45555))):  # heuristics
+                a, b = Address(transport, a_host, ports[0]), Address(transport, b_host, ports[1])
                 writer.write(0.0, transport, a, b, request_bytes("INVITE"))
                 writer.write(0.1, transport, b, a, response_bytes(180, "Ringing"))
                 writer.write(0.2, transport, b, a, response_bytes(200))

@@ -111,7 +111,7 @@ class Observer:
             if name.startswith("Timer"):
                 self.timers.append((now, who, name))
                 self._log.append((now, name, who))
-            if transition.dest is not None and transition.dest != transition.source:
+            if transition.dest is not None:  # a row with `to` (even its own state: exit, entry)
                 seen = StateSeen(now, who, transition.source, transition.dest, name, where)
                 self.states.append(seen)
                 self._log.append(seen)

@@ -20,8 +20,8 @@ Rules:
   number (§9.1). Sending or receiving BYE closes the dialog.
 * ``PRACK`` carries the ``RAck`` of the last reliable provisional received
   (RFC 3262 §7.2).
-* Responses answer the last request received from the target (of ``method``,
-  when given): Via, From, To, Call-ID and CSeq copied, a To tag added (one per
+* Responses answer the newest request received from the target (of
+  ``method``, when given) that has no final response yet (else the newest): Via, From, To, Call-ID and CSeq copied, a To tag added (one per
   dialog) above 100, Contact on 1xx/2xx to INVITE.
 * ``body: sdp`` is a small audio SDP; any other body is sent as written
   (``Content-Type: application/sdp`` unless a header says otherwise).
@@ -76,6 +76,8 @@ class PeerDialog:
     invite_branch: str = ""
     invite_final: Response | None = None
     received: list[Request] = field(default_factory=list)
+    answered: set[int] = field(default_factory=set)
+    """``id()`` of the received requests the peer has sent a final response to."""
     rack: str | None = None
     """``RSeq CSeq-number method`` of the last reliable provisional (what PRACK acknowledges)."""
     confirmed: bool = False
@@ -92,10 +94,14 @@ class ScriptedPeer:
         self.port.on_receive = self._receive
         self.received: list[tuple[Address, Request | Response | None]] = []
         self._dialogs: dict[Address, PeerDialog] = {}
+        self._seen: set[tuple[Address, bytes]] = set()
         self._counter = 0
 
     # -- receiving ---------------------------------------------------------------------
     def _receive(self, data: bytes, source: Address) -> None:
+        if (source, data) in self._seen:
+            return  # a retransmission: the step that answers it answers the first copy
+        self._seen.add((source, data))
         try:
             message = parse_message(data)
         except RemoteProtocolError:
@@ -232,13 +238,17 @@ class ScriptedPeer:
     def _response(self, step: Send, target: Participant) -> str:
         dialog = self._dialogs.get(target.address)
         requests = dialog.received if dialog is not None else []
-        wanted = [r for r in requests if step.method is None or r.method == step.method]
+        wanted = [r for r in requests
+                  if (step.method is None or r.method == step.method) and r.method != "ACK"]
         if dialog is None or not wanted:
             what = f"{step.method} request" if step.method else "request"
             raise PeerError(f"{self.participant.name} has received no {what} from {target.name} "
                             f"to answer with {step.status}")
-        request = wanted[-1]
+        pending = [r for r in wanted if id(r) not in dialog.answered]
+        request = (pending or wanted)[-1]
         status = step.status or 200
+        if status >= 200:
+            dialog.answered.add(id(request))
         reason = step.reason if step.reason is not None else REASON_PHRASES.get(status, "Unknown")
         headers: list[tuple[str, str]] = [("Via", via) for via in request.headers.get_all("Via")]
         to = request.headers.get("To") or ""

@@ -209,7 +209,8 @@ class _Run:
                                     f"after the step began, it came after {early:g}s")
                 if problems:
                     raise StepFailed(step.source, f"expected {step.describe()}, got "
-                                     f"{wire.describe()} at t={wire.record.sent:.3f}s", problems)
+                                     f"{wire.describe()} at t={wire.record.sent:.3f}s: "
+                                     f"{problems[0]}", problems[1:])
                 self.consumed.add(wire.index)
                 return
             deadline = clock.next_deadline()

@@ -285,6 +285,4 @@ def _stamp_via(request: Request, source: Address) -> None:
     stamped.params["received"] = source.host
     if rport:
         stamped.params["rport"] = str(source.port)
-    headers = request.headers
-    headers.remove_first_value("Via")
-    headers.add("Via", str(stamped), first=True)
+    request._replace_top_via(str(stamped), stamped)

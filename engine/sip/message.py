@@ -515,6 +515,28 @@ class SipMessage:
     def _copy_start_line(self, new: SipMessage) -> None:
         raise NotImplementedError
 
+    def _replace_top_via(self, text: str, via: Via) -> None:
+        """Replace the first Via value with ``text`` (``via`` parsed), keeping
+        every other cached accessor value (From, To, CSeq … do not depend on
+        the Via). Used to stamp ``received``/``rport`` on arrival."""
+        cache = self._cached()
+        h = self.headers
+        fields = h._fields
+        for i, f in enumerate(fields):
+            if f[0] == "via":
+                if "," in f[2]:
+                    h.remove_first_value("Via")
+                    h.add("Via", text, first=True)
+                else:
+                    fields[i] = ("via", f[1], text, None)
+                    h._mutated()
+                break
+        else:  # pragma: no cover - a request without Via never parses
+            h.add("Via", text, first=True)
+        self._cache_ver = h._version
+        cache["top_via"] = via
+        cache.pop("vias", None)
+
     def drop_parsed(self) -> None:
         """Free the parsed header values kept by the accessors (they are parsed
         again on next access); the fields themselves are untouched. The

@@ -3,8 +3,11 @@ the right addresses; unset it costs nothing and a failing hook never breaks a st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+
+import pytest
 
 from sipflow.clock import VirtualClock
 from sipflow.sip import events as ev
@@ -12,6 +15,7 @@ from sipflow.sip.endpoint import SipEndpoint
 from sipflow.sip.types import Address, Transmit
 from sipflow.trace.capture import read_capture
 from sipflow.trace.pcap import PcapWriter
+from sipflow.transport.bind import start_endpoint
 from sipflow.transport.driver import EndpointDriver
 from sipflow.transport.loopback import LoopbackNetwork
 
@@ -129,3 +133,37 @@ def test_hook_writes_a_readable_pcap_file(tmp_path, echo):
         clock.run_until_idle()
     capture = read_capture(path)
     assert capture.frames == 1 and capture.messages == []  # not SIP: skipped
+
+
+@pytest.mark.parametrize("spec", ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"])
+def test_a_call_over_real_sockets_traced_into_a_pcap(tmp_path, run, until, spec):
+    """The caller, traced after its transports were wired (they look ``on_receive`` up
+    per message), records the whole call with the right addresses."""
+    path = tmp_path / "real.pcap"
+
+    async def main():
+        writer = PcapWriter(path, time_offset=1_750_000_000.0)
+        da = await start_endpoint([spec], lambda local: SipEndpoint(local, rng=random.Random(1)),
+                                  on_step=HangUp())
+        db = await start_endpoint([spec], lambda local: SipEndpoint(local, rng=random.Random(2)),
+                                  on_step=Answer())
+        da.set_trace(writer.write)
+        host = db.local_addresses[0]
+        da.endpoint.invite(f"sip:bob@{host.host}:{host.port};transport={host.transport}",
+                           now=da.clock.now())
+        da.flush()
+        await until(lambda: writer.frames >= 6, timeout=2.0)
+        await asyncio.sleep(0.05)
+        writer.close()
+        await da.aclose()
+        await db.aclose()
+        return da.local_addresses[0], host
+
+    a, b = run(main(), timeout=4.0)
+    capture = read_capture(path)
+    names = [getattr(m.message, "method", None) or m.message.status for m in capture.messages]
+    assert [n for n in names if n != 100] == ["INVITE", 180, 200, "ACK", "BYE", 200]
+    sent = [m for m in capture.messages if m.src == a]
+    assert [m.message.method for m in sent] == ["INVITE", "ACK", "BYE"]
+    assert all(m.dst == b for m in sent)
+    assert all(m.src == b and m.dst == a for m in capture.messages if m not in sent)

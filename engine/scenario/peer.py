@@ -12,8 +12,9 @@ Rules:
   ``headers`` replace the generated fields of the same name (``null``
   removes one); ``raw`` bypasses all of this.
 * Requests: ``INVITE`` with no open dialog to the target starts a new one
-  (new Call-ID, From tag, CSeq 1); any other request goes inside the open
-  dialog when there is one, else out of dialog with a fresh Call-ID. ``ACK``
+  (new Call-ID, From tag, CSeq 1); any other request goes inside the last
+  dialog with the target when there is one (even one a BYE closed: BYEs may
+  cross), else out of dialog with a fresh Call-ID. ``ACK``
   acknowledges the last INVITE: a 2xx gets an ACK of its own (new branch), a
   failure the transaction's ACK (same branch, RFC 3261 §17.1.1.3). ``CANCEL``
   copies the INVITE's Request-URI, Via branch, Call-ID, From, To and CSeq
@@ -180,7 +181,7 @@ class ScriptedPeer:
             return self._ack(step, target, dialog)
         if method == "CANCEL":
             return self._cancel(step, dialog)
-        if dialog is None or dialog.closed or (method == "INVITE" and dialog.remote_tag is None):
+        if dialog is None or (method == "INVITE" and (dialog.closed or dialog.remote_tag is None)):
             dialog = PeerDialog(call_id=self._new("call") + "@" + self.address.host,
                                 local_tag=self._new("tag"), local_uri=self.participant.uri,
                                 remote_uri=target.uri)
@@ -249,6 +250,8 @@ class ScriptedPeer:
         status = step.status or 200
         if status >= 200:
             dialog.answered.add(id(request))
+        if request.method == "INVITE" and 200 <= status < 300:
+            dialog.confirmed = True
         reason = step.reason if step.reason is not None else REASON_PHRASES.get(status, "Unknown")
         headers: list[tuple[str, str]] = [("Via", via) for via in request.headers.get_all("Via")]
         to = request.headers.get("To") or ""

@@ -8,9 +8,10 @@ Rules:
   messages are found by ``sipflow.trace.capture.read_capture``.
 * ``text`` (the default) on a terminal is coloured and as wide as the
   terminal; otherwise plain, ``--width`` columns (default 100). ``mermaid``
-  is a ``sequenceDiagram``; ``html`` a self-contained page. Without
+  is a ``sequenceDiagram``; ``html`` a self-contained page; ``json`` the
+  participants and entries as data (``sipflow.ladder.data``). Without
   ``--format`` the suffix of ``-o FILE`` decides (``.html``/``.htm``,
-  ``.mmd``/``.mermaid``, else text).
+  ``.mmd``/``.mermaid``, ``.json``, else text).
 * ``--name 127.0.0.1:5060=alice`` (repeatable) names a participant.
 * Frames that cannot be decoded and messages that do not parse do not stop
   the ladder: the messages are drawn as malformed; other problems are
@@ -42,7 +43,7 @@ MAX_PROBLEMS = 20
 """Problem lines printed on stderr before the rest are only counted."""
 
 SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".mmd": "mermaid", ".mermaid": "mermaid",
-                  ".txt": "text"}
+                  ".txt": "text", ".json": "json"}
 """The format ``-o FILE`` implies when ``--format`` is not given."""
 
 
@@ -56,7 +57,7 @@ def ladder_command(
         metavar="FILE.pcap", help="A classic pcap capture (sipflow serve --trace, tcpdump -w).")],
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="FORMAT",
-        help="text, mermaid or html. Default: from the -o suffix, else text.")] = None,
+        help="text, mermaid, html or json. Default: from the -o suffix, else text.")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.")] = None,
     names: Annotated[list[str] | None, typer.Option(

@@ -5,7 +5,8 @@
   ``from_loopback`` (a ``LoopbackNetwork.trace``).
 - Renderers: ``sipflow.ladder.text`` (rich, terminal), ``sipflow.ladder.mermaid``
   (``sequenceDiagram``) and ``sipflow.ladder.html`` (a self-contained page
-  with an inline SVG). ``render(ladder, fmt)`` picks one by name.
+  with an inline SVG); ``sipflow.ladder.data`` gives the same as JSON for
+  machines. ``render(ladder, fmt)`` picks one by name.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from sipflow.ladder.model import Ladder, from_capture, from_loopback
 
 __all__ = ["FORMATS", "Ladder", "from_capture", "from_loopback", "render"]
 
-FORMATS = ("text", "mermaid", "html")
+FORMATS = ("text", "mermaid", "html", "json")
 """The names ``render`` accepts."""
 
 
 def render(ladder: Ladder, fmt: str, width: int = 100) -> str:
-    """The ladder as ``text`` (plain, ``width`` columns), ``mermaid`` or ``html``."""
+    """The ladder as ``text`` (plain, ``width`` columns), ``mermaid``, ``html`` or ``json``."""
     if fmt == "text":
         from sipflow.ladder.text import render_text
 
@@ -32,4 +33,8 @@ def render(ladder: Ladder, fmt: str, width: int = 100) -> str:
         from sipflow.ladder.html import render_html
 
         return render_html(ladder)
+    if fmt == "json":
+        from sipflow.ladder.data import render_json
+
+        return render_json(ladder)
     raise ValueError(f"unknown ladder format {fmt!r}: choose one of {', '.join(FORMATS)}")

@@ -3,6 +3,7 @@ in order in every format; real sipp captures; bad files give one line and exit 2
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -72,6 +73,17 @@ def test_loopback_call_as_mermaid_and_html(tmp_path, call):
     assert names_in("\n".join(s.split(": ", 1)[1] + " " for s in summaries)) == CALL
 
 
+def test_json_output_from_the_suffix(tmp_path, call):
+    path, out_file = tmp_path / "call.pcap", tmp_path / "call.json"
+    write_call(path, call, delay=0.01)
+    out = runner.invoke(app, ["ladder", str(path), "-o", str(out_file)])
+    assert out.exit_code == 0
+    data = json.loads(out_file.read_text())
+    labels = [e["label"] for e in data["entries"] if e["kind"] == "message"]
+    assert names_in("\n".join(label + " " for label in labels)) == CALL
+    assert data["entries"][0]["offset"] == 0 and data["start"] >= 1_750_000_000
+
+
 def test_dropped_messages_appear_in_a_capture_of_the_sender(tmp_path, call):
     path = tmp_path / "lossy.pcap"
     result = write_call(path, call, delay=0.02, loss=0.35, seed=3)
@@ -136,7 +148,7 @@ def test_truncated_capture_names_the_offset(tmp_path, call):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--format", "png"], "unknown format 'png': choose one of text, mermaid, html"),
+    (["--format", "png"], "unknown format 'png': choose one of text, mermaid, html, json"),
     (["--name", "alice"], "--name 'alice': expected HOST:PORT=NAME"),
     (["-o", "/nonexistent-dir/x.html"], "cannot write /nonexistent-dir/x.html"),
 ])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
 from rich.console import Console
 
 from sipflow.ladder import FORMATS, render
@@ -167,16 +169,31 @@ def test_html_is_self_contained_well_formed_and_complete(call):
 def test_render_dispatch():
     ladder = Ladder()
     ladder.note(0.0, "n", "h:1")
-    assert set(FORMATS) == {"text", "mermaid", "html"}
+    assert set(FORMATS) == {"text", "mermaid", "html", "json"}
     assert render(ladder, "mermaid").startswith("sequenceDiagram")
     assert render(ladder, "html").startswith("<!DOCTYPE html>")
+    assert json.loads(render(ladder, "json"))["entries"][0]["text"] == "n"
     assert "« n »" in render(ladder, "text")
-    try:
+    with pytest.raises(ValueError, match="'png': choose one of text, mermaid, html, json"):
         render(ladder, "png")
-    except ValueError as exc:
-        assert "png" in str(exc) and "text, mermaid, html" in str(exc)
-    else:
-        raise AssertionError("unknown format accepted")
+
+
+def test_json_has_every_entry_with_its_fields(call):
+    ladder = call_ladder(call, loss=0.35, delay=0.02, seed=3)
+    data = json.loads(render(ladder, "json"))
+    assert data["title"] == "call" and data["start"] == ladder.start
+    assert data["participants"][0] == {"key": "10.0.0.1:5060", "name": "alice"}
+    assert [e["kind"] for e in data["entries"]] == [
+        {"Message": "message", "StateChange": "state", "TimerFired": "timer",
+         "Note": "note"}[type(e).__name__] for e in ladder.entries]
+    messages = [e for e in data["entries"] if e["kind"] == "message"]
+    assert [m["label"] for m in messages] == [m.label for m in ladder.messages]
+    assert {m["lost"] for m in messages} == {None, "dropped"}
+    assert any(m["retransmission"] for m in messages)
+    assert all(m["raw"].startswith(m["label"].split(" ")[0]) or m["raw"].startswith("SIP/2.0")
+               for m in messages)
+    state = next(e for e in data["entries"] if e["kind"] == "state")
+    assert (state["who"], state["old"], state["new"]) == ("10.0.0.1:5060", "Idle", "Calling")
 
 
 def test_ipv6_and_tcp_call(call):

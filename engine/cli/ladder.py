@@ -1,4 +1,4 @@
-"""``sipflow ladder FILE.pcap [--format text|mermaid|html] [-o FILE]``: draw a capture's SIP ladder.
+"""``sipflow ladder FILE.pcap [--format text|mermaid|html|json] [-o FILE]``: draw a capture's SIP ladder.
 
 Rules:
 

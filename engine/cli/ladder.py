@@ -4,8 +4,9 @@ Rules:
 
 * FILE is a classic pcap: a ``sipflow serve --trace`` file or a capture such
   as ``tcpdump -i lo -w FILE port 5060`` (Ethernet, Linux cooked v1/v2, raw
-  IP and BSD loopback link types; UDP and TCP over IPv4/IPv6). The SIP
-  messages are found by ``sipflow.trace.capture.read_capture``.
+  IP and BSD loopback link types; UDP and TCP over IPv4/IPv6), or ``-`` for
+  standard input (``tcpdump -w - … | sipflow ladder -``). The SIP messages
+  are found by ``sipflow.trace.capture.read_capture``.
 * ``text`` (the default) on a terminal is coloured and as wide as the
   terminal; otherwise plain, ``--width`` columns (default 100). ``mermaid``
   is a ``sequenceDiagram``; ``html`` a self-contained page; ``json`` the
@@ -54,7 +55,8 @@ def register(app: typer.Typer) -> None:
 
 def ladder_command(
     capture_file: Annotated[Path, typer.Argument(
-        metavar="FILE.pcap", help="A classic pcap capture (sipflow serve --trace, tcpdump -w).")],
+        metavar="FILE.pcap",
+        help="A classic pcap capture (sipflow serve --trace, tcpdump -w); - reads stdin.")],
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="FORMAT",
         help="text, mermaid, html or json. Default: from the -o suffix, else text.")] = None,
@@ -75,18 +77,21 @@ def ladder_command(
         _fail(f"sipflow ladder: unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     named = _names(names or [])
     try:
-        capture = read_capture(capture_file)
+        if str(capture_file) == "-":  # tcpdump -w - | sipflow ladder -
+            capture = read_capture("<stdin>", sys.stdin.buffer.read())
+        else:
+            capture = read_capture(capture_file)
     except PcapError as exc:
         _fail(f"sipflow ladder: {exc}")
     for problem in capture.problems[:MAX_PROBLEMS]:
-        typer.echo(f"sipflow ladder: {capture_file}: {problem}", err=True)
+        typer.echo(f"sipflow ladder: {capture.path}: {problem}", err=True)
     if len(capture.problems) > MAX_PROBLEMS:
-        typer.echo(f"sipflow ladder: {capture_file}: {len(capture.problems) - MAX_PROBLEMS} "
+        typer.echo(f"sipflow ladder: {capture.path}: {len(capture.problems) - MAX_PROBLEMS} "
                    f"more problems not shown", err=True)
     if not capture.messages:
-        typer.echo(f"sipflow ladder: {capture_file}: no SIP messages in {capture.frames} frames",
+        typer.echo(f"sipflow ladder: {capture.path}: no SIP messages in {capture.frames} frames",
                    err=True)
-    ladder = from_capture(capture, title=capture_file.name, names=named)
+    ladder = from_capture(capture, title=Path(capture.path).name, names=named)
     if fmt == "text" and output is None and sys.stdout.isatty():
         from rich.console import Console
 

@@ -134,12 +134,13 @@ def _parsed(time: float, transport: str, src: Address, dst: Address,
     return CapturedMessage(time, transport, src, dst, data, message)
 
 
-def read_capture(path: str | os.PathLike[str]) -> Capture:
-    """Read the SIP messages of a pcap file (see the module rules)."""
+def read_capture(path: str | os.PathLike[str], data: bytes | None = None) -> Capture:
+    """Read the SIP messages of a pcap file (see the module rules); ``data``, when
+    given, is the file's content and ``path`` only its name."""
     capture: Capture | None = None
     streams: dict[tuple[Address, Address], _Stream] = {}
     datagrams: dict[tuple[str, str, int, int], _Datagram] = {}
-    for number, (time, linktype, frame) in enumerate(read_pcap(path), start=1):
+    for number, (time, linktype, frame) in enumerate(read_pcap(path, data), start=1):
         if capture is None:
             if linktype not in LINKTYPES:
                 raise PcapError(str(path), 20, f"link type {linktype} is not supported (supported: "

@@ -150,17 +150,21 @@ class PcapWriter:
         self.close()
 
 
-def read_pcap(path: str | os.PathLike[str]) -> Iterator[tuple[float, int, bytes]]:
+def read_pcap(path: str | os.PathLike[str], data: bytes | None = None,
+              ) -> Iterator[tuple[float, int, bytes]]:
     """Yield ``(unix_time, linktype, frame)`` for each record of a classic pcap file.
 
-    Raises ``PcapError`` (file and byte offset) for unreadable files, pcapng,
-    bad headers and truncated records; ``OSError`` is turned into one too.
+    ``data``, when given, is the file's content (read from a pipe, say) and
+    ``path`` only names it in errors. Raises ``PcapError`` (file and byte
+    offset) for unreadable files, pcapng, bad headers and truncated records;
+    ``OSError`` is turned into one too.
     """
     name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise PcapError(name, None, f"cannot read: {exc.strerror or exc}") from None
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise PcapError(name, None, f"cannot read: {exc.strerror or exc}") from None
     if len(data) < _FILE_HEADER.size:
         raise PcapError(name, len(data), f"file is {len(data)} bytes, too short for a pcap "
                                          f"header ({_FILE_HEADER.size})")

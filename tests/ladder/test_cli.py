@@ -162,3 +162,14 @@ def test_the_installed_command_runs():
     result = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import app; app()",
                              "ladder", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "FILE.pcap" in result.stdout
+
+
+def test_standard_input(tmp_path):
+    data = (CAPTURES / "sipp_udp4_eth.pcap").read_bytes()
+    out = runner.invoke(app, ["ladder", "-", "-f", "mermaid"], input=data)
+    assert out.exit_code == 0 and "title #lt;stdin#gt;" in out.stdout
+    assert names_in("\n".join(line.split(": ", 1)[1] + " " for line in out.stdout.splitlines()
+                              if "->>" in line)) == CALL
+    out = runner.invoke(app, ["ladder", "-"], input=data[:40])
+    assert out.exit_code == 2
+    assert out.stderr.startswith("sipflow ladder: <stdin>: at byte 24: record header cut short")

@@ -188,17 +188,23 @@ def register_guards(reg: Registry) -> None:
     @reg.guard("can_retry_auth", "credentials are configured (auth_user) and this session has not answered "
                "a challenge yet (RFC 3261 22.2: never retry refused credentials)")
     def can_retry_auth(ctx: Any) -> bool:
-        return not ctx.session.data.get("auth_tried") and bool(_param_or(ctx, "auth_user", ""))
+        return not _memory(ctx).get("auth_tried") and bool(_param_or(ctx, "auth_user", ""))
 
     @reg.guard("can_follow_redirect", "the 3xx names a Contact and this session has not followed a redirect yet")
     def can_follow_redirect(ctx: Any) -> bool:
         message = ctx.event.message
-        if ctx.session.data.get("redirected") or message is None:
+        if _memory(ctx).get("redirected") or message is None:
             return False
         try:
             return bool(message.contact)
         except ValueError:
             return False
+
+
+def _memory(ctx: Any) -> Any:
+    """What this session's mechanisms remember (``session.data``; empty for a bare context)."""
+    session = getattr(ctx, "session", None)
+    return session.data if session is not None else {}
 
 
 def _param_or(ctx: Any, name: str, default: Any) -> Any:

@@ -357,7 +357,8 @@ class _Builder:
         return Send(sender, target, source, method=method, status=body.get("status"),
                     reason=body.get("reason"), headers=headers,
                     body=None if "body" not in body else str(body["body"]),
-                    raw=None if "raw" not in body else str(body["raw"]))
+                    raw=None if "raw" not in body else str(body["raw"]),
+                    new_dialog=bool(body.get("new_dialog", False)))
 
     def filter_parts(self, body: Any, what: str) -> dict[str, Any]:
         sender = self.name(body, "from", f"{what}.from") if "from" in body else None

@@ -72,6 +72,8 @@ class Send:
     headers: tuple[tuple[str, str | None], ...] = ()
     body: str | None = None
     raw: str | None = None
+    new_dialog: bool = False
+    """Start a new dialog (new Call-ID and tag) even when one with the target is open."""
 
 
 @dataclass(frozen=True, slots=True)

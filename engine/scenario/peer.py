@@ -14,7 +14,8 @@ Rules:
 * Requests: ``INVITE`` with no open dialog to the target starts a new one
   (new Call-ID, From tag, CSeq 1); any other request goes inside the last
   dialog with the target when there is one (even one a BYE closed: BYEs may
-  cross), else out of dialog with a fresh Call-ID. ``ACK``
+  cross), else out of dialog with a fresh Call-ID. ``new_dialog: true``
+  starts a new dialog whatever is open. ``ACK``
   acknowledges the last INVITE: a 2xx gets an ACK of its own (new branch), a
   failure the transaction's ACK (same branch, RFC 3261 §17.1.1.3). ``CANCEL``
   copies the INVITE's Request-URI, Via branch, Call-ID, From, To and CSeq
@@ -181,7 +182,8 @@ class ScriptedPeer:
             return self._ack(step, target, dialog)
         if method == "CANCEL":
             return self._cancel(step, dialog)
-        if dialog is None or (method == "INVITE" and (dialog.closed or dialog.remote_tag is None)):
+        if dialog is None or step.new_dialog or (
+                method == "INVITE" and (dialog.closed or dialog.remote_tag is None)):
             dialog = PeerDialog(call_id=self._new("call") + "@" + self.address.host,
                                 local_tag=self._new("tag"), local_uri=self.participant.uri,
                                 remote_uri=target.uri)

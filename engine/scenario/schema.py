@@ -92,6 +92,9 @@ def _send() -> dict[str, Any]:
                                        "null removes it)"},
             "body": {"type": "string",
                      "description": "the body; 'sdp' is a small audio offer/answer"},
+            "new_dialog": {"type": "boolean",
+                           "description": "start a new dialog (Call-ID, tag, CSeq) even when one "
+                                          "with `to` is open"},
             "raw": {"type": "string",
                     "description": "bytes sent exactly as written (LF becomes CRLF unless the "
                                    "text has CR already); for malformed messages"},

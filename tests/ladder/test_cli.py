@@ -172,4 +172,4 @@ def test_standard_input(tmp_path):
                               if "->>" in line)) == CALL
     out = runner.invoke(app, ["ladder", "-"], input=data[:40])
     assert out.exit_code == 2
-    assert out.stderr.startswith("sipflow ladder: <stdin>: at byte 24: record header cut short")
+    assert out.stderr == "sipflow ladder: <stdin>: at byte 24: record of 556 bytes cut short (0 bytes left)\n"

@@ -188,3 +188,18 @@ def test_caller_gives_up_when_the_callee_is_gone() -> None:
     assert session.state == "Terminated"
     assert pair.caller.names() == ["CallFailed"]
     assert CALLEE.endswith("5060")
+
+
+def test_ring_two_seconds_then_answer_with_reliable_provisionals() -> None:
+    """The README's "Changing the answering behaviour": answer_delay 2s, rel100 required."""
+    pair = Pair(callee_params={"answer_delay": "2s", "rel100": "required"})
+    session = pair.caller.call()
+    pair.run(1.0)
+    assert session.state == "Ringing"
+    (_, ringing), = pair.messages("180")
+    assert ringing.headers.get("Require") == "100rel"
+    pair.run(2.0)
+    assert session.state == "Active"
+    (prack_ok, _), = [(r, m) for r, m in pair.messages("200") if m.cseq.method == "PRACK"]
+    (answer, _), = [(r, m) for r, m in pair.messages("200") if m.cseq.method == "INVITE"]
+    assert answer.sent - prack_ok.sent == pytest.approx(2.0, abs=0.01)

@@ -28,7 +28,8 @@ Rules:
 - Tracing (optional): ``set_trace(hook)`` calls ``hook(time, transport,
   src, dst, data)`` for every message received (src: the peer, dst: the
   transport it arrived on) and every message handed to a transport (src: that
-  transport's bound address). ``sipflow.trace.PcapWriter.write`` is such a
+  transport's bound address — over TCP the listener's, not the ephemeral port
+  of an outgoing connection). ``sipflow.trace.PcapWriter.write`` is such a
   hook. Unset, it costs one ``is not None`` test per message; an exception
   from the hook is logged, never raised.
 - Nothing raises into the event loop or the clock: an exception from the

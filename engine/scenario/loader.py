@@ -49,6 +49,7 @@ from .matchers import MatcherError, build_matcher
 from .model import (
     Assertions,
     Command,
+    Disconnect,
     Expect,
     MessageFilter,
     Participant,
@@ -224,13 +225,13 @@ def _check_steps(data: dict[str, Any], file: str, commands: frozenset[str]) -> N
         if len(step) != 1:
             keys = ", ".join(map(str, step)) or "nothing"
             raise ScenarioError(file, line, col, f"steps[{index}] must have exactly one key "
-                                f"(send, expect, wait or a command), found: {keys}")
+                                f"(send, expect, wait, disconnect or a command), found: {keys}")
         (key,) = step
         if key not in kinds:
             kline, kcol = where_key(step, key, (line, col))
             close = difflib.get_close_matches(str(key), kinds, n=1)
             hint = f"did you mean {close[0]!r}?" if close else \
-                f"a step is send, expect, wait or a command: {', '.join(sorted(commands))}"
+                f"a step is send, expect, wait, disconnect or a command: {', '.join(sorted(commands))}"
             raise ScenarioError(file, kline, kcol, f"unknown step {key!r} ({hint})")
 
 
@@ -325,6 +326,12 @@ class _Builder:
                 out.append(self.expect(value, source))
             elif kind == "wait":
                 out.append(Wait(self.duration(step, "wait"), source))
+            elif kind == "disconnect":
+                who = self.name(step, "disconnect", "disconnect")
+                if not self.participants[who].is_peer:
+                    raise self.fail(step, "disconnect", f"{who!r} runs a table; only a scripted "
+                                    f"peer can be disconnected")
+                out.append(Disconnect(who, source))
             else:
                 out.append(self.command(str(kind), step, source))
         return tuple(out)

@@ -12,7 +12,8 @@ Rules:
 * Steps run in order: ``Send`` (the scripted peer sends a message), ``Expect``
   (the next message between two participants must match), ``Command`` (an
   application command such as ``MakeCall`` to a table participant) and
-  ``Wait`` (virtual time passes).
+  ``Wait`` (virtual time passes) and ``Disconnect`` (a scripted peer leaves
+  the network).
 * Nothing here knows YAML, SIP or the runtime: the loader builds these
   records, the runner executes them.
 """
@@ -125,7 +126,16 @@ class Wait:
     source: Source
 
 
-Step = Send | Expect | Command | Wait
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """The scripted peer ``peer`` leaves the network: what is sent to it from now on is lost
+    (over TCP the sender is told, as by a refused connection)."""
+
+    peer: str
+    source: Source
+
+
+Step = Send | Expect | Command | Wait | Disconnect
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ Rules:
     showing expected against got. Retransmissions (the same bytes again) and
     what scripted peers sent are never candidates;
   - a command (``MakeCall`` …) goes to a table participant now;
-  - ``wait`` moves the clock by that much.
+  - ``wait`` moves the clock by that much;
+  - ``disconnect`` detaches a scripted peer from the network.
 * After the last step the clock runs ``settle`` more seconds (transactions
   end, timers fire), then the assertions are checked: states entered and
   events published (each list in order, others may come between) and
@@ -50,7 +51,7 @@ from sipflow.transport.loopback import LoopbackNetwork
 from .agents import AgentError, CommandRefused, TableAgent
 from .loader import ScenarioError
 from .matchers import Matcher
-from .model import Command, Expect, MessageFilter, Scenario, Send, Wait
+from .model import Command, Disconnect, Expect, MessageFilter, Scenario, Send, Wait
 from .observe import Observer, Wire
 from .peer import PeerError, ScriptedPeer
 
@@ -169,6 +170,10 @@ class _Run:
                     self.command(step)
                 elif isinstance(step, Wait):
                     self.clock.advance(step.seconds)
+                elif isinstance(step, Disconnect):
+                    self.clock.advance(0)
+                    self.observer.note("disconnected", step.peer)
+                    self.peers[step.peer].port.close()
             self.clock.advance(self.scenario.settle)
             self.check_assertions()
         except StepFailed as failed:

@@ -23,7 +23,7 @@ PARTICIPANT = r"^[a-z][a-z0-9_]*$"
 CAMEL = r"^[A-Z][A-Za-z0-9]*$"
 METHOD = r"^[A-Za-z][A-Za-z0-9.!%*_+`'~-]*$"
 ADDRESS = r"^(udp|tcp):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$"
-STEP_KINDS = ("send", "expect", "wait")
+STEP_KINDS = ("send", "expect", "wait", "disconnect")
 """The step keys besides application commands (which are named by the registry)."""
 
 MATCHER_HELP = ("exact text, 'regex:PATTERN' (found anywhere), 'absent', 'present' "
@@ -137,6 +137,8 @@ def build_scenario_schema(registry: Registry) -> dict[str, Any]:
         "send": {"$ref": "#/$defs/send"},
         "expect": {"$ref": "#/$defs/expect"},
         "wait": {**_duration(), "description": "let this much virtual time pass"},
+        "disconnect": _name_ref("a scripted peer leaves the network: messages to it are lost "
+                                "(TCP senders see a refused connection)"),
     }
     for name in commands:
         step_properties[name] = _command(registry, name)
@@ -200,7 +202,7 @@ def build_scenario_schema(registry: Registry) -> dict[str, Any]:
             "participant": participant,
             "step": {"type": "object", "minProperties": 1, "maxProperties": 1,
                      "additionalProperties": False, "properties": step_properties,
-                     "description": "send, expect, wait, or an application command"},
+                     "description": "send, expect, wait, disconnect, or an application command"},
             "send": _send(),
             "expect": _message_filter("the next message between `from` and `to` must match",
                                       within=True),

@@ -267,3 +267,23 @@ def test_a_run_is_reproducible(write, basic) -> None:
                 for w in result.observer.wires()]
 
     assert lines(first) == lines(second) and len(lines(first)) == 6
+
+
+def test_a_disconnected_peer_gets_nothing(write, uac) -> None:
+    result = run(write(f"""\
+participants:
+  alice: {{table: {uac}}}
+  bob: {{peer: true}}
+steps:
+  - MakeCall: {{participant: alice, to: bob}}
+  - expect: {{from: alice, to: bob, method: INVITE}}
+  - send: {{from: bob, to: alice, status: 180}}
+  - disconnect: bob
+  - HangUp: alice
+  - expect: {{from: alice, to: bob, method: CANCEL}}
+"""))
+    assert result.passed, result.report()
+    ladder = result.render_ladder("text")
+    assert "disconnected" in ladder and "CANCEL sip:bob@10.0.0.2 [unreachable]" in ladder
+    cancel = [w for w in result.observer.wires() if "CANCEL" in w.describe()][0]
+    assert cancel.record.outcome == "unreachable"

@@ -39,6 +39,9 @@ PEERS = Path(__file__).parent / "peers"
 README = SCENARIOS / "README.md"
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.xml"))
 ALL_FILES = sorted(SCENARIOS.glob("*.xml")) + sorted(PEERS.glob("*.xml"))
+PAIRS = [(p.stem.partition("+")[0], p) for p in sorted(PEERS.glob("*.xml"))]
+"""(scenario name, peer): ``peers/NAME.xml`` and variants ``peers/NAME+WHAT.xml`` (a peer that
+acts out a fault the scenario must survive, such as a lost response)."""
 CALLS = 2
 MESSAGE_TAGS = {"send", "recv", "nop", "pause"}
 SCENARIO_HEADER = ("Roles:", "sipflow is the", "Flow:", "Table rows exercised", "Checks:", "Bounded:")
@@ -96,9 +99,11 @@ def sip_messages(root: ET.Element) -> list[str]:
 
 def test_every_scenario_has_a_peer_and_a_readme_entry() -> None:
     assert NAMES, "no scenario in tests/interop/scenarios"
-    peers = sorted(p.stem for p in PEERS.glob("*.xml"))
+    peers = sorted({name for name, _peer in PAIRS})
     assert peers == NAMES, f"scenarios without a peer: {set(NAMES) - set(peers)}; " \
                            f"peers without a scenario: {set(peers) - set(NAMES)}"
+    missing = [name for name in NAMES if not (PEERS / f"{name}.xml").exists()]
+    assert not missing, f"scenarios without a peer of the same name: {missing}"
     readme = README.read_text()
     for name in NAMES:
         assert f"-sf scenarios/{name}.xml" in readme, f"README.md gives no command line for {name}.xml"
@@ -117,7 +122,8 @@ def test_scenario_follows_the_rules(path: Path) -> None:
         missing = [word for word in SCENARIO_HEADER if word not in header]
         assert not missing, f"{where}: the header comment lacks {missing}"
     else:
-        assert f"validates scenarios/{path.name}" in header, f"{where}: say which scenario it validates"
+        scenario = path.stem.partition("+")[0]
+        assert f"validates scenarios/{scenario}.xml" in header, f"{where}: say which scenario it validates"
 
     flow = steps(root)
     labels = {el.get("id") for el in flow if el.tag == "label"}
@@ -204,11 +210,15 @@ def calls_counted(run: SippRun) -> tuple[str, str]:
     return stats.get("SuccessfulCall(C)", "?"), stats.get("FailedCall(C)", "?")
 
 
+RUNS = [(name, peer, transport) for name, peer in PAIRS for transport in ("udp", "tcp")
+        if transport == "udp" or "+" not in peer.stem]
+"""Every pair over UDP and TCP; a variant (a lost message acted out) over UDP only."""
+
+
 @pytest.mark.interop(method="INVITE", role="harness")
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
-@pytest.mark.parametrize("name", NAMES)
-def test_scenario_passes_against_its_peer(tmp_path: Path, name: str, transport: str) -> None:
-    scenario_run, peer_run = run_pair(tmp_path, SCENARIOS / f"{name}.xml", PEERS / f"{name}.xml", transport)
+@pytest.mark.parametrize(("name", "peer", "transport"), RUNS, ids=[f"{p.stem}-{t}" for _n, p, t in RUNS])
+def test_scenario_passes_against_its_peer(tmp_path: Path, name: str, peer: Path, transport: str) -> None:
+    scenario_run, peer_run = run_pair(tmp_path, SCENARIOS / f"{name}.xml", peer, transport)
     assert scenario_run.returncode == 0, scenario_run.output()[-3000:]
     assert peer_run.returncode == 0, peer_run.output()[-3000:]
     assert calls_counted(scenario_run) == (str(CALLS), "0")

@@ -20,8 +20,9 @@ Rules:
   when ``--ladder`` is given.
 * Exit: 0 every scenario passed, 1 one failed, 2 unusable input or usage.
 
-Theory of operation: ``sipflow.scenario`` does the work; this module expands
-the arguments, formats, and picks the exit code.
+Theory of operation: ``sipflow.scenario`` does the work (imported when the verb
+runs, so other verbs do not pay for it); this module expands the arguments,
+formats, and picks the exit code.
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sipflow.scenario import ScenarioError, load_scenario, run_scenario, shipped_scenario_names
-from sipflow.scenario.coverage import Coverage
-from sipflow.scenario.loader import SUFFIX
-from sipflow.scenario.model import Scenario
-from sipflow.scenario.runner import ScenarioResult
+if TYPE_CHECKING:
+    from sipflow.scenario.model import Scenario
+    from sipflow.scenario.runner import ScenarioResult
 
 FORMATS = ("text", "json")
 LADDERS = ("text", "mermaid", "html")
@@ -51,6 +50,8 @@ def register(app: typer.Typer) -> None:
 
 def expand(items: list[str]) -> list[str]:
     """Directories become their ``*.scenario.yaml`` files; no item: the shipped scenarios."""
+    from sipflow.scenario.loader import SUFFIX, shipped_scenario_names
+
     if not items:
         return shipped_scenario_names()
     out: list[str] = []
@@ -83,6 +84,10 @@ def simulate_command(
                                      help="text or json.")] = "text",
 ) -> None:
     """Run scenarios in virtual time on the loopback backend; exit 1 if one fails."""
+    from sipflow.scenario.coverage import Coverage
+    from sipflow.scenario.loader import ScenarioError, load_scenario
+    from sipflow.scenario.runner import run_scenario
+
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise _usage(f"unknown format {fmt!r}: choose text or json")

@@ -66,7 +66,6 @@ class LoadConfig:
     timeout: float | None = None
     json: bool = False
     backend: str = "sip"
-    loss: float = 0.0
 
     def run_timeout(self) -> float:
         """``timeout``, or a default from the count, rate and duration."""
@@ -272,7 +271,7 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
 
     loop = asyncio.get_running_loop()
     clock = AsyncioClock(loop)
-    backend = make_backend(config.backend, clock, **backend_options(config))
+    backend = make_backend(config.backend, clock)
     runtime = make_runtime(table_paths(config.tables, [CALL_TABLE]), clock, backend,
                            {k: v for k, v in config.params.items()})
     await _start_backend(backend, config.listen, runtime)
@@ -301,14 +300,6 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
         progress.close()
         await backend.stop(1.0)
     return generator.stats
-
-
-def backend_options(config: LoadConfig) -> dict[str, Any]:
-    """Options for the backend factory (only those the user set)."""
-    options: dict[str, Any] = {}
-    if config.loss:
-        options["loss"] = config.loss
-    return options
 
 
 async def _start_backend(backend: Any, listen: list[ListenSpec], runtime: Any) -> None:

@@ -73,9 +73,6 @@ def call_command(
         "count, rate and duration).", show_default=False)] = None,
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
-    test_loss: Annotated[float, typer.Option(
-        "--test-loss", hidden=True, metavar="PERCENT",
-        help="Tests only: drop this share of outgoing datagrams.")] = 0.0,
 ) -> None:
     """Place calls per the uac_call table; print N passed, M failed and setup-time percentiles."""
     from sipflow.app.load import LoadConfig, run_calls
@@ -102,10 +99,7 @@ def call_command(
                                                         inclusive=False),
             json=fmt == "json",
             backend=backend,
-            loss=number(test_loss, "--test-loss") / 100.0,
         )
-        if config.loss > 1:
-            raise UsageError(f"--test-loss {test_loss:g}: must be a percentage (0-100)")
         code = run_calls(config)
     except UsageError as exc:
         _fail(str(exc))

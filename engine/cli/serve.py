@@ -73,9 +73,6 @@ def serve_command(
         help="On SIGINT/SIGTERM, wait this long for calls to end.")] = 5.0,
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
-    test_loss: Annotated[float, typer.Option(
-        "--test-loss", hidden=True, metavar="PERCENT",
-        help="Tests only: drop this share of outgoing datagrams.")] = 0.0,
 ) -> None:
     """Answer calls per the state tables until SIGINT or SIGTERM, then drain and exit 0."""
     from sipflow.app.serve import ServeConfig, run_serve
@@ -111,10 +108,7 @@ def serve_command(
             verbose=verbose,
             drain=number(drain, "--drain"),
             backend=backend,
-            loss=number(test_loss, "--test-loss") / 100.0,
         )
-        if config.loss > 1:
-            raise UsageError(f"--test-loss {test_loss:g}: must be a percentage (0-100)")
         code = run_serve(config)
     except UsageError as exc:
         _fail(str(exc))

@@ -19,6 +19,11 @@ Rules:
   kept for the renderers that can show it (HTML). A message whose exact bytes
   already went from the same source to the same destination is marked
   ``retransmission``; ``Message.text`` is the label with its marks.
+- Text is made printable as it enters the model (``printable``): control
+  characters, the escape that starts a terminal sequence among them, and
+  undecodable bytes become visible ``\\xNN`` escapes, so a hostile capture can
+  neither drive the terminal nor break the HTML. The raw message text keeps
+  its tabs and line breaks.
 - Builders: ``from_capture`` (a ``sipflow.trace.capture.Capture``) and
   ``from_loopback`` (the ``trace`` of a ``LoopbackNetwork``: dropped and
   unreachable messages are marked, placed at their send time). Others — the
@@ -45,9 +50,35 @@ if TYPE_CHECKING:
     from sipflow.transport.loopback import TraceRecord
 
 __all__ = [
+    "printable",
     "Participant", "Message", "StateChange", "TimerFired", "Note", "Entry", "Ladder",
     "address_key", "message_label", "from_capture", "from_loopback",
 ]
+
+
+_KEEP_IN_RAW = frozenset("\t\n\r")
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _unprintable(ch: str, raw: bool) -> bool:
+    code = ord(ch)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return not (raw and ch in _KEEP_IN_RAW)
+    return 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)
+
+
+def printable(text: str, *, raw: bool = False) -> str:
+    """``text`` with control characters, lone surrogates and non-characters
+    written as ``\\xNN``/``\\uNNNN`` (``raw``: tabs and line breaks kept)."""
+    if text.isprintable() and text.isascii():
+        return text
+    return "".join(_escape_char(ch) if _unprintable(ch, raw) else ch for ch in text)
 
 
 def address_key(address: Address | tuple[str, int]) -> str:
@@ -182,10 +213,11 @@ class Ladder:
     def participant(self, who: Address | str, name: str | None = None) -> Participant:
         """The participant for an address, a key or a display name (created on
         first use, keyed by ``who``); ``name`` sets its display name."""
-        key = address_key(who) if isinstance(who, Address) else who
+        key = printable(address_key(who) if isinstance(who, Address) else who)
         found = self.participants.get(key)
         if found is None and not isinstance(who, Address):
             found = next((p for p in self.participants.values() if p.name == who), None)
+        name = printable(name) if name else name
         if found is None:
             found = self.participants[key] = Participant(key, name)
         elif name:
@@ -195,15 +227,26 @@ class Ladder:
     def _key(self, who: Address | str) -> str:
         return self.participant(who).key
 
+    def __post_init__(self) -> None:
+        self.title = printable(self.title)
+
     # --------------------------------------------------------------- entries
 
     def add(self, entry: Entry) -> Entry:
-        """Add an entry (its participants must exist or are created)."""
+        """Add an entry (its participants are created when new; its text is made
+        printable)."""
         if isinstance(entry, Message):
-            self.participant(entry.src)
-            self.participant(entry.dst)
-        elif getattr(entry, "who", None) is not None:
-            self.participant(entry.who)  # type: ignore[arg-type]
+            entry.src, entry.dst = self._key(entry.src), self._key(entry.dst)
+            entry.label, entry.raw = printable(entry.label), printable(entry.raw, raw=True)
+        else:
+            if entry.who is not None:
+                entry.who = self._key(entry.who)
+            if isinstance(entry, StateChange):
+                entry.old, entry.new = printable(entry.old), printable(entry.new)
+            elif isinstance(entry, TimerFired):
+                entry.name = printable(entry.name)
+            else:
+                entry.text = printable(entry.text)
         self._entries.append((entry.time, len(self._entries), entry))
         return entry
 

@@ -14,6 +14,7 @@ from sipflow.ladder.model import (
     from_capture,
     from_loopback,
     message_label,
+    printable,
 )
 from sipflow.sip.parser import parse_message
 from sipflow.sip.types import Address
@@ -142,3 +143,19 @@ def test_simulator_api_names_participants_by_name():
     assert {e.who for e in ladder.entries} == {"10.0.0.1:5060"}
     ladder.state(4.0, "bob", "Idle", "Ringing")  # unknown name: a participant of its own
     assert list(ladder.participants) == ["10.0.0.1:5060", "bob"]
+
+
+def test_text_is_made_printable_as_it_enters():
+    hostile = RINGING.replace(b"180 Ringing", b"180 Ring\x1b[2J\xff")
+    ladder = Ladder("t\x1b]0;owned\x07")
+    entry = ladder.message(0.0, "a:1\x1b", "b:2", hostile)
+    assert "\x1b" not in entry.label and "\\x1b" in entry.label and "\\xff" in entry.label
+    assert "\x1b" not in entry.raw and "\r\n" in entry.raw  # line breaks kept in the raw text
+    assert ladder.title == "t\\x1b]0;owned\\x07"
+    assert list(ladder.participants) == ["a:1\\x1b", "b:2"]
+    ladder.participant("b:2", "bob\x9b")
+    note = ladder.note(1.0, "tab\there", "a:1\x1b")
+    state = ladder.state(1.0, "bob\\x9b", "I\x00", "R")
+    assert (note.text, note.who) == ("tab\\x09here", "a:1\\x1b")
+    assert (state.who, state.old) == ("b:2", "I\\x00")
+    assert printable("ordinary text → ok ⏱") == "ordinary text → ok ⏱"

@@ -66,6 +66,8 @@ class LoadConfig:
     timeout: float | None = None
     json: bool = False
     backend: str = "sip"
+    loss: float = 0.0
+    """Tests only: share of the UDP datagrams sent that are dropped (``--test-loss``)."""
 
     def run_timeout(self) -> float:
         """``timeout``, or a default from the count, rate and duration."""
@@ -275,6 +277,10 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
     runtime = make_runtime(table_paths(config.tables, [CALL_TABLE]), clock, backend,
                            {k: v for k, v in config.params.items()})
     await _start_backend(backend, config.listen, runtime)
+    if config.loss:
+        from .loss import drop_outgoing
+
+        drop_outgoing(backend, config.loss)
     finished = asyncio.Event()
     generator = CallGenerator(
         runtime, clock, count=config.count, call_params=call_params(config), rate=config.rate,

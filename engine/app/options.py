@@ -86,3 +86,10 @@ def number(value: float | int, option: str, *, minimum: float = 0.0,
         bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
         raise UsageError(f"{option} {value:g}: must be {bound}")
     return value
+
+
+def fraction(percent: float, option: str) -> float:
+    """A percentage (0-100) as a fraction (0-1); ``UsageError`` outside that range."""
+    if number(percent, option) > 100:
+        raise UsageError(f"{option} {percent:g}: must be a percentage (0-100)")
+    return percent / 100.0

@@ -65,6 +65,8 @@ class ServeConfig:
     verbose: bool = False
     drain: float = 5.0
     backend: str = "sip"
+    loss: float = 0.0
+    """Tests only: share of the UDP datagrams sent that are dropped (``--test-loss``)."""
 
 
 def address_text(address: Address) -> str:
@@ -110,6 +112,10 @@ class Server:
             raise UsageError(f"--listen: {exc}") from None
         self.addresses = list(getattr(self.backend, "local_addresses", []) or [])
         self._attach_trace()
+        if self.config.loss:
+            from .loss import drop_outgoing
+
+            drop_outgoing(self.backend, self.config.loss)
         return self.addresses
 
     def _attach_trace(self) -> None:

@@ -30,7 +30,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from sipflow.app.options import UsageError, number, parse_auth, parse_listens, parse_sets
+from sipflow.app.options import (
+    UsageError,
+    fraction,
+    number,
+    parse_auth,
+    parse_listens,
+    parse_sets,
+)
 
 DEFAULT_LISTEN = "udp:127.0.0.1:0"
 FORMATS = ("text", "json")
@@ -73,6 +80,9 @@ def call_command(
         "count, rate and duration).", show_default=False)] = None,
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
+    test_loss: Annotated[float, typer.Option(
+        "--test-loss", hidden=True, metavar="PERCENT",
+        help="Tests only: drop this share of the UDP datagrams sent.")] = 0.0,
 ) -> None:
     """Place calls per the uac_call table; print N passed, M failed and setup-time percentiles."""
     from sipflow.app.load import LoadConfig, run_calls
@@ -99,6 +109,7 @@ def call_command(
                                                         inclusive=False),
             json=fmt == "json",
             backend=backend,
+            loss=fraction(test_loss, "--test-loss"),
         )
         code = run_calls(config)
     except UsageError as exc:

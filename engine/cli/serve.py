@@ -29,7 +29,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from sipflow.app.options import UsageError, number, parse_auth, parse_listens, parse_sets
+from sipflow.app.options import (
+    UsageError,
+    fraction,
+    number,
+    parse_auth,
+    parse_listens,
+    parse_sets,
+)
 
 DEFAULT_LISTEN = "udp:127.0.0.1:5060"
 
@@ -73,6 +80,9 @@ def serve_command(
         help="On SIGINT/SIGTERM, wait this long for calls to end.")] = 5.0,
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
+    test_loss: Annotated[float, typer.Option(
+        "--test-loss", hidden=True, metavar="PERCENT",
+        help="Tests only: drop this share of the UDP datagrams sent.")] = 0.0,
 ) -> None:
     """Answer calls per the state tables until SIGINT or SIGTERM, then drain and exit 0."""
     from sipflow.app.serve import ServeConfig, run_serve
@@ -108,6 +118,7 @@ def serve_command(
             verbose=verbose,
             drain=number(drain, "--drain"),
             backend=backend,
+            loss=fraction(test_loss, "--test-loss"),
         )
         code = run_serve(config)
     except UsageError as exc:

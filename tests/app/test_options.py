@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipflow.app.options import UsageError, number, parse_auth, parse_listens, parse_sets
+from sipflow.app.options import (
+    UsageError,
+    fraction,
+    number,
+    parse_auth,
+    parse_listens,
+    parse_sets,
+)
 from sipflow.transport.listen import ListenSpec
 
 
@@ -93,3 +100,12 @@ def test_parsers_raise_only_usage_errors(text: str) -> None:
             parse()
         except UsageError as exc:
             assert "\n" not in str(exc).strip("\n") or "\n" in text
+
+
+def test_fraction() -> None:
+    assert fraction(5, "--test-loss") == 0.05
+    assert fraction(0, "--test-loss") == 0.0
+    with pytest.raises(UsageError, match=r"--test-loss 101: must be a percentage"):
+        fraction(101, "--test-loss")
+    with pytest.raises(UsageError, match=r"--test-loss -1: must be at least 0"):
+        fraction(-1, "--test-loss")

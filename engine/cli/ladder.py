@@ -13,7 +13,8 @@ Rules:
   participants and entries as data (``sipflow.ladder.data``). Without
   ``--format`` the suffix of ``-o FILE`` decides (``.html``/``.htm``,
   ``.mmd``/``.mermaid``, ``.json``, else text).
-* ``--name 127.0.0.1:5060=alice`` (repeatable) names a participant.
+* ``--name 127.0.0.1:5060=alice`` (repeatable; ``[::1]:5060=bob``, and a
+  ``udp:``/``tcp:`` prefix is allowed) names a participant.
 * Frames that cannot be decoded and messages that do not parse do not stop
   the ladder: the messages are drawn as malformed; other problems are
   listed on stderr, one line each (at most ``MAX_PROBLEMS``).
@@ -105,11 +106,15 @@ def ladder_command(
 def _names(items: list[str]) -> dict[str, str]:
     named: dict[str, str] = {}
     for item in items:
-        key, eq, name = item.rpartition("=")
-        if not eq or not key or not name.strip():
+        key, eq, name = item.partition("=")
+        key = key.strip()
+        for prefix in ("udp:", "tcp:"):  # a listen spec names the same agent
+            key = key.removeprefix(prefix)
+        host, colon, port = key.rpartition(":")
+        if not eq or not name.strip() or not colon or not host or not port.isdigit():
             _fail(f"sipflow ladder: --name {item!r}: expected HOST:PORT=NAME "
-                  f"(e.g. 127.0.0.1:5060=alice)")
-        named[key.strip()] = name.strip()
+                  f"(e.g. 127.0.0.1:5060=alice or [::1]:5060=bob)")
+        named[key] = name.strip()
     return named
 
 

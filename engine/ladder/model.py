@@ -333,15 +333,16 @@ def from_capture(capture: Capture, title: str | None = None,
                  names: dict[str, str] | None = None) -> Ladder:
     """A ladder of the SIP messages of a ``sipflow.trace.capture.Capture``.
 
-    ``names`` maps participant keys (``127.0.0.1:5060``) to display names.
+    ``names`` maps participant keys (``127.0.0.1:5060``) to display names
+    (see ``_name``).
     """
     ladder = Ladder(title if title is not None else capture.path)
-    _name(ladder, names)
     for item in capture.messages:
         if item.message is not None:
             ladder.parsed_message(item.time, item.src, item.dst, item.message, item.data)
         else:
             ladder.malformed(item.time, item.src, item.dst, item.data, item.error or "unreadable")
+    _name(ladder, names)
     return ladder
 
 
@@ -353,15 +354,18 @@ def from_loopback(records: Iterable[TraceRecord], title: str = "",
     delivery time); dropped and unreachable ones are marked ``lost``.
     """
     ladder = Ladder(title)
-    _name(ladder, names)
     for record in records:
         delivered = record.outcome == "delivered"
         ladder.message(record.sent, record.src, record.dst, record.data,
                        lost=None if delivered else record.outcome,
                        arrived=record.time if delivered else None)
+    _name(ladder, names)
     return ladder
 
 
 def _name(ladder: Ladder, names: dict[str, str] | None) -> None:
+    """Name the participants that took part; names never change their order, and
+    a name for an address that never appeared adds nothing."""
     for key, name in (names or {}).items():
-        ladder.participant(key, name)
+        if printable(key) in ladder.participants:
+            ladder.participant(key, name)

@@ -150,6 +150,8 @@ def test_truncated_capture_names_the_offset(tmp_path, call):
 @pytest.mark.parametrize("args, words", [
     (["--format", "png"], "unknown format 'png': choose one of text, mermaid, html, json"),
     (["--name", "alice"], "--name 'alice': expected HOST:PORT=NAME"),
+    (["--name", "127.0.0.1=alice"], "--name '127.0.0.1=alice': expected HOST:PORT=NAME"),
+    (["--name", "127.0.0.1:5060="], "--name '127.0.0.1:5060=': expected HOST:PORT=NAME"),
     (["-o", "/nonexistent-dir/x.html"], "cannot write /nonexistent-dir/x.html"),
 ])
 def test_bad_options(args, words):
@@ -162,6 +164,17 @@ def test_the_installed_command_runs():
     result = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import app; app()",
                              "ladder", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "FILE.pcap" in result.stdout
+
+
+def test_names_accept_listen_specs_and_ipv6():
+    out = runner.invoke(app, ["ladder", str(CAPTURES / "sipp_udp4_eth.pcap"), "-f", "mermaid",
+                              "--name", "udp:127.0.0.1:45060=uas", "--name", "127.0.0.1:45061=a=b"])
+    assert out.exit_code == 0
+    assert "participant P1 as a=b (127.0.0.1#58;45061)" in out.stdout
+    assert "participant P2 as uas (127.0.0.1#58;45060)" in out.stdout
+    out = runner.invoke(app, ["ladder", str(CAPTURES / "sipp_tcp6_eth.pcap"), "-f", "mermaid",
+                              "--name", "tcp:[::1]:45090=uas6"])
+    assert "participant P2 as uas6 ([#58;#58;1]#58;45090)" in out.stdout
 
 
 def test_standard_input(tmp_path):

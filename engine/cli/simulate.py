@@ -2,7 +2,7 @@
 
 Rules:
 
-* SCENARIO is a shipped scenario name (``uas_basic``), a ``*.scenario.yaml``
+* SCENARIO is a shipped scenario name (``uas_ringing``), a ``*.scenario.yaml``
   file or a directory (its ``*.scenario.yaml`` files, sorted). No SCENARIO runs
   every shipped scenario.
 * Every scenario is loaded before any runs: an unusable file (not YAML, an

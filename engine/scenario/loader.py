@@ -2,8 +2,8 @@
 
 Rules:
 
-* ``load_scenario("uas_basic")`` loads the shipped
-  ``sipflow.state_tables/scenarios/uas_basic.scenario.yaml``; anything with a path
+* ``load_scenario("uas_ringing")`` loads the shipped
+  ``sipflow.state_tables/scenarios/uas_ringing.scenario.yaml``; anything with a path
   separator or a ``.yaml`` suffix, and a bare word naming an existing file, is a path.
 * Reading is the table loader's (``sipflow.tables.yamlio``): size cap, UTF-8, alias
   bombs, duplicate keys, line numbers kept.

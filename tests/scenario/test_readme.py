@@ -52,3 +52,11 @@ def test_change_a_call_flow_runs_verbatim(tmp_path: Path) -> None:
     page = (tmp_path / "mine" / "ladders" / "rings_twice.html").read_text()
     assert "<svg" in page and "INVITE sip:bob@10.0.0.2" in page
     assert "1 passed" in render
+
+
+def test_every_shipped_scenario_is_listed() -> None:
+    from sipflow.scenario import shipped_scenario_names
+
+    text = README.read_text(encoding="utf-8")
+    missing = [name for name in shipped_scenario_names() if f"| `{name}` |" not in text]
+    assert not missing, f"add these scenarios to the README table 'The shipped scenarios': {missing}"

@@ -30,7 +30,7 @@ Rules:
   scenario simulator — add ``state``, ``timer`` and ``note`` entries through
   the same methods, naming the participant by address, key or display name.
 
-Theory of operation: plain dataclasses, no rendering here; ``text``,
+Theory of operation: plain dataclasses, no rendering here; ``text``, ``data``,
 ``mermaid`` and ``html`` read a ``Ladder`` and nothing else.
 """
 

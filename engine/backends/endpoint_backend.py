@@ -342,6 +342,8 @@ class EndpointBackend:
                 return None
             if action == "SendINVITE":
                 return self._invite(params, now)
+            if handle is None and action in ("SendOPTIONS", "SendMESSAGE") and params.get("target"):
+                return self._out_of_dialog(REQUEST_ACTIONS[action], params, now)
             if handle is None or str(handle).startswith("x"):
                 raise ValueError(f"{action}: the session has no dialog yet")
             if action == "SendACK":
@@ -372,6 +374,15 @@ class EndpointBackend:
             body = self._leg(handle).body(kind)
         self._endpoint().request(handle, method, body=body, content_type=content_type,
                                  headers=headers, now=now)
+
+    def _out_of_dialog(self, method: str, params: Mapping[str, Any], now: float) -> DialogHandle:
+        """A request outside any dialog (OPTIONS, MESSAGE) to ``params["target"]``; its handle."""
+        target = str(params["target"])
+        try:
+            return self._endpoint().request(None, method, uri=target,
+                                            headers=_headers(params.get("headers")), now=now)
+        except (LocalProtocolError, RemoteProtocolError, ValueError) as exc:
+            return self._failed_request(method, target, exc)
 
     def _respond(self, handle: DialogHandle | None, params: Mapping[str, Any], now: float) -> None:
         rid = params.get("request_id")
@@ -420,19 +431,19 @@ class EndpointBackend:
             body = leg.body(params.get("body")) if leg is not None else b""
             handle = self._endpoint().invite(target, body=body, auto_ack=False, now=now, **details)
         except (LocalProtocolError, RemoteProtocolError, ValueError) as exc:
-            return self._failed_invite(target, exc)
+            return self._failed_request("INVITE", target, exc)
         if leg is not None:
             leg.invite = dict(details, uri=target, body=body)
             self._calls[handle] = leg
         return handle
 
-    def _failed_invite(self, target: str, exc: Exception) -> str:
-        """A handle of our own whose only event is ``DialogTransportError``."""
+    def _failed_request(self, method: str, target: str, exc: Exception) -> str:
+        """A handle of our own whose only events are ``DialogTransportError`` and ``DialogReleased``."""
         fake = f"x{next(self._fake)}"
-        log.warning("cannot send INVITE to %r: %s", target, exc)
+        log.warning("cannot send %s to %r: %s", method, target, exc)
 
         def fail() -> None:
-            self._send(fake, "DialogTransportError", {"method": "INVITE", "reason": str(exc)})
+            self._send(fake, "DialogTransportError", {"method": method, "reason": str(exc)})
             self._send(fake, "DialogReleased", {})
 
         self.clock.call_at(self.clock.now(), fail)

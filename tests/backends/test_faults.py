@@ -225,3 +225,37 @@ def test_backends_are_registered_entry_points() -> None:
     assert load_backend("sip") is SipBackend
     assert "SendPRACK" in SipBackend.capabilities.actions
     assert "DialogUPDATE" in LoopbackBackend.capabilities.events
+
+
+PINGER = """
+table: pinger
+role: UAC
+starts_on: [Ping]
+parameters: {target: ""}
+initial: Idle
+states:
+  Idle: {}
+  Asking: {}
+  Done: {final: true}
+transitions:
+  - {from: Idle, on: Ping, do: [{SendOPTIONS: {target: {param: target}}}], to: Asking}
+  - {from: Asking, on: Dialog200OK, to: Done, publish: [CallEstablished]}
+  - {from: Asking, on: Dialog4xxFailure, to: Done, publish: [CallFailed]}
+  - {from: Asking, on: DialogTimeout, to: Done, publish: [CallFailed]}
+  - {from: Asking, on: DialogTransportError, to: Done, publish: [CallFailed]}
+"""
+
+
+def test_options_sent_outside_a_dialog(tmp_path: Path) -> None:
+    (tmp_path / "pinger.yaml").write_text(PINGER)
+    pair = Pair(caller_tables=[tmp_path / "pinger.yaml"], callee_tables=["uas_call", "options"])
+    ok = pair.caller.runtime.start_session("pinger", {"target": TARGET})
+    pair.caller.runtime.dispatch(ok, "Ping")
+    bad = pair.caller.runtime.start_session("pinger", {"target": "nonsense"})
+    pair.caller.runtime.dispatch(bad, "Ping")
+    pair.run()
+    assert pair.caller.names().count("CallEstablished") == 1
+    assert pair.caller.names().count("CallFailed") == 1
+    (_, answer), = pair.messages("200")
+    assert "INVITE" in _tokens(answer.headers.get("Allow"))
+    assert pair.caller.idle() and pair.callee.idle()

@@ -233,3 +233,20 @@ def test_session_timer_refreshes_with_update() -> None:
     assert len(updates) >= 2  # refreshed every half interval
     assert updates[0] == pytest.approx(60.0, abs=2.0)
     assert caller.state == "Active" and callee.state == "Active"
+
+
+def test_session_expires_when_no_refresh_arrives() -> None:
+    pair = Pair(caller_options={"session_expires": 90}, callee_options={"session_expires": 90})
+    caller, callee = established(pair, session_expires=90)
+    pair.net.set_link("10.0.0.1", "10.0.0.2", loss=1.0)  # the peers lose each other
+    pair.net.set_link("10.0.0.2", "10.0.0.1", loss=1.0)
+    pair.run(300.0)
+    sent = [(round(r.sent), r.src.host, r.data.split(b" ", 1)[0]) for r in pair.net.trace
+            if r.outcome == "dropped" and r.data[:3] in (b"UPD", b"BYE")]
+    # the refresher tries at half the interval; both sessions expire at 90 - 90/3 s (RFC 4028 10)
+    assert (45, "10.0.0.1", b"UPDATE") in sent
+    assert {(60, "10.0.0.1", b"BYE"), (60, "10.0.0.2", b"BYE")} <= set(sent)
+    assert caller.state == "Terminated" and callee.state == "Terminated"
+    assert "CallEnded" in pair.caller.names() and "CallEnded" in pair.callee.names()
+    pair.run()
+    assert pair.caller.idle() and pair.callee.idle()

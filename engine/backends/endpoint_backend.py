@@ -79,7 +79,22 @@ NOTICE_EVENTS = ("DialogTimeout", "DialogTransportError", "DialogSessionRefresh"
 REQUEST_ACTIONS = {"SendBYE": "BYE", "SendUPDATE": "UPDATE", "SendPRACK": "PRACK",
                    "SendINFO": "INFO", "SendOPTIONS": "OPTIONS", "SendMESSAGE": "MESSAGE",
                    "SendReINVITE": "INVITE"}
+SDP_BODIES = frozenset({"sdp-offer", "sdp-answer", "sdp-hold", "sdp-resume"})
 REL100 = {"never": "none", "none": "none", "supported": "supported", "required": "required"}
+
+
+NOTICES: dict[type, Callable[[Any], tuple[str, dict[str, Any]]]] = {
+    ev.Timeout: lambda e: ("DialogTimeout", {"timer": e.timer, "method": e.method}),
+    ev.AckTimeout: lambda e: ("DialogTimeout", {"timer": "H", "method": "ACK"}),
+    ev.PrackTimeout: lambda e: ("DialogTimeout", {"timer": "PRACK", "method": "PRACK"}),
+    ev.TransportError: lambda e: ("DialogTransportError", {"method": e.method,
+                                                            "reason": "transport error"}),
+    ev.SessionRefreshDue: lambda e: ("DialogSessionRefresh", {"interval": e.interval}),
+    ev.SessionExpired: lambda e: ("DialogSessionExpired", {}),
+    ev.DialogTerminated: lambda e: ("DialogTerminated", {"reason": e.reason}),
+}
+"""UA-core notices and the table event each becomes (``DialogEstablished`` becomes none:
+the response or ACK behind it already reached the table)."""
 
 
 def _capabilities() -> Capabilities:
@@ -198,29 +213,16 @@ class EndpointBackend:
             self._on_request(event)  # type: ignore[arg-type]
         elif kind is ev.ResponseReceived:
             self._on_response(event)  # type: ignore[arg-type]
-        elif kind is ev.Timeout:
-            self._send(event.handle, "DialogTimeout",
-                       {"timer": event.timer, "method": event.method})  # type: ignore[attr-defined]
-        elif kind is ev.AckTimeout:
-            self._send(event.handle, "DialogTimeout", {"timer": "H", "method": "ACK"})
-        elif kind is ev.PrackTimeout:
-            self._send(event.handle, "DialogTimeout", {"timer": "PRACK", "method": "PRACK"})
-        elif kind is ev.TransportError:
-            self._send(event.handle, "DialogTransportError",
-                       {"method": event.method, "reason": "transport error"})  # type: ignore[attr-defined]
-        elif kind is ev.SessionRefreshDue:
-            self._send(event.handle, "DialogSessionRefresh",
-                       {"interval": event.interval})  # type: ignore[attr-defined]
-        elif kind is ev.SessionExpired:
-            self._send(event.handle, "DialogSessionExpired", {})
-        elif kind is ev.DialogTerminated:
-            self._send(event.handle, "DialogTerminated",
-                       {"reason": event.reason})  # type: ignore[attr-defined]
         elif kind is ev.HandleReleased:
             self._calls.pop(event.handle, None)
             runtime = self.runtime
             if runtime is None or runtime.session_for(event.handle) is not None:
                 self._send(event.handle, "DialogReleased", {})
+        else:
+            notice = NOTICES.get(kind)
+            if notice is not None:
+                name, data = notice(event)
+                self._send(event.handle, name, data)
 
     def _send(self, handle: DialogHandle, name: str, data: dict[str, Any],
               message: Any = None) -> bool:
@@ -370,8 +372,10 @@ class EndpointBackend:
         if kind in ("dtmf-relay", "dtmf"):
             body, content_type, extra = dtmf_body(kind, params.get("digits", ""))
             headers.extend(extra)
-        else:
+        elif kind in SDP_BODIES:
             body = self._leg(handle).body(kind)
+        else:
+            body = b""
         self._endpoint().request(handle, method, body=body, content_type=content_type,
                                  headers=headers, now=now)
 
@@ -395,14 +399,17 @@ class EndpointBackend:
         code = int(params["code"])
         reliable = bool(params.get("reliable"))
         headers = _headers(params.get("headers"))
-        leg = self._leg(handle) if handle is not None else None
+        kind = params.get("body")
+        leg = None
+        if handle is not None:
+            leg = self._leg(handle) if kind in SDP_BODIES else self._calls.get(handle)
         body = b""
         if leg is not None:
             if code >= 300:
                 leg.rejected()
             else:
                 invite = method == "INVITE"
-                body = leg.body(params.get("body"), invite_response=invite,
+                body = leg.body(kind, invite_response=invite,
                                 reliable=reliable or 200 <= code < 300,
                                 answers=invite or params.get("request_sdp") == "offer")
         if method == "OPTIONS" and 200 <= code < 300:

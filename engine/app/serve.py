@@ -106,6 +106,7 @@ class Server:
             self.backend.runtime = self.runtime
         if hasattr(self.backend, "tables") and self.backend.tables is None:
             self.backend.tables = list(self.runtime.tables.values())
+        self._open_trace()
         try:
             await self.backend.start(list(self.config.listen), self.deliver)
         except BindError as exc:
@@ -118,6 +119,17 @@ class Server:
             drop_outgoing(self.backend, self.config.loss)
         return self.addresses
 
+    def _open_trace(self) -> None:
+        """Create the ``--trace`` pcap file (before binding: a bad path is a usage error)."""
+        if self.config.trace is None:
+            return
+        from sipflow.trace.pcap import PcapWriter
+
+        try:
+            self.pcap = PcapWriter(self.config.trace, time_offset=time.time() - self.clock.now())
+        except OSError as exc:
+            raise UsageError(f"--trace {self.config.trace}: {exc.strerror or exc}") from None
+
     def _attach_trace(self) -> None:
         driver = getattr(self.backend, "driver", None)
         if driver is None or not hasattr(driver, "set_trace"):
@@ -126,15 +138,7 @@ class Server:
                       f"--trace and -v print nothing", file=self.err)
             return
         hooks = []
-        if self.config.trace is not None:
-            from sipflow.trace.pcap import PcapWriter
-
-            try:
-                self.pcap = PcapWriter(self.config.trace,
-                                       time_offset=time.time() - self.clock.now())
-            except OSError as exc:
-                raise UsageError(f"--trace {self.config.trace}: "
-                                 f"{exc.strerror or exc}") from None
+        if self.pcap is not None:
             hooks.append(self.pcap.write)
         if self.config.verbose:
             local = set(self.addresses)

@@ -13,7 +13,8 @@ Rules:
   table declares.
 * ``make_backend(name, clock, **options)`` finds the backend registered under
   ``name`` (entry-point group ``sipflow.backends``) and builds it; an unknown
-  name is a ``UsageError`` listing the registered ones.
+  name is a ``UsageError`` listing the registered ones, and so is ``loopback``
+  (virtual time in one process: no socket for a peer to reach).
 
 Theory of operation: the two applications differ only in which tables they
 load and what they do with sessions; everything that can go wrong before the
@@ -80,10 +81,17 @@ def make_runtime(paths: Iterable[Path], clock: Clock, backend: Any,
         raise UsageError(f"cannot compile the tables: {exc}") from None
 
 
+VIRTUAL_BACKENDS = frozenset({"loopback"})
+"""Backends that run in virtual time inside one process: nothing outside can reach them."""
+
+
 def make_backend(name: str, clock: Clock, **options: Any) -> Any:
     """The backend registered as ``name``, built with ``clock`` and ``options``."""
     from sipflow.backends.base import BackendNotFound, load_backend
 
+    if name in VIRTUAL_BACKENDS:
+        raise UsageError(f"--backend {name}: it runs in virtual time inside one process; "
+                         f"serve and call need a backend with real sockets, such as sip")
     try:
         factory = load_backend(name)
     except BackendNotFound as exc:

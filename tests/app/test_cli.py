@@ -31,6 +31,8 @@ def run(*args: str) -> tuple[int, str, str]:
     (["serve", "--trace", "/no/such/dir/x.pcap"], "sipflow serve: --trace /no/such/dir/x.pcap"),
     (["serve", "--tables", "/no/such/dir"], "sipflow serve: --tables /no/such/dir: not a directory"),
     (["serve", "--backend", "nosuch"], "sipflow serve: --backend: no backend named 'nosuch'"),
+    (["serve", "--backend", "loopback"], "sipflow serve: --backend loopback: it runs in virtual"),
+    (["call", "sip:bob@127.0.0.1", "--backend", "loopback"], "sipflow call: --backend loopback"),
     (["call", "bob"], "sipflow call: URI 'bob': not a SIP URI"),
     (["call", "tel:+123"], "sipflow call: URI 'tel:+123': only sip: URIs"),
     (["call", "sip:bob@127.0.0.1", "--count", "0"], "sipflow call: --count 0: must be at least 1"),

@@ -7,7 +7,11 @@ asserts the clean exit 0 and one ``outcome=completed`` log line per call.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from sipflow.trace.capture import read_capture
 
 from .sipp_harness import free_port
 
@@ -44,3 +48,25 @@ def test_sipp_uac_200_calls_at_50_per_second(sipflow_serve, sipp, transport: str
     assert serve.stop() == 0, serve.errors()[-2000:]
     assert_all_completed(serve, CALLS)
     assert serve.errors() == ""
+
+
+@pytest.mark.interop(method="BYE", role="uas")
+def test_trace_writes_every_message_to_pcap(sipflow_serve, sipp, tmp_path: Path) -> None:
+    pcap = tmp_path / "calls.pcap"
+    serve = sipflow_serve("--trace", str(pcap))
+    uac = sipp(sipp_uac(serve.ports["udp"], calls=5, rate=20), "uac")
+    with uac:
+        assert uac.wait(30) == 0, uac.output()[-2000:]
+    assert serve.stop() == 0
+    capture = read_capture(pcap)
+    assert capture.problems == []
+    starts = [m.message.start_line() for m in capture.messages if m.message is not None]
+    assert len(starts) == len(capture.messages)
+    requests = [s.split()[0] for s in starts if not s.startswith("SIP/2.0")]
+    responses = [s.split()[1] for s in starts if s.startswith("SIP/2.0")]
+    assert sorted(set(requests)) == ["ACK", "BYE", "INVITE"]
+    assert requests.count("INVITE") == requests.count("ACK") == requests.count("BYE") == 5
+    assert responses.count("200") == 10  # one to each INVITE and each BYE
+    port = serve.ports["udp"]
+    assert all(port in (m.src.port, m.dst.port) for m in capture.messages)
+    assert serve.output().count("\n<<< ") == 0  # no message trace on stdout without -v

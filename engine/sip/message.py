@@ -552,6 +552,27 @@ class SipMessage:
         """The request or status line (no CRLF)."""
         raise NotImplementedError
 
+    def _wire(self) -> bytes:
+        """What ``serialize`` returns, without changing the message (a wrong or
+        missing Content-Length is corrected in the bytes only)."""
+        length = str(len(self.body))
+        lines = [self.start_line()]
+        seen = False
+        for f in self.headers._fields:
+            if f[0] == "content-length":
+                if seen:
+                    continue
+                seen = True
+                if f[2] != length:
+                    lines.append(f"{f[1]}: {length}")
+                    continue
+            raw = f[3]
+            lines.append(raw if raw is not None else f"{f[1]}: {f[2]}")
+        if not seen:
+            lines.append(f"Content-Length: {length}")
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
+
     def serialize(self) -> bytes:
         """The message as bytes; sets Content-Length from the body first."""
         length = str(len(self.body))

@@ -290,9 +290,8 @@ class TransactionLayer:
         entry into the layer, so the TU reads the cached values while it
         handles the message that caused the state change."""
         for txn in self._linger:
-            txn.request.drop_parsed()
-            if txn.last_response is not None:
-                txn.last_response.drop_parsed()
+            if txn.state is not TxnState.TERMINATED:
+                txn._slim()
         self._linger.clear()
 
     def _cancel_pending(self, branch: str) -> bool:

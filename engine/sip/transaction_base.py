@@ -25,6 +25,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sipflow.sip.parser import parse_message
 from sipflow.sip.timers import TimerConfig, TimerHeap
 from sipflow.sip.types import Address
 
@@ -67,17 +68,23 @@ class Transaction:
     ``is_invite``, ``reliable``, ``last_response`` (the last response sent or
     received, ``None`` before any) and ``user_data`` (free for the TU; also
     readable and writable as ``pending``).
+
+    A lingering transaction (see ``_slim``) keeps the message it received
+    packed as bytes: ``request`` / ``last_response`` parse it again on first
+    access (an equal message, not the same object).
     """
 
     __slots__ = (
         "key",
         "method",
-        "request",
         "state",
         "is_invite",
         "reliable",
-        "last_response",
         "user_data",
+        "_request",
+        "_last_response",
+        "_packed_request",
+        "_packed_response",
         "_layer",
         "_wire",
         "_interval",
@@ -90,17 +97,48 @@ class Transaction:
     ) -> None:
         self.key = key
         self.method: str = request.method
-        self.request = request
+        self._request: Request | None = request
         self.state = state
         self.is_invite = request.method == "INVITE"
         self.reliable = reliable
-        self.last_response: Response | None = None
+        self._last_response: Response | None = None
+        # A lingering transaction's received message, as (bytes, source):
+        self._packed_request: tuple[bytes, Any] | None = None
+        self._packed_response: tuple[bytes, Any] | None = None
         self.user_data: Any = None
         self._layer = layer
         self._wire: bytes | None = None  # bytes to retransmit (request or last response)
         self._interval = 0.0  # current retransmit interval (A, E, G)
         self._retx_token = 0
         self._life_token = 0
+
+    @property
+    def request(self) -> Request:
+        """The request that created the transaction."""
+        msg = self._request
+        if msg is None:
+            msg = self._request = _unpack(self._packed_request)  # type: ignore[assignment]
+            self._packed_request = None
+        return msg  # type: ignore[return-value]
+
+    @property
+    def last_response(self) -> Response | None:
+        """The last response sent or received, ``None`` before any."""
+        msg = self._last_response
+        if msg is None and self._packed_response is not None:
+            msg = self._last_response = _unpack(self._packed_response)  # type: ignore[assignment]
+            self._packed_response = None
+        return msg
+
+    @last_response.setter
+    def last_response(self, response: Response | None) -> None:
+        self._last_response = response
+        self._packed_response = None
+
+    def _slim(self) -> None:
+        """Lingering: pack the received message, free the other's parsed values
+        (called by the layer after the message that caused it is handled)."""
+        raise NotImplementedError
 
     @property
     def pending(self) -> Any:
@@ -169,3 +207,16 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state.value} key={self.key!r}>"
+
+
+def _pack(message: Request | Response) -> tuple[bytes, Any]:
+    """A received message as bytes (it came off the wire, so it parses again)."""
+    return (message._wire(), message.source)
+
+
+def _unpack(packed: tuple[bytes, Any] | None) -> Request | Response:
+    assert packed is not None
+    data, source = packed
+    msg = parse_message(data, max_size=len(data))  # stamping may have grown it
+    msg.source = source
+    return msg

@@ -49,8 +49,7 @@ from sipflow.tables.model import Source
 from sipflow.transport.loopback import LoopbackNetwork
 
 from .agents import AgentError, CommandRefused, TableAgent
-from .loader import ScenarioError
-from .matchers import Matcher
+from .validate import ScenarioError
 from .model import Command, Disconnect, Expect, MessageFilter, Scenario, Send, Wait
 from .observe import Observer, Wire
 from .peer import PeerError, ScriptedPeer
@@ -390,5 +389,5 @@ class _ErrorLog(logging.Handler):
             self.lines.append(str(record.msg))
 
 
-__all__ = ["Matcher", "RowCoverage", "ScenarioResult", "StepFailed", "merge_rows",
+__all__ = ["RowCoverage", "ScenarioResult", "StepFailed", "merge_rows",
            "mismatches", "row_label", "run_scenario"]

@@ -49,10 +49,10 @@ from sipflow.tables.model import Source
 from sipflow.transport.loopback import LoopbackNetwork
 
 from .agents import AgentError, CommandRefused, TableAgent
-from .validate import ScenarioError
 from .model import Command, Disconnect, Expect, MessageFilter, Scenario, Send, Wait
 from .observe import Observer, Wire
 from .peer import PeerError, ScriptedPeer
+from .validate import ScenarioError
 
 
 class StepFailed(Exception):

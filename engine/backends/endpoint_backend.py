@@ -150,11 +150,14 @@ class EndpointBackend:
 
     # -- wiring -------------------------------------------------------------------------
     def _bind(self, deliver: Callable[[BackendEvent], Any]) -> None:
-        """Remember ``deliver``; find the runtime (and its tables) behind it."""
+        """Remember ``deliver``; find the runtime (and its tables and registry): the
+        ``runtime`` attribute when set, else the object ``deliver`` is a method of."""
         self._deliver = deliver
-        runtime = getattr(deliver, "__self__", None)
-        if runtime is not None and hasattr(runtime, "tables"):
-            self.runtime = runtime
+        owner = getattr(deliver, "__self__", None)
+        if self.runtime is None and owner is not None and hasattr(owner, "tables"):
+            self.runtime = owner
+        runtime = self.runtime
+        if runtime is not None:
             if self.tables is None:
                 self.tables = list(runtime.tables.values())
             if self.registry is None:

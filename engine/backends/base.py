@@ -22,7 +22,26 @@ function) must carry ``capabilities`` as a class-level (or function) attribute.
 Backends register under the entry-point group ``sipflow.backends``; use
 ``load_backend(name)`` to find one. To write a backend over another SIP stack,
 implement this protocol and register a factory ``(clock, **options) -> backend``
-in your distribution's entry points.
+in your distribution's entry points; ``capabilities`` must be readable on the
+factory itself (a class attribute), so ``sipflow compat`` can read it without
+building a backend.
+
+The contract, in short (the README's "Backends" section has the full tables):
+
+* events: ``Dialog<METHOD>``/``DialogReINVITE`` for requests (data
+  ``in_dialog``, ``method``, ``request_id``, ``has_sdp`` …), one event per
+  response class (``code``, ``reason``, ``method``, ``reliable``),
+  ``DialogTimeout``, ``DialogTransportError`` and the other ``Dialog<What>``
+  notices; ``session_key`` is the backend's handle of the call leg;
+* a request whose event ``deliver`` answers False (no row) still gets an
+  answer from the backend (the safe default); nothing is left unanswered;
+* ``perform`` raises for what it cannot do (the runtime logs it against the
+  row); it never blocks.
+
+Optional members the shipped backends add, which ``sipflow serve`` uses when
+present: ``runtime`` (set it before ``start`` when ``deliver`` is a wrapper),
+``local_addresses``, ``begin_shutdown()``, ``idle()``, ``counts()``,
+``driver`` (the transport driver, for traces).
 """
 
 from __future__ import annotations
@@ -68,6 +87,8 @@ class BackendEvent:
 
 
 class DialogBackend(Protocol):
+    """What the runtime needs from a SIP stack (CONTRACTS §5; see the module docstring)."""
+
     name: str
     capabilities: Capabilities
     clock: Clock

@@ -113,3 +113,28 @@ def test_hold_offer_is_flagged_and_failed_offers_roll_back() -> None:
     assert callee.sdp.pending is None
     caller.failed()
     assert caller.sdp.pending is None
+
+
+def test_a_wrapped_deliver_with_the_runtime_set_still_derives_allow() -> None:
+    from sipflow.clock import VirtualClock
+    from sipflow.runtime.runtime import Runtime
+
+    clock = VirtualClock()
+    backend = LoopbackBackend(clock)
+    runtime = Runtime(["uas_call", "options"], None, clock, backend)
+    backend.runtime = runtime  # as `sipflow serve` does: it wraps deliver for its call log
+    backend.open(["udp:10.0.0.5:5060"], lambda event: runtime.deliver(event))
+    assert "INVITE" in backend.advertised.allow
+    assert backend.endpoint is not None and "INVITE" in backend.endpoint.config.allow
+    backend.shutdown(0.0)
+    assert backend.driver is None
+
+
+def test_without_a_runtime_only_options_is_allowed() -> None:
+    from sipflow.clock import VirtualClock
+
+    backend = LoopbackBackend(VirtualClock())
+    backend.open(["udp:10.0.0.6:0"], lambda event: False)
+    assert backend.advertised.allow == ()
+    assert backend.endpoint is not None and backend.endpoint.config.allow == ("OPTIONS",)
+    assert backend.local_addresses[0].port >= 40000

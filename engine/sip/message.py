@@ -32,7 +32,7 @@ from typing import Any
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.headers import MAX_CSEQ, ContentType, CSeq, RAck, Via, parse_int_header
-from sipflow.sip.uri import NameAddr, SipUri, split_list
+from sipflow.sip.uri import NameAddr, SipUri, _split_plain_params, split_list
 
 __all__ = [
     "Headers",
@@ -89,6 +89,7 @@ _CANONICAL: dict[str, str] = {
 }
 
 _KEYS: dict[str, str] = {}
+_MISSING = object()
 
 Field = tuple[str, str, str, str | None]
 """One header field: (lookup key, name as written, value, original text or None)."""
@@ -383,15 +384,32 @@ class SipMessage:
         """The To header as a ``NameAddr``."""
         return self._name_addr("to", "To header")
 
+    def _tag(self, key: str, tag_key: str, where: str) -> str | None:
+        """The tag of From/To. While the header is still the parser's validated
+        match, the tag is read from the match's parameters (cached under
+        ``tag_key``) without building the ``NameAddr``; once built, the
+        ``NameAddr`` is authoritative."""
+        cache = self._cached()
+        value = cache.get(key)
+        if type(value) is re.Match:
+            tag = cache.get(tag_key, _MISSING)
+            if tag is _MISSING:
+                params = value.group(8)
+                tag = cache[tag_key] = _split_plain_params(params).get("tag") if params else None
+            return tag  # type: ignore[return-value]
+        if value is None:
+            value = self._name_addr(key, where)
+        return value.params.get("tag")
+
     @property
     def from_tag(self) -> str | None:
         """The From tag, or ``None``."""
-        return self.from_.params.get("tag")
+        return self._tag("from", "from_tag", "From header")
 
     @property
     def to_tag(self) -> str | None:
         """The To tag, or ``None``."""
-        return self.to.params.get("tag")
+        return self._tag("to", "to_tag", "To header")
 
     def _name_addr_list(self, key: str, name: str) -> list[NameAddr]:
         cache = self._cached()

@@ -14,6 +14,9 @@ Rules:
   to table participants; tables load (a shipped name or a path relative to the
   scenario file); table parameters exist; asserted states exist in the table;
   matchers compile.
+* Tables are loaded once per process while their files stay unchanged (the
+  built-in registry only): running many scenarios does not parse the same
+  YAML again and again.
 * Participants without an ``address`` get ``udp:10.0.0.N:5060`` in declaration
   order (N from 1); two participants may not share an address.
 
@@ -35,6 +38,7 @@ from sipflow.runtime.registry import Registry
 from sipflow.sip.types import Address
 from sipflow.tables.duration import parse_duration
 from sipflow.tables.loader import TableLoadError, load_table
+from sipflow.tables.loader import is_name as is_table_name
 from sipflow.tables.model import Source, Table
 from sipflow.tables.yamlio import YamlInputError, load_yaml, plain, where, where_key, where_node
 from sipflow.transport.listen import ListenSpecError, parse_listen
@@ -59,6 +63,33 @@ DEFAULT_WITHIN = 5.0
 """Virtual seconds an ``expect`` waits when it gives no ``within``."""
 DEFAULT_SETTLE = 40.0
 """Virtual seconds after the last step: long enough for Timer F/J (32 s) to end transactions."""
+
+
+# -- tables, loaded once per process while their files do not change -------------------
+_TABLES: dict[str, tuple[tuple[tuple[str, int, int], ...], Table]] = {}
+
+
+def _stamp(files: tuple[str, ...]) -> tuple[tuple[str, int, int], ...] | None:
+    try:
+        return tuple((f, os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in files)
+    except OSError:
+        return None
+
+
+def _load_table(ref: str, registry: Registry, cache: bool) -> Table:
+    """``load_table``; with ``cache`` (the built-in registry), a table whose files have not
+    changed since it was last loaded is not parsed again (ruamel.yaml is slow)."""
+    if not cache:
+        return load_table(ref, registry)
+    key = os.path.abspath(ref) if not is_table_name(ref) else ref
+    hit = _TABLES.get(key)
+    if hit is not None and _stamp(hit[1].files) == hit[0]:
+        return hit[1]
+    table = load_table(ref, registry)
+    stamp = _stamp(table.files)
+    if stamp is not None:
+        _TABLES[key] = (stamp, table)
+    return table
 
 
 # -- finding files ---------------------------------------------------------------------
@@ -98,7 +129,9 @@ def resolve_scenario(path_or_name: str | Path) -> tuple[Path, str]:
 class _Builder:
     """Walks validated round-trip data into a ``Scenario`` (one instance per load)."""
 
-    def __init__(self, data: Any, path: Path, file: str, registry: Registry) -> None:
+    def __init__(self, data: Any, path: Path, file: str, registry: Registry,
+                 cache: bool = False) -> None:
+        self.cache = cache
         self.data = data
         self.path = path
         self.file = file
@@ -168,7 +201,7 @@ class _Builder:
 
     def load(self, body: Any, ref: str) -> Table:
         try:
-            return load_table(ref, self.registry)
+            return _load_table(ref, self.registry, self.cache)
         except TableLoadError as exc:
             raise self.fail(body, "table", f"table {body['table']!r} cannot be used: {exc}") from None
 
@@ -334,9 +367,10 @@ def load_scenario(path_or_name: str | Path, registry: Registry | None = None) ->
         raise ScenarioError(file, line, col, f"a scenario file is a mapping with participants "
                             f"and steps, not {kind_of(data)}")
     check_shape(data, file, registry)
+    cache = registry is None
     if registry is None:
         registry = default_registry()
-    builder = _Builder(data, path, file, registry)
+    builder = _Builder(data, path, file, registry, cache)
     builder.build_participants()
     steps = builder.build_steps()
     assertions = builder.build_assertions()

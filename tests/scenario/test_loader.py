@@ -193,3 +193,14 @@ def test_binary_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bin.scenario.yaml"
     path.write_bytes(b"participants:\x00\n")
     assert "binary file" in error_of(path)
+
+
+def test_an_edited_table_is_read_again(tmp_path: Path, write, basic, uas) -> None:
+    table = tmp_path / "mine.yaml"
+    table.write_text(Path(uas).read_text())
+    path = write(basic.replace(uas, str(table)))
+    first = load_scenario(path).participants["bob"].loaded
+    assert first is load_scenario(path).participants["bob"].loaded      # unchanged: loaded once
+    table.write_text(Path(uas).read_text().replace("answer_delay: 0s", "answer_delay: 12.5s"))
+    again = load_scenario(path).participants["bob"].loaded
+    assert again.parameters["answer_delay"] == "12.5s"

@@ -55,3 +55,16 @@ def test_serve_runs_an_edited_uas_call_from_tables_dir(sipflow_serve, sipflow_ca
     assert serve.stop() == 0
     durations = [float(m) for m in re.findall(r"duration=([\d.]+)s", serve.output())]
     assert len(durations) == 3 and min(durations) >= 1.0, durations
+
+
+@pytest.mark.interop(method="BYE", role="uac")
+def test_ipv6_call_and_serve(sipflow_serve, sipflow_call) -> None:
+    serve = sipflow_serve(listen=("udp:[::1]:0",))
+    result = sipflow_call(f"sip:bob@[::1]:{serve.ports['udp']}", "--count", "5", "--rate", "50",
+                          "--listen", "udp:[::1]:0", "--duration", "0.2", timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("5 passed, 0 failed")
+    assert serve.stop() == 0
+    lines = serve.call_lines()
+    assert len(lines) == 5 and all("outcome=completed" in line for line in lines), lines
+    assert all("to=sip:bob@[::1]:" in line for line in lines), lines

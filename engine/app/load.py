@@ -18,8 +18,10 @@ Rules:
   nothing failed, failed otherwise.
 * ``timeout`` bounds the whole run: when it expires no call is placed any
   more, every call in progress is failed with ``timeout`` and hung up, and
-  the calls never placed are failed with ``not started``. The run is then
-  over; ``done`` is true and ``on_done`` has been called once.
+  the calls never placed are failed with ``not started (timeout)``. The run
+  is then over; ``done`` is true and ``on_done`` has been called once.
+  ``stop(reason)`` does the same at once (``sipflow call`` calls it on SIGINT
+  or SIGTERM, with ``interrupted``).
 * A call whose ``MakeCall`` fires no row (or whose action fails: the runtime
   logs it) is failed at once with ``not started: MakeCall failed``.
 
@@ -33,6 +35,7 @@ call drives its hang-up, one drives the timeout.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -213,20 +216,25 @@ class CallGenerator:
             self._finish()
 
     def _expire(self) -> None:
-        """The overall timeout: fail what is running, hang it up, and stop."""
+        """The overall timeout."""
         self._timeout_timer = None
+        self.stop("timeout")
+
+    def stop(self, reason: str = "interrupted") -> None:
+        """End the run now: fail what is running with ``reason`` and hang it up;
+        the calls never placed fail with ``not started (reason)``."""
         if self.done:
             return
         for session, call in list(self._calls.items()):
             if not call.counted:
                 call.counted = True
-                self.stats.call_failed("timeout")
+                self.stats.call_failed(reason)
             if call.hangup is not None:
                 call.hangup.cancel()
             self.runtime.post(session, "HangUp")
         self._calls.clear()
         for _ in range(self.placed, self.count):
-            self.stats.call_failed("not started (timeout)")
+            self.stats.call_failed(f"not started ({reason})")
         self._finish()
 
     def _finish(self) -> None:
@@ -295,11 +303,16 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
         if not generator.done:
             ticker = clock.call_at(clock.now() + 0.25, tick)
 
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, generator.stop, "interrupted")
     try:
         generator.start()
         tick()
         await finished.wait()
     finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
         if ticker is not None:
             ticker.cancel()
         progress.update(generator.stats, clock.now())

@@ -15,6 +15,9 @@ Rules:
   otherwise), then on stdout one line per failure reason and the final line
   ``N passed, M failed; setup p50 …, p95 …, p99 …`` (INVITE sent → 200).
   JSON output: one object (``sipflow.app.stats.CallStats.as_dict``) on stdout.
+* SIGINT or SIGTERM ends the run early: calls in progress are hung up
+  (CANCEL or BYE) and counted as failed (``interrupted``), the rest as ``not
+  started (interrupted)``; the report is printed as usual.
 * Exit 0 only when every call passed, 1 otherwise, 2 for usage errors (one line
   on stderr, ``sipflow call: …``).
 

@@ -174,3 +174,19 @@ def test_text_and_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     write_report(gen.stats, True, out)
     report = json.loads(out.getvalue())
     assert report["failed"] == 2 and report["failures"] == {"486 Busy Here": 2}
+
+
+def test_stop_hangs_up_running_calls_and_fails_the_rest() -> None:
+    clock = VirtualClock()
+    callee = Callee(clock, final=0)   # rings forever
+    done: list[bool] = []
+    gen = make(clock, callee, count=8, rate=4.0, on_done=lambda: done.append(True))
+    gen.start()
+    clock.advance(0.6)                # calls due at 0, .25 and .5 s are ringing
+    gen.stop("interrupted")
+    assert gen.done and done == [True]
+    assert gen.stats.failures == {"interrupted": 3, "not started (interrupted)": 5}
+    clock.advance(0.1)
+    assert callee.sent.count("SendCANCEL") == 3
+    gen.stop("again")                 # a second stop changes nothing
+    assert gen.stats.failed == 8

@@ -135,3 +135,38 @@ def test_no_answer_timer_cancels_the_ringing_call(sipp, sipflow_call, tmp_path: 
                          "--format", "json")
     assert result.returncode == 1
     assert '"487 Request Terminated": 10' in result.stdout
+
+
+@pytest.mark.interop(method="CANCEL", role="uac")
+def test_sigint_cancels_ringing_calls_and_reports(sipp, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import SIPFLOW
+
+    scenario = tmp_path / "ring_until_cancel.xml"
+    scenario.write_text(RING_UNTIL_CANCEL)
+    port = free_port()
+    uas = sipp(sipp_uas(scenario, port, "udp", calls=4), "uas")
+    with uas:
+        call = subprocess.Popen([*SIPFLOW, "call", f"sip:service@127.0.0.1:{port}",
+                                 "--count", "6", "--concurrency", "4"],
+                                cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and uas.stats().get("CurrentCall") != "4":
+                time.sleep(0.1)  # sipp's 1 s statistics: all four calls ringing
+            call.send_signal(signal.SIGINT)
+            out, err = call.communicate(timeout=15)
+        finally:
+            if call.poll() is None:
+                call.kill()
+        assert uas.wait(20) == 0, uas.output()[-1500:]
+    assert call.returncode == 1, out + err
+    assert out.strip().splitlines() == [
+        "4 failed: interrupted", "2 failed: not started (interrupted)",
+        "0 passed, 6 failed; setup p50 -, p95 -, p99 -"]
+    assert "Traceback" not in err
+    assert uas.stats()["SuccessfulCall(C)"] == "4"  # each got its CANCEL, 487 and ACK

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,20 @@ def test_calls_still_open_after_the_drain_are_reported(sipflow_serve, sipp,
     assert "stopped: 1 call still open (sessions: 1 uas_call Terminating)" in out, out[-1500:]
     lines = serve.call_lines()
     assert len(lines) == 1 and "outcome=open" in lines[0], lines
+
+
+@pytest.mark.interop(method="BYE", role="uas")
+def test_a_second_signal_cuts_the_drain_short(sipflow_serve, sipp, tmp_path: Path) -> None:
+    serve = sipflow_serve("-v", "--drain", "30")
+    held = sipp(uac(serve.ports["udp"],
+                    scenario(tmp_path, "held", ANSWERED_THEN_BYE.format(hold=8000))), "held")
+    with held:
+        serve.wait_output(r"^ACK sip:")
+        serve.signal(signal.SIGTERM)
+        serve.wait_output(r"^shutting down: 1 session open, draining for up to 30 s")
+        started = time.monotonic()
+        serve.signal(signal.SIGINT)
+        assert serve.process is not None and serve.process.wait(10) == 0
+        assert time.monotonic() - started < 5
+        held.stop()
+    assert "stopped: 1 call still open" in serve.output()

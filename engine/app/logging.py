@@ -64,14 +64,27 @@ def message_identity(message: Any) -> tuple[str, str, str]:
 
 
 def failure_reason(data: Mapping[str, Any], last_event: str | None) -> str:
-    """``486 Busy Here`` from a response event's data, else the last event's name."""
-    code = data.get("code") if data else None
+    """Why a call failed, from the data of the event that failed it.
+
+    ``486 Busy Here`` for a response, ``timeout (Timer B)`` for a transaction
+    timeout, the ``reason`` a backend gave (a transport error), else the name
+    of the last event seen (``DialogCANCEL``), else the request that ended it
+    (``BYE received``).
+    """
+    data = data or {}
+    code = data.get("code")
     if code is not None:
         reason = data.get("reason") or ""
         return f"{code} {reason}".strip()
-    if data and data.get("reason"):
+    if data.get("timer"):
+        return f"timeout (Timer {data['timer']})"
+    if data.get("reason"):
         return str(data["reason"])
-    return last_event or "unknown"
+    if last_event:
+        return last_event
+    if data.get("method"):
+        return f"{data['method']} received"
+    return "unknown"
 
 
 class _Call:

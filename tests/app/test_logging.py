@@ -92,7 +92,11 @@ def test_failure_reason() -> None:
     assert failure_reason({"code": 503, "reason": "Service Unavailable"}, None) == \
         "503 Service Unavailable"
     assert failure_reason({}, "DialogTimeout") == "DialogTimeout"
-    assert failure_reason({"reason": "timer B"}, "DialogTimeout") == "timer B"
+    assert failure_reason({"timer": "B", "method": "INVITE"}, None) == "timeout (Timer B)"
+    assert failure_reason({"method": "INVITE", "reason": "transport error"}, None) == \
+        "transport error"
+    assert failure_reason({"in_dialog": True, "method": "BYE"}, None) == "BYE received"
+    assert failure_reason({}, None) == "unknown"
 
 
 def test_mark_all_names_the_command_that_ended_open_calls() -> None:

@@ -46,7 +46,7 @@ def test_change_a_call_flow_runs_verbatim(tmp_path: Path) -> None:
     assert "never fired: mine/uas_call.yaml:" in simulate
     assert ("FAIL rings_twice: mine/shipped.scenario.yaml:9: expected 200 (INVITE) from bob to "
             "caller") in shipped
-    assert "time: expected not before 12s after the step began, it came after 0s" in shipped
+    assert ": time: expected not before 12s after the step began, it came after 0s" in shipped
     assert "exit 1: the shipped table answers at once" in shipped
     assert "```mermaid" in (tmp_path / "mine" / "uas_call.md").read_text()
     page = (tmp_path / "mine" / "ladders" / "rings_twice.html").read_text()

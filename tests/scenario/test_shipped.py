@@ -50,3 +50,23 @@ def test_every_row_of_every_default_table_fires() -> None:
     lines = [f"{row.table}: {row.source}  {row.label}" for rows in missing.values() for row in rows]
     assert not lines, (f"{len(lines)} rows of the default tables have no scenario in "
                        f"state_tables/scenarios/:\n" + "\n".join(lines))
+
+
+def test_a_shipped_scenario_catches_a_changed_table(tmp_path) -> None:
+    """Not vacuous: change one value in a copy of uas_call and uas_ringing fails on it."""
+    from pathlib import Path
+
+    from sipflow.scenario.loader import shipped_dir
+    from sipflow.tables.loader import resolve
+
+    table, _ = resolve("uas_call")
+    text = Path(table).read_text(encoding="utf-8")
+    assert "  reject_code: 486 " in text
+    (tmp_path / "uas_call.yaml").write_text(text.replace("  reject_code: 486 ", "  reject_code: 603 "))
+    scenario = (shipped_dir() / "uas_ringing.scenario.yaml").read_text(encoding="utf-8")
+    assert "{table: uas_call," in scenario
+    copy = tmp_path / "ringing.scenario.yaml"
+    copy.write_text(scenario.replace("{table: uas_call,", "{table: uas_call.yaml,"))
+    outcome = run_scenario(load_scenario(copy))
+    assert not outcome.passed
+    assert "status: expected 486, got 603 Decline" in outcome.report()

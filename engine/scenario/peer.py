@@ -15,16 +15,19 @@ Rules:
   (new Call-ID, From tag, CSeq 1); any other request goes inside the last
   dialog with the target when there is one (even one a BYE closed: BYEs may
   cross), else out of dialog with a fresh Call-ID. ``new_dialog: true``
-  starts a new dialog whatever is open. ``ACK``
-  acknowledges the last INVITE: a 2xx gets an ACK of its own (new branch), a
-  failure the transaction's ACK (same branch, RFC 3261 §17.1.1.3). ``CANCEL``
-  copies the INVITE's Request-URI, Via branch, Call-ID, From, To and CSeq
-  number (§9.1). Sending or receiving BYE closes the dialog.
+  starts a new dialog whatever is open. ``ACK`` acknowledges the last
+  INVITE: a 2xx gets an ACK of its own (new branch), a failure the
+  transaction's ACK (same branch, RFC 3261 §17.1.1.3). ``CANCEL`` copies the
+  INVITE's Request-URI, Via branch, Call-ID, From, To and CSeq number (§9.1).
+  Sending or receiving BYE, or a failed INVITE, closes the dialog for a new
+  INVITE.
 * ``PRACK`` carries the ``RAck`` of the last reliable provisional received
   (RFC 3262 §7.2).
 * Responses answer the newest request received from the target (of
-  ``method``, when given) that has no final response yet (else the newest): Via, From, To, Call-ID and CSeq copied, a To tag added (one per
-  dialog) above 100, Contact on 1xx/2xx to INVITE.
+  ``method``, when given) that has no final response yet (else the newest):
+  Via, From, To, Call-ID and CSeq copied, a To tag added (one per dialog)
+  above 100, Contact on 1xx/2xx to INVITE, UPDATE, SUBSCRIBE, NOTIFY, REFER.
+  Retransmissions received are ignored.
 * ``body: sdp`` is a small audio SDP; any other body is sent as written
   (``Content-Type: application/sdp`` unless a header says otherwise).
 

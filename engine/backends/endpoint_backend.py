@@ -277,7 +277,7 @@ class EndpointBackend:
         if body is not None:
             data["has_sdp"] = True
             if method in ("INVITE", "PRACK", "UPDATE"):
-                self._leg(event.handle).take(body, data, response=True)
+                self._leg(event.handle).take(body, data, code=code)
         if leg is not None and code >= 300 and method in ("INVITE", "UPDATE"):
             leg.failed()
             if method == "INVITE" and code < 400 or code in (401, 407):
@@ -412,9 +412,12 @@ class EndpointBackend:
                 leg.rejected()
             else:
                 invite = method == "INVITE"
+                offered = params.get("request_sdp") == "offer"
                 body = leg.body(kind, invite_response=invite,
                                 reliable=reliable or 200 <= code < 300,
-                                answers=invite or params.get("request_sdp") == "offer")
+                                answers=invite or offered,
+                                reoffer=invite and 200 <= code < 300 and not offered
+                                and bool(params.get("request_in_dialog")))
         if method == "OPTIONS" and 200 <= code < 300:
             adv = self.advertised
             names = {k.lower() for k, _ in headers}

@@ -47,7 +47,7 @@ def sdp_body(message: Any) -> bytes | None:
 class CallMedia:
     """The offer/answer state and INVITE details of one call leg."""
 
-    __slots__ = ("sdp", "invite", "answer_unreliable", "challenge")
+    __slots__ = ("sdp", "invite", "answer_unreliable", "challenge", "early_answer")
 
     def __init__(self, config: MediaConfig) -> None:
         self.sdp = SdpSession(config)
@@ -57,19 +57,30 @@ class CallMedia:
         """Our last answer went out in an unreliable provisional: repeat it in the 2xx."""
         self.challenge: Any = None
         """The last 3xx/401/407 to our INVITE (for FollowRedirect and RetryWithCredentials)."""
+        self.early_answer: bytes | None = None
+        """The answer taken from a provisional response, until the final one."""
 
     # -- received -------------------------------------------------------------
-    def take(self, body: bytes, data: dict[str, Any], *, response: bool = False) -> None:
-        """Feed a received SDP body; note the outcome in ``data``.
+    def take(self, body: bytes, data: dict[str, Any], *, code: int = 0) -> None:
+        """Feed a received SDP body (``code``: of the response carrying it; 0 for a
+        request); note the outcome in ``data``.
 
-        In a ``response``, a body equal to the answer already taken is that
-        answer again (a 183 and then the 200); in a request it is a new offer
+        The answer to our offer, taken from a provisional response, may come
+        again in the final one (a 183 and then the 200): that is the same
+        answer. Any other body when no offer of ours is outstanding is an offer
         (an unchanged re-offer keeps its version, RFC 3264 8)."""
         sdp = self.sdp
+        early, self.early_answer = self.early_answer, None
         try:
-            if sdp.pending == "local" or (response and sdp.pending is None and body == sdp.remote):
+            if sdp.pending == "local":
                 sdp.receive_answer(body)
                 data["sdp"] = "answer"
+                if 100 <= code < 200:
+                    self.early_answer = body
+                return
+            if code and early is not None and body == early:
+                data["sdp"] = "answer"
+                self.early_answer = early if code < 200 else None
                 return
             desc = sdp.receive_offer(body)
         except RemoteProtocolError as exc:
@@ -99,12 +110,13 @@ class CallMedia:
 
     # -- sent -----------------------------------------------------------------
     def body(self, kind: str | None, *, invite_response: bool = False,
-             reliable: bool = False, answers: bool = True) -> bytes:
+             reliable: bool = False, answers: bool = True, reoffer: bool = False) -> bytes:
         """The body named ``kind`` (see ``sipflow.runtime.builtins``), or b"".
 
         ``answers=False``: the message does not answer the pending offer (a
         response to a PRACK or UPDATE that carried none), so ``sdp-answer``
-        yields no body."""
+        yields no body. ``reoffer``: a 2xx to a re-INVITE without an offer,
+        which must carry ours (RFC 3261 14.2)."""
         sdp = self.sdp
         if kind is None or kind == "none":
             return b""
@@ -122,7 +134,7 @@ class CallMedia:
             return body
         if not invite_response:
             return b""
-        if sdp.local is None:  # the INVITE had no offer: ours goes in this response
+        if sdp.local is None or reoffer:  # the INVITE had no offer: ours goes in this response
             self.answer_unreliable = not reliable
             return sdp.create_offer()
         if self.answer_unreliable:  # RFC 3261 13.2.1: the same answer again in the 2xx

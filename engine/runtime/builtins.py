@@ -292,7 +292,8 @@ def _send_info(ctx: Any, **params: Any) -> None:
 
 def _send_response(ctx: Any, **params: Any) -> None:
     data = ctx.event.data
-    for key, name in (("request_id", "request_id"), ("method", "method"), ("sdp", "request_sdp")):
+    for key, name in (("request_id", "request_id"), ("method", "method"), ("sdp", "request_sdp"),
+                      ("in_dialog", "request_in_dialog")):
         value = data.get(key)
         if value is not None:
             params[name] = value

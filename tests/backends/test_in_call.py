@@ -250,3 +250,22 @@ def test_session_expires_when_no_refresh_arrives() -> None:
     assert "CallEnded" in pair.caller.names() and "CallEnded" in pair.callee.names()
     pair.run()
     assert pair.caller.idle() and pair.callee.idle()
+
+
+def test_reinvite_without_an_offer_gets_ours_in_the_200_and_the_answer_in_the_ack(pair: Pair) -> None:
+    caller, callee = established(pair)
+    pair.caller.backend.endpoint.request(caller.handle, "INVITE", now=pair.clock.now())
+    pair.caller.backend.driver.flush()
+    pair.run(1.0)
+    (_, reinvite), = in_dialog(pair, "INVITE")
+    assert not reinvite.body
+    ok = [m for _, m in pair.messages("200") if m.cseq.method == "INVITE"][-1]
+    assert b"m=audio" in ok.body  # RFC 3261 14.2: the callee offers
+    assert callee.state == "Active"
+    callee_sdp = pair.callee.backend._calls[callee.handle].sdp
+    assert callee_sdp.pending == "local"
+    pair.caller.backend.perform(caller.handle, "SendACK", {"body": "sdp-answer"})
+    pair.run(1.0)
+    acks = [m for _, m in pair.messages("ACK")]
+    assert b"m=audio" in acks[-1].body  # the caller's answer
+    assert callee_sdp.pending is None and callee_sdp.established

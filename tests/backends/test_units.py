@@ -79,9 +79,9 @@ def test_offer_answer_and_a_repeated_answer() -> None:
     assert callee.answer_unreliable  # sent in an unreliable response: repeat it in the 2xx
     assert callee.body("sdp-answer", invite_response=True, reliable=True) == answer
     first: dict = {}
-    caller.take(answer, first, response=True)
+    caller.take(answer, first, code=183)
     again: dict = {}
-    caller.take(answer, again, response=True)  # the 183's answer again in the 200
+    caller.take(answer, again, code=200)  # the 183's answer again in the 200
     assert first["sdp"] == again["sdp"] == "answer"
 
 
@@ -105,7 +105,7 @@ def test_garbage_sdp_is_an_error_not_an_exception() -> None:
 def test_hold_offer_is_flagged_and_failed_offers_roll_back() -> None:
     caller, callee = _pair()
     callee.take(caller.body("sdp-offer"), {})
-    caller.take(callee.body("sdp-answer", invite_response=True, reliable=True), {}, response=True)
+    caller.take(callee.body("sdp-answer", invite_response=True, reliable=True), {}, code=200)
     hold: dict = {}
     callee.take(caller.body("sdp-hold"), hold)
     assert hold["hold"] is True

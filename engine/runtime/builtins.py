@@ -176,8 +176,8 @@ def register_guards(reg: Registry) -> None:
         data = _event_data(ctx)
         return data.get("sdp") == "offer" and bool(data.get("hold"))
 
-    @reg.guard("offer_unacceptable", "the SDP offer received cannot be accepted (no common codec, bad SDP): "
-               "answer it with an error (488)")
+    @reg.guard("offer_unacceptable", "the SDP received cannot be used: an offer with nothing acceptable "
+               "(answer it with 488), or a malformed or mismatched answer (end the call)")
     def offer_unacceptable(ctx: Any) -> bool:
         return _event_data(ctx).get("sdp_error") is not None
 

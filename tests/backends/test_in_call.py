@@ -269,3 +269,24 @@ def test_reinvite_without_an_offer_gets_ours_in_the_200_and_the_answer_in_the_ac
     acks = [m for _, m in pair.messages("ACK")]
     assert b"m=audio" in acks[-1].body  # the caller's answer
     assert callee_sdp.pending is None and callee_sdp.established
+
+
+def test_an_unusable_answer_in_the_200_ends_the_call() -> None:
+    pair = Pair()
+    # the callee's media layer answers with garbage
+    original = pair.callee.backend._respond
+
+    def garbled(handle, params, now):
+        if params.get("code") == 200 and params.get("body") == "sdp-answer":
+            endpoint = pair.callee.backend.endpoint
+            endpoint.respond(endpoint.pending_invite(handle), 200, body=b"v=0\r\ngarbage\r\n",
+                             content_type="application/sdp", now=now)
+            return
+        original(handle, params, now)
+
+    pair.callee.backend._respond = garbled
+    session = pair.caller.call(rel100="never")
+    pair.run()
+    assert session.state == "Terminated"
+    assert pair.caller.names() == ["Ringing", "CallFailed"]
+    assert "ACK" in pair.wire() and "BYE" in pair.wire()

@@ -11,7 +11,9 @@ Rules for a scenario (and for its peer in ``tests/interop/peers/``):
   send while it retransmits one;
 * nothing follows the last message (no ``<pause>`` or ``<nop>``): over TCP, the peer that
   finishes first closes the connection, and sipp fails a call that is still pausing;
-* ``Content-Length: [len]`` when a message has a body, ``Content-Length: 0`` otherwise.
+* ``Content-Length: [len]`` when a message has a body, ``Content-Length: 0`` otherwise;
+* the events, actions, guards and state timers a header names exist in sipflow's registry
+  and shipped tables (the headers must not drift from the code).
 
 Theory of operation: each scenario has a counterpart with the same file name in
 ``peers/`` that plays sipflow's role with sipp itself (a ``uac_*`` scenario is the caller,
@@ -29,9 +31,13 @@ import re
 import socket
 import time
 import xml.etree.ElementTree as ET
+from importlib import resources
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
+
+from sipflow.runtime.builtins import default_registry
 
 from .sipp_harness import SCENARIOS, SippRun, free_port
 
@@ -155,6 +161,42 @@ def test_scenario_follows_the_rules(path: Path) -> None:
         assert lengths[0] == expected, f"{where}: {first_line!r} has Content-Length {lengths[0]}, wants {expected}"
 
 
+def shipped_timer_events() -> set[str]:
+    """``Timer<Name>`` for every state timer declared in the shipped tables."""
+    names: set[str] = set()
+    yaml = YAML(typ="safe")
+    for entry in resources.files("sipflow.state_tables").iterdir():
+        if entry.name.endswith(".yaml"):
+            table = yaml.load(entry.read_text())
+            for state in (table.get("states") or {}).values():
+                names.update(f"Timer{name}" for name in ((state or {}).get("timers") or {}))
+    return names
+
+
+def header_of(path: Path) -> str:
+    found = re.match(r"\s*<\?xml[^>]*\?>\s*<!--(.*?)-->", path.read_text(), re.S)
+    return found.group(1) if found else ""
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.xml")), ids=lambda p: p.name)
+def test_header_names_exist_in_sipflow(path: Path) -> None:
+    registry = default_registry()
+    timers = shipped_timer_events()
+    header = header_of(path)
+    rows = header[header.index("Table rows exercised"):header.index("Checks:")]
+    unknown = []
+    for name in re.findall(r"\b(Dialog[0-9A-Za-z]+|Send[A-Z][A-Za-z]*|Timer[A-Z][A-Za-z]*)\b", rows):
+        known = (name in timers if name.startswith("Timer")
+                 else name in registry.actions if name.startswith("Send") else name in registry.events)
+        if not known:
+            unknown.append(name)
+    for guard in re.findall(r"the (\w+) guard|\{(\w+): \w+\}", rows):
+        name = guard[0] or guard[1]
+        if name not in registry.guards:
+            unknown.append(name)
+    assert not unknown, f"{path.name}: the header names what sipflow does not know: {unknown}"
+
+
 # -- running each scenario against its peer ---------------------------------------------------
 
 def wait_bound(port: int, kind: int, timeout: float = 5.0) -> None:
@@ -205,6 +247,12 @@ def run_pair(tmp_path: Path, scenario: Path, peer: Path, transport: str = "udp",
     return scenario_run, peer_run
 
 
+def diagnosis(run: SippRun) -> str:
+    """What sipp said about a run: its ``-trace_err`` log (why calls failed), then the screen's tail."""
+    errors = "".join(p.read_text(errors="replace") for p in sorted(run.workdir.glob("*_errors.log")))
+    return f"{' '.join(run.args)}\n{errors[-3000:]}\n{run.output()[-1500:]}"
+
+
 def calls_counted(run: SippRun) -> tuple[str, str]:
     stats = run.stats()
     return stats.get("SuccessfulCall(C)", "?"), stats.get("FailedCall(C)", "?")
@@ -219,10 +267,10 @@ RUNS = [(name, peer, transport) for name, peer in PAIRS for transport in ("udp",
 @pytest.mark.parametrize(("name", "peer", "transport"), RUNS, ids=[f"{p.stem}-{t}" for _n, p, t in RUNS])
 def test_scenario_passes_against_its_peer(tmp_path: Path, name: str, peer: Path, transport: str) -> None:
     scenario_run, peer_run = run_pair(tmp_path, SCENARIOS / f"{name}.xml", peer, transport)
-    assert scenario_run.returncode == 0, scenario_run.output()[-3000:]
-    assert peer_run.returncode == 0, peer_run.output()[-3000:]
-    assert calls_counted(scenario_run) == (str(CALLS), "0")
-    assert calls_counted(peer_run) == (str(CALLS), "0")
+    assert scenario_run.returncode == 0, diagnosis(scenario_run)
+    assert peer_run.returncode == 0, diagnosis(peer_run)
+    assert calls_counted(scenario_run) == (str(CALLS), "0"), diagnosis(scenario_run)
+    assert calls_counted(peer_run) == (str(CALLS), "0"), diagnosis(peer_run)
 
 
 BROKEN_PEERS = [
@@ -247,4 +295,4 @@ def test_scenario_fails_against_a_broken_peer(tmp_path: Path, name: str, old: st
     broken.write_text(text.replace(old, new))
     scenario_run, _peer_run = run_pair(tmp_path, SCENARIOS / f"{name}.xml", broken, calls=1, wait_peer=False)
     assert scenario_run.returncode != 0, f"{name}.xml passed against a peer with {fault}"
-    assert calls_counted(scenario_run) == ("0", "1")
+    assert calls_counted(scenario_run) == ("0", "1"), diagnosis(scenario_run)

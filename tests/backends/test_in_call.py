@@ -290,3 +290,24 @@ def test_an_unusable_answer_in_the_200_ends_the_call() -> None:
     assert session.state == "Terminated"
     assert pair.caller.names() == ["Ringing", "CallFailed"]
     assert "ACK" in pair.wire() and "BYE" in pair.wire()
+
+
+def test_an_unusable_answer_in_the_ack_ends_the_call(tmp_path: Path) -> None:
+    uac = edited(tmp_path, "uac_call", ("SendINVITE: {body: sdp-offer,", "SendINVITE: {body: none,"))
+    pair = Pair(caller_tables=[uac], callee_params={"rel100": "never"})
+    backend = pair.caller.backend
+    original = backend.perform
+
+    def garbled(handle, action, params):
+        if action == "SendACK":
+            backend.endpoint.ack(handle, body=b"v=0\r\ngarbage\r\n", now=pair.clock.now())
+            return None
+        return original(handle, action, params)
+
+    backend.perform = garbled
+    session = pair.caller.call(rel100="never")
+    pair.run()
+    ok = [m for _, m in pair.messages("200") if m.cseq.method == "INVITE"][0]
+    assert b"m=audio" in ok.body  # the callee offered in the 200 (the INVITE had no offer)
+    assert pair.callee.names() == ["IncomingCall", "CallFailed"]
+    assert "BYE" in pair.wire() and session.state == "Terminated"

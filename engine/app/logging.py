@@ -13,6 +13,9 @@ Rules:
   running when the program stopped (``flush_open``).
   Nothing is logged per message: at thousands of calls per second a line per
   message costs more than the call itself.
+* With ``json_lines`` every line is one JSON object instead: ``{"event": "call",
+  "call_id", "from", "to", "outcome", "duration_s", "reason"?}``, and with
+  ``verbose`` ``{"event": "message", "direction", "peer", "text"}``.
 * With ``verbose``, ``trace(direction, text)`` writes each SIP message
   (``<<< received`` / ``>>> sent``) with a separating header line.
 * Values come from the first event of the call that carries a SIP message
@@ -33,6 +36,7 @@ and writes the line at ``SessionEnded``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
@@ -105,10 +109,12 @@ class CallLog:
     """Writes one line per call through ``write`` (see the module rules)."""
 
     def __init__(self, clock: Clock, write: Callable[[str], object], *,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, json_lines: bool = False) -> None:
         self.clock = clock
         self.write = write
         self.verbose = verbose
+        self.json_lines = json_lines
+        """One JSON object per line instead of text (``--format json``)."""
         self.lines = 0
         """Call lines written."""
         self.dropped = 0
@@ -159,7 +165,10 @@ class CallLog:
     # -- output ------------------------------------------------------------------------
     def trace(self, direction: str, peer: str, text: str) -> None:
         """With ``verbose``: one SIP message, ``<<<`` received or ``>>>`` sent."""
-        if self.verbose:
+        if self.verbose and self.json_lines:
+            self._emit(json.dumps({"event": "message", "direction": direction, "peer": peer,
+                                   "text": text}))
+        elif self.verbose:
             arrow = "<<<" if direction == "in" else ">>>"
             self._emit(f"{arrow} {'from' if direction == 'in' else 'to'} {peer}\n{text.rstrip()}\n")
 
@@ -189,6 +198,14 @@ class CallLog:
         self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
         duration = self.clock.now() - call.began
         self.lines += 1
+        if self.json_lines:
+            record: dict[str, Any] = {"event": "call", "call_id": call.call_id,
+                                      "from": call.from_uri, "to": call.to_uri,
+                                      "outcome": kind, "duration_s": round(duration, 3)}
+            if reason is not None:
+                record["reason"] = reason
+            self._emit(json.dumps(record))
+            return
         text = (f"call call-id={call.call_id} from={call.from_uri} to={call.to_uri} "
                 f"outcome={kind} duration={duration:.3f}s")
         if reason is not None:

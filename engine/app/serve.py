@@ -17,6 +17,10 @@ Rules:
   left, or ``--drain`` seconds; a second signal cuts the wait short. It then
   prints what was still open (one ``outcome=open`` line per call and a
   summary), closes the listeners and returns 0.
+* ``--format json``: every output line is one JSON object instead —
+  ``{"event": "listening", "address"}``, the call lines of
+  ``sipflow.app.logging``, ``{"event": "shutting_down", "sessions",
+  "drain_s"}``, ``{"event": "stopped", "open_calls", "sessions"}``.
 * Problems before serving (a port in use, a bad table, an unknown parameter)
   are ``UsageError``s: the CLI prints one line and exits 2.
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import signal
 import sys
 import time
@@ -65,6 +70,8 @@ class ServeConfig:
     verbose: bool = False
     drain: float = 5.0
     backend: str = "sip"
+    json: bool = False
+    """``--format json``: one JSON object per output line."""
     loss: float = 0.0
     """Tests only: share of the UDP datagrams sent that are dropped (``--test-loss``)."""
 
@@ -90,7 +97,8 @@ class Server:
         self.backend = make_backend(config.backend, self.clock, **options)
         self.runtime = make_runtime(table_paths(config.tables), self.clock, self.backend,
                                     config.params)
-        self.log = CallLog(self.clock, self.out.line, verbose=config.verbose)
+        self.log = CallLog(self.clock, self.out.line, verbose=config.verbose,
+                           json_lines=config.json)
         self.log.attach(self.runtime)
         self.pcap: Any = None
         self.addresses: list[Address] = []
@@ -167,6 +175,10 @@ class Server:
             self.log.forget(key)  # no session (safe default) or one that already ended
         return handled
 
+    def say(self, text: str, **record: Any) -> None:
+        """A status line, flushed at once: ``text``, or ``record`` as JSON with ``--format json``."""
+        self.out.now(json.dumps(record) if self.config.json else text)
+
     # -- stop --------------------------------------------------------------------------
     def begin_shutdown(self) -> int:
         """Refuse new calls and send ``Shutdown`` to every session; returns how many."""
@@ -229,25 +241,28 @@ async def serve(config: ServeConfig, out: TextIO | None = None, err: TextIO | No
         loop.add_signal_handler(sig, _on_signal, stop, server)
     try:
         for address in addresses:
-            server.out.now(f"listening on {address_text(address)}")
+            server.say(f"listening on {address_text(address)}", event="listening",
+                       address=address_text(address))
         server.out.start_flushing(server.clock)
         gc.collect()
         gc.freeze()
         await stop.wait()
         stop.clear()  # a second signal now cuts the drain short
         live = len(server.runtime.sessions)
-        server.out.now(f"shutting down: {live} session{'s' if live != 1 else ''} open, "
-                       f"draining for up to {config.drain:g} s")
+        server.say(f"shutting down: {live} session{'s' if live != 1 else ''} open, "
+                   f"draining for up to {config.drain:g} s", event="shutting_down",
+                   sessions=live, drain_s=config.drain)
         server.begin_shutdown()
         clean = await server.drain(config.drain, stop)
         if clean:
-            server.out.now("stopped: every call ended")
+            server.say("stopped: every call ended", event="stopped", open_calls=0, sessions={})
         else:
             remaining = server.still_open()
             calls = server.log.flush_open()
             detail = ", ".join(f"{n} {what}" for what, n in sorted(remaining.items())) or "none"
-            server.out.now(f"stopped: {calls} call{'s' if calls != 1 else ''} still open "
-                           f"(sessions: {detail})")
+            server.say(f"stopped: {calls} call{'s' if calls != 1 else ''} still open "
+                       f"(sessions: {detail})", event="stopped", open_calls=calls,
+                       sessions=dict(sorted(remaining.items())))
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)

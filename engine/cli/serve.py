@@ -7,7 +7,8 @@ Rules:
   ``--set NAME=VALUE`` (repeatable), ``--answer-delay SECONDS`` (the same as
   ``--set answer_delay=SECONDS``, applied after the ``--set`` values),
   ``--auth USER:PASSWORD`` (repeatable), ``--realm``, ``--trace FILE.pcap``,
-  ``-v``, ``--drain SECONDS`` (default 5), ``--backend NAME`` (default sip).
+  ``-v``, ``--drain SECONDS`` (default 5), ``--format text|json``,
+  ``--backend NAME`` (default sip).
 * ``--registrar`` is refused for now (the registrar comes in a later
   milestone): one line, exit 2.
 * Every usage problem — a bad listen address, an unknown parameter, a broken
@@ -78,6 +79,9 @@ def serve_command(
     drain: Annotated[float, typer.Option(
         "--drain", metavar="SECONDS",
         help="On SIGINT/SIGTERM, wait this long for calls to end.")] = 5.0,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", metavar="FORMAT",
+        help="text, or json (one JSON object per output line).")] = "text",
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
     test_loss: Annotated[float, typer.Option(
@@ -91,6 +95,9 @@ def serve_command(
         if registrar:
             raise UsageError("--registrar is not available yet (the registrar comes in a later "
                              "milestone); plain serve answers REGISTER with 405")
+        fmt = fmt.lower()
+        if fmt not in ("text", "json"):
+            raise UsageError(f"--format {fmt!r}: choose text or json")
         params = parse_sets(sets)
         if answer_delay is not None:
             from sipflow.runtime.params import ParamError, parse_duration
@@ -118,6 +125,7 @@ def serve_command(
             verbose=verbose,
             drain=number(drain, "--drain"),
             backend=backend,
+            json=fmt == "json",
             loss=fraction(test_loss, "--test-loss"),
         )
         code = run_serve(config)

@@ -18,6 +18,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("args, message", [
     (["serve", "--registrar"], "sipflow serve: --registrar is not available yet"),
+    (["serve", "--format", "xml"], "sipflow serve: --format 'xml': choose text or json"),
     (["serve", "--listen", "udp:::1:5060"], "sipflow serve: --listen: invalid listen address"),
     (["serve", "--listen", "sctp:127.0.0.1:0"], "unknown transport 'sctp'"),
     (["serve", "--set", "answer_delay"], "sipflow serve: --set 'answer_delay': expected NAME=VALUE"),

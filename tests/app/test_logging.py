@@ -108,3 +108,22 @@ def test_mark_all_names_the_command_that_ended_open_calls() -> None:
         log.on_published(session(key), "CallFailed", {})
         log.on_published(session(key), "SessionEnded", {})
     assert [line.rsplit(" ", 1)[1] for line in lines] == ['reason="Shutdown"'] * 2
+
+
+def test_json_lines() -> None:
+    import json
+
+    clock = VirtualClock()
+    lines: list[str] = []
+    log = CallLog(clock, lines.append, verbose=True, json_lines=True)
+    log.note("k", "DialogINVITE", parse_message(INVITE))
+    log.trace("in", "udp:127.0.0.1:5061", "INVITE sip:bob SIP/2.0\r\n\r\n")
+    clock.advance(0.25)
+    log.on_published(session("k"), "CallFailed", {"code": 480, "reason": "Temporarily Unavailable"})
+    log.on_published(session("k"), "SessionEnded", {})
+    message, call = (json.loads(line) for line in lines)
+    assert message == {"event": "message", "direction": "in", "peer": "udp:127.0.0.1:5061",
+                       "text": "INVITE sip:bob SIP/2.0\r\n\r\n"}
+    assert call == {"event": "call", "call_id": "c1@host", "from": "sip:alice@127.0.0.1",
+                    "to": "sip:bob@127.0.0.1", "outcome": "failed", "duration_s": 0.25,
+                    "reason": "480 Temporarily Unavailable"}

@@ -31,7 +31,9 @@ from .sipp_harness import SippRun, require_tool
 SIPFLOW = [sys.executable, "-c",
            "import sys; sys.argv[0] = 'sipflow'; from sipflow.cli.main import app; app()"]
 """The ``sipflow`` command of this interpreter (no reliance on PATH)."""
-LISTENING = re.compile(r"^listening on (udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)$", re.M)
+LISTENING = re.compile(r'^(?:listening on |\{"event": "listening", "address": ")'
+                       r'(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)', re.M)
+"""The bound address, from a text (``listening on …``) or ``--format json`` line."""
 
 
 @dataclass

@@ -7,6 +7,7 @@ asserts the clean exit 0 and one ``outcome=completed`` log line per call.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,20 @@ def test_trace_writes_every_message_to_pcap(sipflow_serve, sipp, tmp_path: Path)
     port = serve.ports["udp"]
     assert all(port in (m.src.port, m.dst.port) for m in capture.messages)
     assert serve.output().count("\n<<< ") == 0  # no message trace on stdout without -v
+
+
+@pytest.mark.interop(method="INVITE", role="uas")
+def test_json_output(sipflow_serve, sipp) -> None:
+    serve = sipflow_serve("--format", "json")
+    uac = sipp(sipp_uac(serve.ports["udp"], calls=5, rate=20), "uac")
+    with uac:
+        assert uac.wait(30) == 0, uac.output()[-2000:]
+    assert serve.stop() == 0
+    records = [json.loads(line) for line in serve.output().splitlines()]
+    events = [r["event"] for r in records]
+    assert events == ["listening"] + ["call"] * 5 + ["shutting_down", "stopped"]
+    assert records[0]["address"] == f"udp:127.0.0.1:{serve.ports['udp']}"
+    calls = records[1:6]
+    assert {c["outcome"] for c in calls} == {"completed"}
+    assert all(c["from"].startswith("sip:sipp@") and c["duration_s"] >= 0 for c in calls)
+    assert records[-1] == {"event": "stopped", "open_calls": 0, "sessions": {}}

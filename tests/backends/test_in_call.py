@@ -311,3 +311,16 @@ def test_an_unusable_answer_in_the_ack_ends_the_call(tmp_path: Path) -> None:
     assert b"m=audio" in ok.body  # the callee offered in the 200 (the INVITE had no offer)
     assert pair.callee.names() == ["IncomingCall", "CallFailed"]
     assert "BYE" in pair.wire() and session.state == "Terminated"
+
+
+def test_answer_before_the_prack_waits_for_it() -> None:
+    pair = Pair(callee_params={"answer_delay": "60s"})
+    session = pair.caller.call()
+    pair.run(0.015)  # the reliable 180 is out, its PRACK not yet in
+    (callee,) = pair.callee.runtime.sessions
+    assert callee.state == "RingingReliable"
+    assert pair.callee.runtime.dispatch(callee, "Answer")
+    assert callee.state == "AnswerOnPrack"
+    pair.run(1.0)
+    assert session.state == "Active" and callee.state == "Active"
+    assert pair.wire() == ["INVITE", "180", "PRACK", "200", "200", "ACK"]

@@ -13,7 +13,10 @@ Rules for a scenario (and for its peer in ``tests/interop/peers/``):
   finishes first closes the connection, and sipp fails a call that is still pausing;
 * ``Content-Length: [len]`` when a message has a body, ``Content-Length: 0`` otherwise;
 * the events, actions, guards and state timers a header names exist in sipflow's registry
-  and shipped tables (the headers must not drift from the code).
+  and shipped tables, and each ``State/Event`` it names is a row of the table sipflow
+  plays (``uas_call`` for a ``uac_*`` scenario, ``uac_call`` for a ``uas_*`` one, with
+  their fragments; ``Any`` covers every state but the final ones): the headers must not
+  drift from the code.
 
 Theory of operation: each scenario has a counterpart with the same file name in
 ``peers/`` that plays sipflow's role with sipp itself (a ``uac_*`` scenario is the caller,
@@ -36,8 +39,6 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-
-from sipflow.runtime.builtins import default_registry
 
 from .sipp_harness import SCENARIOS, SippRun, free_port
 
@@ -173,6 +174,25 @@ def shipped_timer_events() -> set[str]:
     return names
 
 
+def table_rows(table: str) -> set[tuple[str, str]]:
+    """(state, event) of every row of a shipped table and its fragments; ``Any`` expanded."""
+    yaml = YAML(typ="safe")
+    root = resources.files("sipflow.state_tables")
+    data = yaml.load(root.joinpath(f"{table}.yaml").read_text())
+    transitions = list(data.get("transitions") or [])
+    for fragment in data.get("include") or []:
+        transitions += yaml.load(root.joinpath("fragments", f"{fragment}.yaml").read_text()).get("transitions") or []
+    states = data.get("states") or {}
+    live = [name for name, spec in states.items() if not (spec or {}).get("final")]
+    pairs: set[tuple[str, str]] = set()
+    for row in transitions:
+        sources = [row["from"]] if isinstance(row["from"], str) else row["from"]
+        for source in sources:
+            for state in (live + ["Any"] if source == "Any" else [source]):
+                pairs.add((state, row["on"]))
+    return pairs
+
+
 def header_of(path: Path) -> str:
     found = re.match(r"\s*<\?xml[^>]*\?>\s*<!--(.*?)-->", path.read_text(), re.S)
     return found.group(1) if found else ""
@@ -180,21 +200,30 @@ def header_of(path: Path) -> str:
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.xml")), ids=lambda p: p.name)
 def test_header_names_exist_in_sipflow(path: Path) -> None:
+    from sipflow.runtime.builtins import default_registry  # here: the sipp tests need no sipflow
+
     registry = default_registry()
     timers = shipped_timer_events()
     header = header_of(path)
-    rows = header[header.index("Table rows exercised"):header.index("Checks:")]
+    section = header[header.index("Table rows exercised"):header.index("Checks:")]
     unknown = []
-    for name in re.findall(r"\b(Dialog[0-9A-Za-z]+|Send[A-Z][A-Za-z]*|Timer[A-Z][A-Za-z]*)\b", rows):
+    for name in re.findall(r"\b(Dialog[0-9A-Za-z]+|Send[A-Z][A-Za-z]*|Timer[A-Z][A-Za-z]*)\b", section):
         known = (name in timers if name.startswith("Timer")
                  else name in registry.actions if name.startswith("Send") else name in registry.events)
         if not known:
             unknown.append(name)
-    for guard in re.findall(r"the (\w+) guard|\{(\w+): \w+\}", rows):
+    for guard in re.findall(r"the (\w+) guard|\{(\w+): \w+\}", section):
         name = guard[0] or guard[1]
         if name not in registry.guards:
             unknown.append(name)
     assert not unknown, f"{path.name}: the header names what sipflow does not know: {unknown}"
+
+    table = "uas_call" if path.name.startswith("uac_") else "uac_call"
+    rows = table_rows(table)
+    named = re.findall(r"\b([A-Z][A-Za-z]+)/([A-Z][A-Za-z0-9]+)\b", section)
+    assert named, f"{path.name}: the header names no State/Event row of {table}"
+    missing = [f"{state}/{event}" for state, event in named if (state, event) not in rows]
+    assert not missing, f"{path.name}: {table} has no row for {missing}; update the header (or the table)"
 
 
 # -- running each scenario against its peer ---------------------------------------------------

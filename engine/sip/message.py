@@ -555,16 +555,6 @@ class SipMessage:
         cache["top_via"] = via
         cache.pop("vias", None)
 
-    def drop_parsed(self) -> None:
-        """Free the parsed header values kept by the accessors (they are parsed
-        again on next access); the fields themselves are untouched. The
-        transaction layer calls it on messages it keeps only for matching and
-        retransmission, so a lingering transaction holds strings, not objects."""
-        self._cache = {}
-        self._cache_hdr = None
-        self._cache_ver = -1
-        self.headers._first = None
-
     # -- output ------------------------------------------------------------
     def start_line(self) -> str:
         """The request or status line (no CRLF)."""
@@ -611,6 +601,47 @@ class SipMessage:
 
     def __bytes__(self) -> bytes:
         return self.serialize()
+
+
+def rebuild(data: bytes, source: Any = None) -> Request | Response:
+    """The message again from bytes that ``SipMessage._wire`` (or ``serialize``)
+    produced, without the parser's checks: those passed when the message was
+    first parsed or built. Fields come back with their text as raw lines and
+    are parsed lazily by the accessors, as before. Used by the transaction
+    layer to unpack the messages of lingering transactions."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("utf-8", "surrogateescape").split("\r\n")
+    fields: list[Field] = []
+    for line in lines[1:]:
+        c = line[:1]
+        if (c == " " or c == "\t") and fields:  # a folded field, as received
+            key, name, value, raw = fields[-1]
+            fields[-1] = (key, name, f"{value} {line.strip()}".strip(), f"{raw}\r\n{line}")
+            continue
+        name, _, value = line.partition(":")
+        name = name.rstrip(" \t")
+        fields.append((_KEYS.get(name) or _key(name), name, value.strip(), line))
+    start = lines[0]
+    msg: Request | Response
+    if start[:4] == "SIP/":
+        _, code, reason = (start.split(" ", 2) + [""])[:3]
+        msg = Response.__new__(Response)
+        msg.status = int(code)
+        msg.reason = reason
+    else:
+        method, _, rest = start.partition(" ")
+        uri = rest.rpartition(" ")[0]
+        msg = Request.__new__(Request)
+        msg.method = method
+        msg.uri = uri
+        msg._ruri = None
+    msg.headers = Headers._from_wire(fields)
+    msg.body = body
+    msg.source = source
+    msg._cache = {}
+    msg._cache_hdr = None
+    msg._cache_ver = -1
+    return msg
 
 
 class Request(SipMessage):

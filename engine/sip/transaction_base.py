@@ -25,7 +25,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sipflow.sip.parser import parse_message
+from sipflow.sip.message import rebuild
 from sipflow.sip.timers import TimerConfig, TimerHeap
 from sipflow.sip.types import Address
 
@@ -69,9 +69,9 @@ class Transaction:
     received, ``None`` before any) and ``user_data`` (free for the TU; also
     readable and writable as ``pending``).
 
-    A lingering transaction (see ``_slim``) keeps the message it received
-    packed as bytes: ``request`` / ``last_response`` parse it again on first
-    access (an equal message, not the same object).
+    A lingering transaction (see ``_slim``) keeps its messages packed as
+    bytes: ``request`` / ``last_response`` rebuild them on first access (an
+    equal message, not the same object; accessors parse lazily, as before).
     """
 
     __slots__ = (
@@ -136,9 +136,16 @@ class Transaction:
         self._packed_response = None
 
     def _slim(self) -> None:
-        """Lingering: pack the received message, free the other's parsed values
-        (called by the layer after the message that caused it is handled)."""
-        raise NotImplementedError
+        """Lingering: pack the request and the last response as bytes (called
+        by the layer after the message that caused it is handled)."""
+        request = self._request
+        if request is not None:
+            self._packed_request = _pack(request)
+            self._request = None
+        response = self._last_response
+        if response is not None:
+            self._packed_response = _pack(response)
+            self._last_response = None
 
     @property
     def pending(self) -> Any:
@@ -210,13 +217,10 @@ class Transaction:
 
 
 def _pack(message: Request | Response) -> tuple[bytes, Any]:
-    """A received message as bytes (it came off the wire, so it parses again)."""
+    """A message as bytes (untracked by the garbage collector) plus its source."""
     return (message._wire(), message.source)
 
 
 def _unpack(packed: tuple[bytes, Any] | None) -> Request | Response:
     assert packed is not None
-    data, source = packed
-    msg = parse_message(data, max_size=len(data))  # stamping may have grown it
-    msg.source = source
-    return msg
+    return rebuild(packed[0], packed[1])

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sipflow.sip.transaction_base import LayerPort, Transaction, TxnState, _pack
+from sipflow.sip.transaction_base import LayerPort, Transaction, TxnState
 from sipflow.sip.transaction_msg import build_non2xx_ack, status_of
 from sipflow.sip.types import Address
 
@@ -57,14 +57,6 @@ class ClientTransaction(Transaction):
 
     def _peer(self) -> Address:
         return self.dest
-
-    def _slim(self) -> None:
-        response = self._last_response
-        if response is not None:
-            self._packed_response = _pack(response)
-            self._last_response = None
-        if self._request is not None:
-            self._request.drop_parsed()
 
     def start(self, now: float) -> None:
         """Send the request and arm A/B (INVITE) or E/F (non-INVITE)."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sipflow.sip.errors import LocalProtocolError
-from sipflow.sip.transaction_base import LayerPort, Transaction, TxnState, _pack
+from sipflow.sip.transaction_base import LayerPort, Transaction, TxnState
 from sipflow.sip.transaction_msg import status_of
 from sipflow.sip.types import Address
 
@@ -62,14 +62,6 @@ class ServerTransaction(Transaction):
 
     def _peer(self) -> Address:
         return self.source
-
-    def _slim(self) -> None:
-        request = self._request
-        if request is not None:
-            self._packed_request = _pack(request)
-            self._request = None
-        if self._last_response is not None:
-            self._last_response.drop_parsed()
 
     # -- requests from the peer --------------------------------------------------
 

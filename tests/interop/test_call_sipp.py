@@ -41,6 +41,8 @@ def tcp_uas_scenario(folder: Path) -> Path:
 
 
 @pytest.mark.interop(method="INVITE", role="uac")
+@pytest.mark.interop(method="ACK", role="uac")
+@pytest.mark.interop(method="BYE", role="uac")
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_200_calls_at_50_per_second_to_sipp_uas(sipflow_call, sipp, tmp_path: Path,
                                                 transport: str) -> None:

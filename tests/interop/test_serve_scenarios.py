@@ -18,30 +18,6 @@ from .sipp_harness import SCENARIOS, free_port
 CALLS = 10
 
 
-CASES = [
-    pytest.param("uac_hold_resume.xml", (), "udp", "completed",
-                 marks=[pytest.mark.interop(method="INVITE", role="uas"),
-                        pytest.mark.interop(method="ACK", role="uas")], id="hold-resume"),
-    pytest.param("uac_hold_resume.xml", (), "tcp", "completed",
-                 marks=[pytest.mark.interop(method="INVITE", role="uas")], id="hold-resume-tcp"),
-    pytest.param("uac_update.xml", ("--answer-delay", "1"), "udp", "completed",
-                 marks=[pytest.mark.interop(method="UPDATE", role="uas"),
-                        pytest.mark.interop(method="PRACK", role="uas")], id="update"),
-    pytest.param("uac_100rel.xml", (), "udp", "completed",
-                 marks=[pytest.mark.interop(method="PRACK", role="uas")], id="100rel-supported"),
-    pytest.param("uac_100rel.xml", (), "tcp", "completed",
-                 marks=[pytest.mark.interop(method="PRACK", role="uas")], id="100rel-tcp"),
-    pytest.param("uac_100rel_require.xml", ("--set", "rel100=required"), "udp", "completed",
-                 marks=[pytest.mark.interop(method="PRACK", role="uas")], id="100rel-require"),
-    pytest.param("uac_info_dtmf.xml", (), "udp", "completed",
-                 marks=[pytest.mark.interop(method="INFO", role="uas")], id="info-dtmf"),
-    pytest.param("uac_options.xml", (), "udp", "completed",
-                 marks=[pytest.mark.interop(method="OPTIONS", role="uas")], id="options"),
-    pytest.param("uac_cancel.xml", ("--answer-delay", "1"), "udp", 'reason="DialogCANCEL"',
-                 marks=[pytest.mark.interop(method="CANCEL", role="uas")], id="cancel"),
-]
-
-
 def sipp_uac(scenario: str, port: int, transport: str, *extra: str,
              calls: int = CALLS, rate: int = 20) -> list[str]:
     return ["-sf", str(SCENARIOS / scenario), *(["-t", "t1"] if transport == "tcp" else []),
@@ -65,7 +41,28 @@ def check_run(uac, serve, calls: int, outcome: str) -> None:
     assert "stopped: every call ended" in serve.output()
 
 
-@pytest.mark.parametrize("scenario, serve_args, transport, outcome", CASES)
+@pytest.mark.parametrize("scenario, serve_args, transport, outcome", [
+    pytest.param("uac_hold_resume.xml", (), "udp", "completed",
+                 marks=[pytest.mark.interop(method="INVITE", role="uas"),
+                        pytest.mark.interop(method="ACK", role="uas")], id="hold-resume"),
+    pytest.param("uac_hold_resume.xml", (), "tcp", "completed",
+                 marks=[pytest.mark.interop(method="INVITE", role="uas")], id="hold-resume-tcp"),
+    pytest.param("uac_update.xml", ("--answer-delay", "1"), "udp", "completed",
+                 marks=[pytest.mark.interop(method="UPDATE", role="uas"),
+                        pytest.mark.interop(method="PRACK", role="uas")], id="update"),
+    pytest.param("uac_100rel.xml", (), "udp", "completed",
+                 marks=[pytest.mark.interop(method="PRACK", role="uas")], id="100rel-supported"),
+    pytest.param("uac_100rel.xml", (), "tcp", "completed",
+                 marks=[pytest.mark.interop(method="PRACK", role="uas")], id="100rel-tcp"),
+    pytest.param("uac_100rel_require.xml", ("--set", "rel100=required"), "udp", "completed",
+                 marks=[pytest.mark.interop(method="PRACK", role="uas")], id="100rel-require"),
+    pytest.param("uac_info_dtmf.xml", (), "udp", "completed",
+                 marks=[pytest.mark.interop(method="INFO", role="uas")], id="info-dtmf"),
+    pytest.param("uac_options.xml", (), "udp", "completed",
+                 marks=[pytest.mark.interop(method="OPTIONS", role="uas")], id="options"),
+    pytest.param("uac_cancel.xml", ("--answer-delay", "1"), "udp", 'reason="DialogCANCEL"',
+                 marks=[pytest.mark.interop(method="CANCEL", role="uas")], id="cancel"),
+])
 def test_scenario_against_serve(sipflow_serve, sipp, scenario: str, serve_args: tuple[str, ...],
                                 transport: str, outcome: str) -> None:
     serve = sipflow_serve(*serve_args, listen=(f"{transport}:127.0.0.1:0",))

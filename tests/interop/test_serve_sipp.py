@@ -36,6 +36,8 @@ def assert_all_completed(serve, calls: int) -> None:
 
 
 @pytest.mark.interop(method="INVITE", role="uas")
+@pytest.mark.interop(method="ACK", role="uas")
+@pytest.mark.interop(method="BYE", role="uas")
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_sipp_uac_200_calls_at_50_per_second(sipflow_serve, sipp, transport: str) -> None:
     serve = sipflow_serve(listen=(f"{transport}:127.0.0.1:0",))

@@ -22,10 +22,12 @@ Theory of operation: each scenario has a counterpart with the same file name in
 ``peers/`` that plays sipflow's role with sipp itself (a ``uac_*`` scenario is the caller,
 so its peer answers; a ``uas_*`` scenario answers, so its peer calls). The pair runs on
 127.0.0.1 with ports of their own, over UDP and TCP, bounded in calls and time, and both
-sipp processes must exit 0 with every call successful. Then a few peers are broken on
-purpose (a method missing from Allow, no RSeq, a wrong RAck, an ACK on a new branch, a
-hold answered sendrecv) and the scenario must fail: its checks really check. These tests
-never start sipflow; the tests against sipflow use the same files.
+sipp processes must exit 0 with every call successful. Variants ``peers/NAME+WHAT.xml``
+act out a lost message (a PRACK's 200, an ACK) or a retransmitted request, which the
+scenario must survive (over UDP). Then a few peers are broken on purpose (a method missing
+from Allow, a reliable 180 without Require, a wrong RAck, an ACK on a new branch, a hold
+answered sendrecv) and the scenario must fail: its checks really check. These tests never
+start sipflow; the tests against sipflow use the same files.
 """
 
 from __future__ import annotations

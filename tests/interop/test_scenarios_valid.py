@@ -12,6 +12,7 @@ Rules for a scenario (and for its peer in ``tests/interop/peers/``):
 * nothing follows the last message (no ``<pause>`` or ``<nop>``): over TCP, the peer that
   finishes first closes the connection, and sipp fails a call that is still pausing;
 * ``Content-Length: [len]`` when a message has a body, ``Content-Length: 0`` otherwise;
+  SDP names addresses with ``[media_ip]``, never ``[local_ip]`` (``[::1]`` over IPv6);
 * the events, actions, guards and state timers a header names exist in sipflow's registry
   and shipped tables, and each ``State/Event`` it names is a row of the table sipflow
   plays (``uas_call`` for a ``uac_*`` scenario, ``uac_call`` for a ``uas_*`` one, with
@@ -162,6 +163,8 @@ def test_scenario_follows_the_rules(path: Path) -> None:
         assert len(lengths) == 1, f"{where}: {first_line!r} needs exactly one Content-Length"
         expected = "[len]" if body.strip() else "0"
         assert lengths[0] == expected, f"{where}: {first_line!r} has Content-Length {lengths[0]}, wants {expected}"
+        assert "[local_ip]" not in body, \
+            f"{where}: {first_line!r} puts [local_ip] in SDP (bracketed over IPv6); use [media_ip]"
 
 
 def shipped_timer_events() -> set[str]:
@@ -230,27 +233,28 @@ def test_header_names_exist_in_sipflow(path: Path) -> None:
 
 # -- running each scenario against its peer ---------------------------------------------------
 
-def wait_bound(port: int, kind: int, timeout: float = 5.0) -> None:
-    """Wait until something holds ``port`` on 127.0.0.1 (our own bind fails), without talking to it."""
+def wait_bound(host: str, port: int, kind: int, timeout: float = 5.0) -> None:
+    """Wait until something holds ``host:port`` (our own bind fails), without talking to it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, kind) as probe:
+        with socket.socket(family, kind) as probe:
             try:
-                probe.bind(("127.0.0.1", port))
+                probe.bind((host, port))
             except OSError:
                 return
         time.sleep(0.02)
-    raise AssertionError(f"sipp did not bind 127.0.0.1:{port} within {timeout} s")
+    raise AssertionError(f"sipp did not bind {host} port {port} within {timeout} s")
 
 
-def sipp_args(xml: Path, port: int, transport: str, calls: int) -> list[str]:
-    return ["-sf", str(xml), "-t", "t1" if transport == "tcp" else "u1", "-i", "127.0.0.1",
+def sipp_args(xml: Path, host: str, port: int, transport: str, calls: int) -> list[str]:
+    return ["-sf", str(xml), "-t", "t1" if transport == "tcp" else "u1", "-i", host,
             "-p", str(port), "-m", str(calls), "-timeout", "20s", "-timeout_error",
             "-trace_stat", "-fd", "1", "-trace_err"]
 
 
 def run_pair(tmp_path: Path, scenario: Path, peer: Path, transport: str = "udp",
-             calls: int = CALLS, wait_peer: bool = True) -> tuple[SippRun, SippRun]:
+             calls: int = CALLS, wait_peer: bool = True, host: str = "127.0.0.1") -> tuple[SippRun, SippRun]:
     """Run ``scenario`` against ``peer``; returns (scenario run, peer run), both finished or stopped.
 
     A ``uac_*`` scenario is the caller (its peer listens), a ``uas_*`` scenario listens.
@@ -260,15 +264,16 @@ def run_pair(tmp_path: Path, scenario: Path, peer: Path, transport: str = "udp",
     scenario_listens = scenario.stem.startswith("uas_")
     server_xml, client_xml = (scenario, peer) if scenario_listens else (peer, scenario)
     kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
-    server_port, client_port = free_port(kind), free_port(kind)
+    server_port, client_port = free_port(kind, host), free_port(kind, host)
+    target = f"[{host}]:{server_port}" if ":" in host else f"{host}:{server_port}"
     (tmp_path / "server").mkdir()
     (tmp_path / "client").mkdir()
-    server = SippRun(sipp_args(server_xml, server_port, transport, calls), tmp_path / "server", timeout=25)
-    client = SippRun([*sipp_args(client_xml, client_port, transport, calls), "-r", "10",
-                      f"127.0.0.1:{server_port}"], tmp_path / "client", timeout=25)
+    server = SippRun(sipp_args(server_xml, host, server_port, transport, calls), tmp_path / "server", timeout=25)
+    client = SippRun([*sipp_args(client_xml, host, client_port, transport, calls), "-r", "10", target],
+                     tmp_path / "client", timeout=25)
     scenario_run, peer_run = (server, client) if scenario_listens else (client, server)
     with server:
-        wait_bound(server_port, kind)
+        wait_bound(host, server_port, kind)
         with client:
             scenario_run.wait()
             if wait_peer:
@@ -302,6 +307,27 @@ def test_scenario_passes_against_its_peer(tmp_path: Path, name: str, peer: Path,
     assert peer_run.returncode == 0, diagnosis(peer_run)
     assert calls_counted(scenario_run) == (str(CALLS), "0"), diagnosis(scenario_run)
     assert calls_counted(peer_run) == (str(CALLS), "0"), diagnosis(peer_run)
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.interop(method="INVITE", role="harness")
+@pytest.mark.parametrize("name", ["uac_hold_resume", "uac_100rel", "uas_reinvite_update_info"])
+def test_scenario_passes_over_ipv6(tmp_path: Path, name: str) -> None:
+    """Addresses in SIP are bracketed ([::1]), in SDP they are not: a few scenarios over ::1."""
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this host")
+    scenario_run, peer_run = run_pair(tmp_path, SCENARIOS / f"{name}.xml", PEERS / f"{name}.xml", host="::1")
+    assert scenario_run.returncode == 0, diagnosis(scenario_run)
+    assert peer_run.returncode == 0, diagnosis(peer_run)
+    assert calls_counted(scenario_run) == (str(CALLS), "0"), diagnosis(scenario_run)
 
 
 BROKEN_PEERS = [

@@ -394,9 +394,11 @@ class EndpointBackend:
     def _respond(self, handle: DialogHandle | None, params: Mapping[str, Any], now: float) -> None:
         rid = params.get("request_id")
         method = params.get("method")
+        current = True  # the request_* parameters describe the request answered
         if params.get("request") == "invite" or rid is None:
             rid = self._endpoint().pending_invite(handle) if handle is not None else None
             method = "INVITE"
+            current = False
             if rid is None:
                 raise ValueError(f"SendSIPResponse: no INVITE of {handle} waits for an answer")
         code = int(params["code"])
@@ -416,7 +418,7 @@ class EndpointBackend:
                 body = leg.body(kind, invite_response=invite,
                                 reliable=reliable or 200 <= code < 300,
                                 answers=invite or offered,
-                                reoffer=invite and 200 <= code < 300 and not offered
+                                reoffer=current and invite and 200 <= code < 300 and not offered
                                 and bool(params.get("request_in_dialog")))
         if method == "OPTIONS" and 200 <= code < 300:
             adv = self.advertised

@@ -324,3 +324,7 @@ def test_answer_before_the_prack_waits_for_it() -> None:
     pair.run(1.0)
     assert session.state == "Active" and callee.state == "Active"
     assert pair.wire() == ["INVITE", "180", "PRACK", "200", "200", "ACK"]
+    final = [m for _, m in pair.messages("200") if m.cseq.method == "INVITE"]
+    assert b"m=audio" in final[0].body
+    assert pair.caller.backend._calls[session.handle].sdp.pending is None
+    assert pair.callee.backend._calls[callee.handle].sdp.pending is None

@@ -340,11 +340,14 @@ BROKEN_PEERS = [
      "      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From: peer",
      "ACK of a 486 on a new branch"),
     ("uas_reinvite_update_info", "      a=recvonly\n", "      a=sendrecv\n", "hold answered sendrecv"),
+    ("uac_update", "      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendrecv\n",
+     "      a=sendrecv\n", "an UPDATE answered without m= line"),
+    ("uac_cancel", "SIP/2.0 487 Request Terminated", "SIP/2.0 486 Busy Here", "486 instead of 487 after CANCEL"),
 ]
 
 
 @pytest.mark.interop(method="INVITE", role="harness")
-@pytest.mark.parametrize(("name", "old", "new", "fault"), BROKEN_PEERS, ids=[b[3] for b in BROKEN_PEERS])
+@pytest.mark.parametrize(("name", "old", "new", "fault"), BROKEN_PEERS, ids=[f"{b[0]}: {b[3]}" for b in BROKEN_PEERS])
 def test_scenario_fails_against_a_broken_peer(tmp_path: Path, name: str, old: str, new: str, fault: str) -> None:
     text = (PEERS / f"{name}.xml").read_text()
     assert text.count(old) == 1, f"peers/{name}.xml changed: fix this test's mutation"

@@ -203,3 +203,29 @@ def test_ring_two_seconds_then_answer_with_reliable_provisionals() -> None:
     (prack_ok, _), = [(r, m) for r, m in pair.messages("200") if m.cseq.method == "PRACK"]
     (answer, _), = [(r, m) for r, m in pair.messages("200") if m.cseq.method == "INVITE"]
     assert answer.sent - prack_ok.sent == pytest.approx(2.0, abs=0.01)
+
+
+def test_407_is_answered_with_proxy_authorization() -> None:
+    from sipflow.sip.digest import DigestServer
+
+    proxy = DigestServer("proxy.example", {"alice": "secret"}, proxy=True, algorithms=("MD5",))
+    pair = Pair(callee_options={"auth": proxy})
+    session = pair.caller.call(auth_user="alice", auth_password="secret")
+    pair.run(1.0)
+    assert session.state == "Active"
+    assert pair.wire()[:4] == ["INVITE", "407", "ACK", "INVITE"]
+    second = pair.messages("INVITE")[1][1]
+    assert 'realm="proxy.example"' in (second.headers.get("Proxy-Authorization") or "")
+    assert 'algorithm=MD5' in (second.headers.get("Proxy-Authorization") or "")
+
+
+def test_options_and_cancel_are_never_challenged() -> None:
+    pair = Pair(callee_tables=["uas_call", "options"], callee_params={"answer_delay": "60s"},
+                callee_options={"auth": {"alice": "secret"}})
+    session = pair.caller.call(auth_user="alice", auth_password="secret")
+    pair.run(1.0)
+    assert session.state == "Ringing"
+    pair.caller.runtime.dispatch(session, "HangUp")
+    pair.run()
+    assert [m.status for _, m in pair.messages("200") if m.cseq.method == "CANCEL"] == [200]
+    assert [m.status for _, m in pair.messages("487")] == [487]

@@ -259,3 +259,12 @@ def test_options_sent_outside_a_dialog(tmp_path: Path) -> None:
     (_, answer), = pair.messages("200")
     assert "INVITE" in _tokens(answer.headers.get("Allow"))
     assert pair.caller.idle() and pair.callee.idle()
+
+
+def test_auth_challenges_message_but_never_options() -> None:
+    pair = Pair(callee_tables=["uas_call", "options"], callee_options={"auth": {"alice": "secret"}})
+    probe = Probe(pair)
+    (answer,) = probe.send("OPTIONS")
+    assert answer.status == 200
+    (answer,) = probe.send("MESSAGE", call_id="probe-3")
+    assert answer.status == 401 and answer.headers.get_all("WWW-Authenticate")

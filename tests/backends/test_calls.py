@@ -229,3 +229,20 @@ def test_options_and_cancel_are_never_challenged() -> None:
     pair.run()
     assert [m.status for _, m in pair.messages("200") if m.cseq.method == "CANCEL"] == [200]
     assert [m.status for _, m in pair.messages("487")] == [487]
+
+
+@pytest.mark.parametrize("rel100", ["supported", "never"])
+def test_every_call_completes_with_five_percent_loss(rel100: str) -> None:
+    pair = Pair(loss=0.05, delay=0.02)
+    runtime = pair.caller.runtime
+    runtime.subscribe(lambda s, name, data: runtime.post(s, "HangUp") if name == "CallEstablished" else None)
+    sessions = []
+    for i in range(40):
+        pair.clock.call_at(i * 0.05, lambda: sessions.append(pair.caller.call(rel100=rel100)))
+    pair.run()
+    assert len(sessions) == 40
+    assert pair.caller.names().count("CallEstablished") == 40
+    assert pair.caller.names().count("CallEnded") == 40
+    assert pair.callee.names().count("CallEnded") == 40
+    assert pair.net.counts["dropped"] > 0
+    assert pair.caller.idle() and pair.callee.idle()

@@ -19,6 +19,11 @@ def test_basic_call_on_the_wire(pair: Pair) -> None:
     assert invite.content_type == "application/sdp" and b"m=audio" in invite.body
     answers = [m for _, m in pair.messages("200") if m.cseq.method == "INVITE"]
     assert b"m=audio" in answers[0].body
+    pair.caller.runtime.dispatch(session, "HangUp")
+    pair.run()
+    assert pair.caller.names() == ["Ringing", "CallEstablished", "CallEnded"]
+    assert pair.callee.names() == ["IncomingCall", "CallEstablished", "CallEnded"]
+    assert pair.caller.idle() and pair.callee.idle()
 
 
 def test_cancel_before_the_answer_gets_487() -> None:

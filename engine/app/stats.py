@@ -69,7 +69,7 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def _fmt_ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000.0:.1f} ms"
+    return "-" if seconds is None else f"{seconds * 1000.0:.2f} ms"
 
 
 @dataclass

@@ -190,3 +190,11 @@ def test_stop_hangs_up_running_calls_and_fails_the_rest() -> None:
     assert callee.sent.count("SendCANCEL") == 3
     gen.stop("again")                 # a second stop changes nothing
     assert gen.stats.failed == 8
+
+
+def test_setup_times_come_from_the_stopwatch() -> None:
+    clock = VirtualClock()
+    ticks = iter([10.0, 10.0123])
+    gen = make(clock, Callee(clock, answer=0.5), count=1, stopwatch=lambda: next(ticks))
+    run(clock, gen)
+    assert gen.stats.setup_times == [pytest.approx(0.0123)]

@@ -56,7 +56,7 @@ def test_report_counts_and_line() -> None:
     stats.call_failed("timeout")
     stats.ended = 104.0
     assert stats.finished == 4 and not stats.all_passed
-    assert stats.summary_line() == "2 passed, 2 failed; setup p50 2.0 ms, p95 3.0 ms, p99 3.0 ms"
+    assert stats.summary_line() == "2 passed, 2 failed; setup p50 2.00 ms, p95 3.00 ms, p99 3.00 ms"
     report = stats.as_dict()
     assert report["passed"] == 2 and report["failed"] == 2 and report["established"] == 3
     assert report["setup_ms"] == {"p50": 2.0, "p95": 3.0, "p99": 3.0}

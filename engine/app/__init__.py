@@ -12,6 +12,9 @@ Rules:
 * ``logging`` writes one line per call (and message traces with ``-v``).
 * ``serve`` is the answering user agent (runtime + backend + signals + drain);
   ``load`` is the call generator (rate, concurrency, duration, timeout).
+* ``setup`` loads the tables and finds the backend (every failure one
+  ``UsageError`` line); ``output`` buffers log lines; ``loss`` is the
+  test-only ``--test-loss`` (drop a share of the UDP datagrams sent).
 
 Theory of operation: both applications build one ``sipflow.runtime.Runtime``
 over the shipped (or given) tables and one ``DialogBackend`` found by name in

@@ -8,7 +8,8 @@ Rules:
   ``--set answer_delay=SECONDS``, applied after the ``--set`` values),
   ``--auth USER:PASSWORD`` (repeatable), ``--realm``, ``--trace FILE.pcap``,
   ``-v``, ``--drain SECONDS`` (default 5), ``--format text|json``,
-  ``--backend NAME`` (default sip).
+  ``--backend NAME`` (default sip), and the hidden, test-only
+  ``--test-loss PERCENT``.
 * ``--registrar`` is refused for now (the registrar comes in a later
   milestone): one line, exit 2.
 * Every usage problem — a bad listen address, an unknown parameter, a broken

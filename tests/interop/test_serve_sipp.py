@@ -90,3 +90,18 @@ def test_json_output(sipflow_serve, sipp) -> None:
     assert {c["outcome"] for c in calls} == {"completed"}
     assert all(c["from"].startswith("sip:sipp@") and c["duration_s"] >= 0 for c in calls)
     assert records[-1] == {"event": "stopped", "open_calls": 0, "sessions": {}}
+
+
+@pytest.mark.interop(method="INVITE", role="uas")
+def test_one_server_on_udp_and_tcp_at_once(sipflow_serve, sipp) -> None:
+    serve = sipflow_serve(listen=("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
+    assert set(serve.ports) == {"udp", "tcp"} and serve.ports["udp"] != 0
+    udp = sipp(sipp_uac(serve.ports["udp"], calls=20, rate=20), "udp")
+    tcp = sipp(sipp_uac(serve.ports["tcp"], "-t", "t1", calls=20, rate=20), "tcp")
+    with udp, tcp:
+        assert udp.wait(30) == 0, udp.output()[-1500:]
+        assert tcp.wait(30) == 0, tcp.output()[-1500:]
+    for run in (udp, tcp):
+        assert run.stats()["SuccessfulCall(C)"] == "20"
+    assert serve.stop() == 0
+    assert_all_completed(serve, 40)

@@ -14,6 +14,10 @@ Rules:
 * Importing this module is cheap: the scenario machinery is imported only
   when a scenario runs, so the plugin costs nothing to test runs that have
   no scenario files.
+
+Theory of operation: ``pytest_collect_file`` claims ``*.scenario.yaml``;
+``ScenarioItem.runtest`` is ``load_scenario`` + ``run_scenario``, and
+``repr_failure`` prints ``ScenarioResult.report()`` instead of a traceback.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ Rules (one matcher per written value):
 A header that occurs several times is matched against its values joined with
 ``", "``, in order. A bad regular expression is refused when the scenario is
 loaded (``MatcherError``), never while it runs.
+
+Theory of operation: ``build_matcher`` turns the written value into a small
+frozen ``Matcher`` once; ``match`` is a comparison, a ``re.search`` or a
+presence test, and ``str()`` gives the form failures print.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ against the scenario JSON Schema (``schema.py``), and the first problem in file
 order becomes one ``ScenarioError`` at the line and column of the offending
 value (or key), worded in scenario terms (``steps[2].expect.status``), with a
 "did you mean" hint where one helps.
+
+Theory of operation: the validator is built from the registry's vocabulary
+(cached for the built-in registry); jsonschema reports every error, sorted
+here by source position, and for ``anyOf`` errors the deepest branch that got
+furthest is the one worth showing.
 """
 
 from __future__ import annotations

@@ -324,7 +324,8 @@ class SipMessage:
     @property
     def call_id(self) -> str:
         """The Call-ID."""
-        cache = self._cached()
+        h = self.headers
+        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
         value = cache.get("call_id")
         if value is None:
             value = cache["call_id"] = self._required("call-id")
@@ -333,7 +334,8 @@ class SipMessage:
     @property
     def cseq(self) -> CSeq:
         """The CSeq (number and method)."""
-        cache = self._cached()
+        h = self.headers
+        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
         value = cache.get("cseq")
         if value is None:
             value = cache["cseq"] = CSeq.parse(self._required("cseq"))
@@ -351,7 +353,8 @@ class SipMessage:
     @property
     def top_via(self) -> Via:
         """The first Via value (RemoteProtocolError when there is none)."""
-        cache = self._cached()
+        h = self.headers
+        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
         value = cache.get("top_via")
         if value is None:
             first = self.headers.get("via")
@@ -366,7 +369,8 @@ class SipMessage:
         return value
 
     def _name_addr(self, key: str, where: str) -> NameAddr:
-        cache = self._cached()
+        h = self.headers
+        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
         value = cache.get(key)
         if value is None:
             value = cache[key] = NameAddr.parse(self._required(key), where)
@@ -389,7 +393,8 @@ class SipMessage:
         match, the tag is read from the match's parameters (cached under
         ``tag_key``) without building the ``NameAddr``; once built, the
         ``NameAddr`` is authoritative."""
-        cache = self._cached()
+        h = self.headers
+        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
         value = cache.get(key)
         if type(value) is re.Match:
             tag = cache.get(tag_key, _MISSING)

@@ -85,12 +85,15 @@ class Transaction:
         "_last_response",
         "_packed_request",
         "_packed_response",
+        "_sent",
         "_layer",
         "_wire",
         "_interval",
         "_retx_token",
         "_life_token",
     )
+
+    _sends_requests = False  # a client transaction sends its request, a server its responses
 
     def __init__(
         self, layer: LayerPort, key: tuple, request: Request, reliable: bool, state: TxnState
@@ -105,6 +108,7 @@ class Transaction:
         # A lingering transaction's received message, as (bytes, source):
         self._packed_request: tuple[bytes, Any] | None = None
         self._packed_response: tuple[bytes, Any] | None = None
+        self._sent: bytes | None = None  # our own message as last sent (packed as is)
         self.user_data: Any = None
         self._layer = layer
         self._wire: bytes | None = None  # bytes to retransmit (request or last response)
@@ -140,12 +144,19 @@ class Transaction:
         by the layer after the message that caused it is handled)."""
         request = self._request
         if request is not None:
-            self._packed_request = _pack(request)
+            self._packed_request = self._pack(request)
             self._request = None
         response = self._last_response
         if response is not None:
-            self._packed_response = _pack(response)
+            self._packed_response = self._pack(response)
             self._last_response = None
+
+    def _pack(self, message: Request | Response) -> tuple[bytes, Any]:
+        """``message`` as bytes (untracked by the garbage collector) plus its
+        source: the bytes we sent for our own message, else ``_wire()``."""
+        if message.is_request is self._sends_requests and self._sent is not None:
+            return (self._sent, message.source)
+        return (message._wire(), message.source)
 
     @property
     def pending(self) -> Any:
@@ -214,11 +225,6 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state.value} key={self.key!r}>"
-
-
-def _pack(message: Request | Response) -> tuple[bytes, Any]:
-    """A message as bytes (untracked by the garbage collector) plus its source."""
-    return (message._wire(), message.source)
 
 
 def _unpack(packed: tuple[bytes, Any] | None) -> Request | Response:

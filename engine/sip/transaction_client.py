@@ -44,6 +44,8 @@ class ClientTransaction(Transaction):
 
     __slots__ = ("dest",)
 
+    _sends_requests = True
+
     def __init__(self, layer: LayerPort, key: tuple, request: Request, dest: Address) -> None:
         is_invite = request.method == "INVITE"
         super().__init__(
@@ -60,7 +62,7 @@ class ClientTransaction(Transaction):
 
     def start(self, now: float) -> None:
         """Send the request and arm A/B (INVITE) or E/F (non-INVITE)."""
-        self._wire = self.request.serialize()
+        self._wire = self._sent = self.request.serialize()
         if not self._transmit(self._wire):
             self._fail_transport(now)
             return

@@ -295,7 +295,7 @@ def _send_response(ctx: Any, **params: Any) -> None:
     for key, name in (("request_id", "request_id"), ("method", "method"), ("sdp", "request_sdp"),
                       ("in_dialog", "request_in_dialog")):
         value = data.get(key)
-        if value is not None:
+        if value is not None and value is not False:  # what the backend needs to know, nothing else
             params[name] = value
     ctx.perform("SendSIPResponse", params)
 

@@ -18,6 +18,10 @@ Rules:
   value (top Via, From, To, Contact); the accessor builds the value from it.
 - ``serialize()`` sets ``Content-Length`` from the body (changing the header
   only if it is missing or wrong) and returns the bytes to send.
+- Performance: fields are immutable tuples of strings (the garbage collector
+  stops tracking them; responses share the request's fields); ``rebuild``
+  turns bytes this module wrote back into an equal message without the
+  parser's checks (the transaction layer keeps lingering messages as bytes).
 
 Theory of operation: this module holds data and knows no grammar beyond
 field names; the start-line and eager checks live in ``sipflow.sip.parser``,
@@ -42,6 +46,7 @@ __all__ = [
     "COMPACT_FORMS",
     "LIST_HEADERS",
     "canonical_name",
+    "rebuild",
 ]
 
 COMPACT_FORMS: dict[str, str] = {

@@ -282,7 +282,16 @@ def _stamp_via(request: Request, source: Address) -> None:
     if not rport and via.host == source.host:
         return
     stamped = via.copy()
-    stamped.params["received"] = source.host
+    params = stamped.params
+    plain = rport and params["rport"] is None and "received" not in params
+    params["received"] = source.host
     if rport:
-        stamped.params["rport"] = str(source.port)
-    request._replace_top_via(str(stamped), stamped)
+        params["rport"] = str(source.port)
+    # The common case (a bare ";rport" last, no "received"): append to the text
+    # as written instead of writing the whole Via again.
+    text = request.headers.get("Via") if plain else None
+    if text is not None and text.endswith(";rport") and "," not in text:
+        text = f"{text}={source.port};received={source.host}"
+    else:
+        text = str(stamped)
+    request._replace_top_via(text, stamped)

@@ -128,6 +128,22 @@ def _check_field(name: str, value: str) -> None:
         raise LocalProtocolError(f"header {name}: value contains a line break")
 
 
+_VALID_KEYS: dict[str, str] = {}  # names already checked by _check_field -> lookup key
+
+
+def _checked_key(name: str, value: str) -> str:
+    """``_check_field`` then the lookup key; a name seen before skips its check."""
+    key = _VALID_KEYS.get(name)
+    if key is None:
+        _check_field(name, value)
+        key = _key(name)
+        if len(_VALID_KEYS) < 4096:
+            _VALID_KEYS[name] = key
+    elif "\r" in value or "\n" in value:
+        _check_field(name, value)  # raises
+    return key
+
+
 class Headers:
     """Ordered multi-map of header fields (see the module rules).
 
@@ -144,8 +160,7 @@ class Headers:
         self._first: dict[str, Field] | None = None
         out: list[Field] = []
         for name, value in fields:
-            _check_field(name, value)
-            out.append((_KEYS.get(name) or _key(name), name, value.strip(), None))
+            out.append((_checked_key(name, value), name, value.strip(), None))
         self._fields: list[Field] = out
 
     @classmethod
@@ -238,8 +253,7 @@ class Headers:
     def add(self, name: str, value: str, first: bool = False) -> None:
         """Add a field: after the others (default), or before the first field
         of the same name when ``first`` (e.g. a new top Via or Route)."""
-        _check_field(name, value)
-        key = _key(name)
+        key = _checked_key(name, value)
         new: Field = (key, name, value.strip(), None)
         if first:
             for i, f in enumerate(self._fields):

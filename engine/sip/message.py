@@ -415,6 +415,10 @@ class SipMessage:
         h = self.headers
         cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
         value = cache.get(key)
+        if value is None:  # not parsed yet (a message we built): validate as the parser does
+            m = NameAddr.match_fast(self._required(key).strip())
+            if m is not None:
+                value = cache[key] = m
         if type(value) is re.Match:
             tag = cache.get(tag_key, _MISSING)
             if tag is _MISSING:

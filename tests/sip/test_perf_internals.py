@@ -249,3 +249,16 @@ def test_a_finished_call_leaves_few_objects_for_the_collector_while_it_lingers()
     lingering = sum(v for ep in (ea, eb) for k, v in ep.counts().items() if k.endswith(("client", "server")))
     assert lingering == 220 * 4  # INVITE and BYE, client and server: all still lingering
     assert per_call < 30  # was 172 before messages were packed (measured 19)
+
+
+@pytest.mark.parametrize("value, tag", [("<sip:a@h>;tag=x1", "x1"), ("<sip:a@h>", None),
+                                        ("A <sip:a@h>;foo;tag=x2", "x2"),
+                                        ("\"A \\\"q\\\"\" <sip:a@h>;tag=x3", "x3"),
+                                        ("sip:a@h;tag=x4", "x4")])
+def test_tags_of_a_message_we_built_equal_the_name_addr_tags(value: str, tag: str | None):
+    built = Request("OPTIONS", "sip:b@h", [("From", value), ("To", value)])
+    assert built.from_tag == tag and built.to_tag == tag
+    assert built.from_.tag == tag and built.to.tag == tag
+    assert built.from_tag == tag  # the NameAddr, once built, stays authoritative
+    built.headers.set("To", "<sip:b@h>;tag=changed")
+    assert built.to_tag == "changed" and built.from_tag == tag

@@ -230,7 +230,10 @@ class _OneLine(logging.Formatter):
 def configure_stderr_logging(debug: bool = False) -> logging.Handler:
     """Log warnings and errors of ``sipflow.*`` to stderr, one line each (tracebacks with ``debug``)."""
     root = logging.getLogger("sipflow")
+    for old in [h for h in root.handlers if getattr(h, "sipflow_stderr", False)]:
+        root.removeHandler(old)  # called again in the same process (tests): one handler, not two
     handler = logging.StreamHandler()
+    handler.sipflow_stderr = True  # type: ignore[attr-defined]
     if debug:
         handler.setFormatter(logging.Formatter("sipflow: %(levelname)s: %(name)s: %(message)s"))
     else:
@@ -239,12 +242,11 @@ def configure_stderr_logging(debug: bool = False) -> logging.Handler:
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > handler.level:
         root.setLevel(handler.level)
-    root.propagate = False
     return handler
 
 
 def debug_requested() -> bool:
-    """True when ``sipflow --debug`` was given (the CLI then keeps Python's excepthook)."""
-    import sys
+    """True when ``sipflow --debug`` was given."""
+    from sipflow.cli import main
 
-    return sys.excepthook is sys.__excepthook__
+    return main.DEBUG

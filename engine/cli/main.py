@@ -2,6 +2,8 @@
 
 Each verb lives in its own module under ``sipflow.cli`` and is added here.
 Exit codes: 0 success, 1 a check or call failed, 2 unusable input or usage.
+The console script is ``run()``: an unexpected error becomes one line on
+stderr (exit 1) unless ``--debug`` was given, which keeps the traceback.
 """
 
 from __future__ import annotations
@@ -34,13 +36,24 @@ def main(
     debug: bool = typer.Option(False, "--debug", help="Show the traceback of unexpected errors."),
 ) -> None:
     """sipflow: SIP call flows as YAML state tables."""
-    sys.excepthook = sys.__excepthook__ if debug else _one_line_error
+    global DEBUG
+    DEBUG = debug
 
 
-def _one_line_error(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
-    """Without ``--debug``, an unexpected error is one line on stderr, not a traceback."""
-    print(f"sipflow: internal error: {exc_type.__name__}: {exc} (rerun with --debug for the traceback)",
-          file=sys.stderr)
+DEBUG = False
+"""True when ``sipflow --debug`` was given: unexpected errors keep their traceback."""
+
+
+def run() -> None:
+    """The console script: ``app()`` with unexpected errors reduced to one line (exit 1)."""
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of the command line
+        if DEBUG:
+            raise
+        print(f"sipflow: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        sys.exit(1)
 
 
 # Each verb module defines ``register(app)``; add one line here per verb.
@@ -55,3 +68,7 @@ def _register_verbs() -> None:
 
 
 _register_verbs()
+
+
+if __name__ == "__main__":
+    run()

@@ -29,7 +29,7 @@ import pytest
 from .sipp_harness import SippRun, require_tool
 
 SIPFLOW = [sys.executable, "-c",
-           "import sys; sys.argv[0] = 'sipflow'; from sipflow.cli.main import app; app()"]
+           "import sys; sys.argv[0] = 'sipflow'; from sipflow.cli.main import run; run()"]
 """The ``sipflow`` command of this interpreter (no reliance on PATH)."""
 LISTENING = re.compile(r'^(?:listening on |\{"event": "listening", "address": ")'
                        r'(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)', re.M)

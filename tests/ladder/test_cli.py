@@ -161,7 +161,7 @@ def test_bad_options(args, words):
 
 
 def test_the_installed_command_runs():
-    result = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import app; app()",
+    result = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import run; run()",
                              "ladder", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "FILE.pcap" in result.stdout
 

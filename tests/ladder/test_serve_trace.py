@@ -21,7 +21,7 @@ from sipflow.transport.bind import start_endpoint
 from sipflow.transport.driver import EndpointDriver
 from sipflow.transport.loop import run as run_on_loop
 
-SERVE = [sys.executable, "-c", "from sipflow.cli.main import app; app()", "serve"]
+SERVE = [sys.executable, "-c", "from sipflow.cli.main import run; run()", "serve"]
 
 
 class HangUp:

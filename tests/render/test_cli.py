@@ -84,7 +84,7 @@ def test_png_is_refused_on_a_terminal(tiny):
     leader, follower = pty.openpty()
     try:
         done = subprocess.run(
-            [sys.executable, "-c", "from sipflow.cli.main import app; app()",
+            [sys.executable, "-c", "from sipflow.cli.main import run; run()",
              "render", str(tiny), "--format", "png"],
             stdout=follower, stderr=subprocess.PIPE, timeout=60, check=False)
     finally:
@@ -154,7 +154,7 @@ def test_unwritable_output_is_one_line(tiny, tmp_path):
 
 
 def test_console_script_from_another_directory(tmp_path):
-    done = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import app; app()",
+    done = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import run; run()",
                            "render", "uac_call", "--format", "mermaid"],
                           cwd=tmp_path, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr.decode()
@@ -167,8 +167,8 @@ import sipflow.cli.render as cli_render
 def boom(table, fmt):
     raise RuntimeError("kaboom in " + fmt)
 cli_render.render = boom
-from sipflow.cli.main import app
-app()
+from sipflow.cli.main import run
+run()
 """
 
 
@@ -195,7 +195,7 @@ def test_binary_file_and_directory_are_one_line(tmp_path):
 
 
 def test_a_reader_that_leaves_early_is_not_an_error(dot_exe):
-    proc = subprocess.Popen([sys.executable, "-c", "from sipflow.cli.main import app; app()",
+    proc = subprocess.Popen([sys.executable, "-c", "from sipflow.cli.main import run; run()",
                              "render", "uac_call", "--format", "png"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None

@@ -194,7 +194,7 @@ def test_directory_given_to_load_table_is_one_error(tmp_path: Path) -> None:
 def test_real_process_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\x00" * 64)
-    proc = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import app; app()", "lint",
+    proc = subprocess.run([sys.executable, "-c", "from sipflow.cli.main import run; run()", "lint",
                            str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -30,7 +30,13 @@ the JSON goes to a file, stderr otherwise). One process, pinned to one core.
   Python SIP stack pays to move the same messages).
 * ``dialog_bytes``: bytes retained (tracemalloc) per idle confirmed dialog,
   leg included, one dialog on each side per call, after the transactions
-  are gone (virtual time past 64*T1).
+  are gone (virtual time past 64*T1); beside it, the bytes a finished call
+  keeps (both sides) while its four transactions linger (Timers J/L/M: up to
+  32 s on UDP, so a process at R calls/s holds about 32*R of them).
+
+Process setting we recommend for ``serve``/``call`` (not done by the core):
+``gc.freeze()`` after start-up and ``gc.set_threshold(20000, 20, 20)``
+(``--gc-threshold``); the core is measured with the default GC as well.
 
 Times are the CPU time of this process (``time.process_time``), wall-clock
 beside it; each figure is the best of ``--repeat`` runs.
@@ -416,9 +422,22 @@ def bench_dialog_bytes(args: argparse.Namespace) -> dict[str, Any]:
         tracemalloc.stop()
     counts = [loop.uac.counts(), loop.uas.counts()]
     per_dialog = (after - before) / (2 * n)
+    calls = CallLoop(1, 1000.0)
+    calls.run(50)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        calls.released = 0
+        calls.run(n)
+        gc.collect()
+        lingering = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
     return {
         "dialogs_per_side": n,
         "bytes_per_idle_dialog": round(per_dialog),
+        "bytes_per_finished_call_lingering_both_sides": round(lingering),
         "live_transactions": sum(v for c in counts for k, v in c.items()
                                  if k.endswith(("client", "server"))),
         "goal_bytes": GOAL_DIALOG_BYTES,
@@ -427,7 +446,11 @@ def bench_dialog_bytes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summary_dialog_bytes(r: dict[str, Any]) -> str:
-    return f"{r['bytes_per_idle_dialog']:,} B per idle confirmed dialog"
+    return (
+        f"{r['bytes_per_idle_dialog']:,} B per idle confirmed dialog, "
+        f"{r['bytes_per_finished_call_lingering_both_sides']:,} B per finished call while "
+        "its transactions linger"
+    )
 
 
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],

@@ -9,8 +9,10 @@ pinned to one core, with the same table and the same do-nothing guards and
 actions for both engines:
 
 * the table is the shipped ``uas_call`` (with its ``in_dialog`` fragment),
-  every action replaced by a function that does nothing and every guard by one
-  that holds;
+  every action replaced by a function that does nothing; the guards are the
+  built-in ones, which only read the event's data (a guard that always held
+  would pick the table's first INVITE row — the 488 for an unusable offer —
+  since the shipped rows are written to exclude each other);
 * ``engine``: calls through ``Runtime.deliver`` (the backend's entry) — each
   call opens a session on ``DialogINVITE``, then Answer, ACK, INFO, OPTIONS,
   UPDATE, INFO and BYE (8 events, the session ends in ``Terminated``); and
@@ -78,17 +80,13 @@ def _noop_action(ctx: Any, **params: Any) -> None:
     return None
 
 
-def _holds(ctx: Any, **params: Any) -> bool:
-    return True
-
-
 def noop_registry() -> Registry:
-    """The built-in names, with every action doing nothing and every guard holding."""
+    """The built-in names, with every action doing nothing (guards are the built-in reads)."""
     reg = default_registry()
     return Registry(
         dict(reg.events),
         {n: dataclasses.replace(a, func=_noop_action) for n, a in reg.actions.items()},
-        {n: dataclasses.replace(g, func=_holds) for n, g in reg.guards.items()},
+        dict(reg.guards),
         dict(reg.app_events),
     )
 

@@ -105,7 +105,7 @@ class Transaction:
         self.is_invite = request.method == "INVITE"
         self.reliable = reliable
         self._last_response: Response | None = None
-        # A lingering transaction's received message, as (bytes, source):
+        # A lingering transaction's messages, as (bytes, source):
         self._packed_request: tuple[bytes, Any] | None = None
         self._packed_response: tuple[bytes, Any] | None = None
         self._sent: bytes | None = None  # our own message as last sent (packed as is)
@@ -124,6 +124,11 @@ class Transaction:
             msg = self._request = _unpack(self._packed_request)  # type: ignore[assignment]
             self._packed_request = None
         return msg  # type: ignore[return-value]
+
+    @request.setter
+    def request(self, request: Request) -> None:
+        self._request = request
+        self._packed_request = None
 
     @property
     def last_response(self) -> Response | None:
@@ -189,9 +194,9 @@ class Transaction:
 
     def _linger(self) -> None:
         """The transaction entered a state where it only absorbs, matches or
-        retransmits kept bytes (Accepted, Completed, Confirmed): the layer frees
-        its messages' parsed values once the current message is handled (see
-        ``TransactionLayer``), so 32 s of lingering costs strings, not objects."""
+        retransmits kept bytes (Accepted, Completed, Confirmed): the layer packs
+        its messages as bytes once the current message is handled (see
+        ``TransactionLayer._slim``), so 32 s of lingering costs bytes, not objects."""
         self._layer._linger.append(self)
 
     def _arm(self, name: str, delay: float, now: float) -> None:

@@ -174,6 +174,8 @@ def test_lingering_transactions_keep_bytes_and_give_back_equal_messages():
     assert client.last_response.status == 200
     client.last_response = None  # the setter replaces what was packed
     assert client.last_response is None
+    server.request = received  # so does the request's
+    assert server.request is received
 
 
 # -- RFC 3581 stamping ----------------------------------------------------------------------

@@ -253,17 +253,25 @@ def _exit_timers(event_data: EventData) -> None:
 
 
 def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:
-    guards = crow.guards
+    """The row's guards as one closure: each guard's callable, parameters and negation are
+    unpacked once here, so a static guard costs one call (``guard.holds`` only for guards
+    whose parameters are resolved per session)."""
+    checks = tuple((guard, guard.func, guard.params, guard.negate, guard.dynamic)
+                   for guard in crow.guards)
 
     def condition(event_data: EventData) -> bool:
         ctx: Context = event_data.args[0]
-        for guard in guards:
-            try:
-                if not guard.holds(ctx):
+        guard = None
+        try:
+            for guard, func, params, negate, dynamic in checks:
+                if dynamic:
+                    if not guard.holds(ctx):
+                        return False
+                elif bool(func(ctx, **params)) is negate:
                     return False
-            except Exception as exc:  # a broken guard must not break the session
-                ctx.runtime.guard_failed(ctx, crow, guard, exc)
-                return False
+        except Exception as exc:  # a broken guard must not break the session
+            ctx.runtime.guard_failed(ctx, crow, guard, exc)
+            return False
         return True
 
     return condition

@@ -548,6 +548,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _directions(text: str) -> list[str]:
     names = [d.strip() for d in text.split(",") if d.strip()]
     bad = [d for d in names if d not in ("serve", "call")]
@@ -600,8 +604,12 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("sipp") is None:
         print("bench_calls: sipp is not installed (Debian package sip-tester)", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _interrupted)  # so every finally: stops its peers by PID
     try:
         result = run(args)
+    except KeyboardInterrupt:
+        print("bench_calls: interrupted; every peer started was stopped", file=sys.stderr)
+        return 130
     except (OSError, RuntimeError, AssertionError) as exc:
         print(f"bench_calls: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr)

@@ -248,13 +248,16 @@ class Headers:
                 break
         else:
             fields.append(new)
-        self._mutated()
+        self._version += 1
+        if self._first is not None:  # keep the index: ``new`` is now the first of its key
+            self._first[key] = new
 
     def add(self, name: str, value: str, first: bool = False) -> None:
         """Add a field: after the others (default), or before the first field
         of the same name when ``first`` (e.g. a new top Via or Route)."""
         key = _checked_key(name, value)
         new: Field = (key, name, value.strip(), None)
+        index = self._first
         if first:
             for i, f in enumerate(self._fields):
                 if f[0] == key:
@@ -262,9 +265,13 @@ class Headers:
                     break
             else:
                 self._fields.append(new)
+            if index is not None:
+                index[key] = new
         else:
             self._fields.append(new)
-        self._mutated()
+            if index is not None and key not in index:
+                index[key] = new
+        self._version += 1
 
     def remove(self, name: str) -> int:
         """Remove every field of ``name``; returns how many were removed."""
@@ -273,7 +280,9 @@ class Headers:
         self._fields = [f for f in self._fields if f[0] != key]
         removed = before - len(self._fields)
         if removed:
-            self._mutated()
+            self._version += 1
+            if self._first is not None:
+                self._first.pop(key, None)
         return removed
 
     def remove_first_value(self, name: str) -> str | None:
@@ -574,8 +583,11 @@ class SipMessage:
                     h.remove_first_value("Via")
                     h.add("Via", text, first=True)
                 else:
-                    fields[i] = ("via", f[1], text, None)
-                    h._mutated()
+                    new: Field = ("via", f[1], text, None)
+                    fields[i] = new
+                    h._version += 1
+                    if h._first is not None:
+                        h._first["via"] = new
                 break
         else:  # pragma: no cover - a request without Via never parses
             h.add("Via", text, first=True)

@@ -20,11 +20,13 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipflow.sip.endpoint import SipEndpoint
 from sipflow.sip.errors import RemoteProtocolError
 from sipflow.sip.events import RequestReceived
-from sipflow.sip.message import Request, Response, rebuild
+from sipflow.sip.message import Headers, Request, Response, rebuild
 from sipflow.sip.parser import make_response, parse_message
 from sipflow.sip.transaction_base import TxnState
 from sipflow.sip.transaction_msg import client_key, server_key
@@ -264,3 +266,35 @@ def test_tags_of_a_message_we_built_equal_the_name_addr_tags(value: str, tag: st
     assert built.from_tag == tag  # the NameAddr, once built, stays authoritative
     built.headers.set("To", "<sip:b@h>;tag=changed")
     assert built.to_tag == "changed" and built.from_tag == tag
+
+
+# -- the first-field index survives changes ---------------------------------------------------
+NAMES = ["Via", "v", "Route", "Contact", "m", "Subject", "X-A"]
+op_strategy = st.tuples(
+    st.sampled_from(["add", "add_first", "set", "remove", "remove_first_value", "get"]),
+    st.sampled_from(NAMES),
+    st.sampled_from(["a", "b, c", "d"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(["1", "2, 3"])), max_size=5),
+       ops=st.lists(op_strategy, max_size=12))
+def test_header_lookups_after_any_changes_equal_a_fresh_index(start, ops):
+    headers = Headers(start)
+    for op, name, value in ops:
+        if op == "add":
+            headers.add(name, value)
+        elif op == "add_first":
+            headers.add(name, value, first=True)
+        elif op == "set":
+            headers.set(name, value)
+        elif op == "remove":
+            headers.remove(name)
+        elif op == "remove_first_value":
+            headers.remove_first_value(name)
+        headers.get(name)  # builds the index when missing, so later changes keep it
+        fresh = Headers._from_wire(list(headers._fields))
+        for other in NAMES:
+            assert headers.get(other) == fresh.get(other)
+            assert (other in headers) == (other in fresh)

@@ -32,6 +32,18 @@ Rules:
   (``TableRefused``, whose message is lint's own lines) and checks itself the
   names it binds, so it never runs a table with a dangling name.
 
+* The shared machine is a ``TableMachine``: a plain ``transitions.Machine``
+  whose ``event_cls`` and ``transition_cls`` (transitions' documented
+  extension points) are ``FastEvent`` and ``FastTransition``. They run the
+  same machine data with the same semantics — rows tried in order, conditions
+  compared with their target, ``prepare``/``before``/``after``, exit, state
+  change, entry, ``on_final``, the machine-wide callback lists — minus what a
+  compiled table never uses: no ``functools.partial`` and ``Machine._process``
+  round trip, no per-callback ``logging`` calls (transitions makes about 20 of
+  them an event). Anything outside that (a queued machine, ``send_event``
+  off, ``prepare_event``/``finalize_event``/``on_exception``, a source state
+  without rows) goes through transitions' own code unchanged.
+
 Theory of operation: ``CompiledTable.triggers`` maps ``(state, event)`` to the
 transitions ``Event`` that holds at least one row for that pair, so the
 runtime answers "no row" with one dict lookup and never lets transitions
@@ -49,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 from transitions import Machine, State
 from transitions.core import Event as MachineEvent
-from transitions.core import EventData
+from transitions.core import EventData, Transition
 
 from sipflow.tables.model import ANY, ActionCall, GuardCall, Row, StateTimer, Table
 
@@ -187,6 +199,110 @@ class CompiledTable:
             row.fired = 0
 
 
+class FastTransition(Transition):
+    """A ``transitions.Transition`` that calls its callbacks directly (no logging calls).
+
+    Same order and meaning as ``Transition.execute``: ``prepare``; each
+    condition in order, compared with its target (``{unless: ...}``), the
+    first that fails ends the attempt; the machine's ``before_state_change``
+    then ``before``; for a row with a ``dest``: the source state's ``on_exit``,
+    the model's state set, ``event_data.state`` updated, the destination's
+    ``on_enter``, the machine's ``on_final`` for a final state; then ``after``
+    and the machine's ``after_state_change``. Callbacks given as strings are
+    resolved by the machine as usual. A machine with ``send_event`` off uses
+    transitions' own ``execute``.
+    """
+
+    def execute(self, event_data: EventData) -> bool:
+        """Try this transition for ``event_data``; True when it fired."""
+        machine = event_data.machine
+        if not machine.send_event:
+            return super().execute(event_data)
+        if self.prepare:
+            _run(machine, self.prepare, event_data)
+        for cond in self.conditions:
+            func = cond.func
+            if not callable(func):
+                func = machine.resolve_callable(func, event_data)
+            if func(event_data) != cond.target:
+                return False
+        if machine.before_state_change:
+            _run(machine, machine.before_state_change, event_data)
+        if self.before:
+            _run(machine, self.before, event_data)
+        if self.dest:  # None: an internal transition, no exit, no entry
+            self._change_state(event_data)
+        if self.after:
+            _run(machine, self.after, event_data)
+        if machine.after_state_change:
+            _run(machine, machine.after_state_change, event_data)
+        return True
+
+    def _change_state(self, event_data: EventData) -> None:
+        machine = event_data.machine
+        source = machine.get_state(self.source)
+        if source.on_exit:
+            _run(machine, source.on_exit, event_data)
+        machine.set_state(self.dest, event_data.model)
+        event_data.update(getattr(event_data.model, machine.model_attribute))
+        dest = machine.get_state(self.dest)
+        if dest.on_enter:
+            _run(machine, dest.on_enter, event_data)
+        if dest.final and machine.on_final:
+            _run(machine, machine.on_final, event_data)
+
+
+class FastEvent(MachineEvent):
+    """A ``transitions.Event`` whose ``trigger`` tries the source state's transitions itself.
+
+    ``Event.trigger`` wraps the attempt in a ``partial``, hands it to
+    ``Machine._process`` (for queued machines) and runs machine-wide
+    ``prepare_event``/``finalize_event``/``on_exception`` callbacks, logging
+    as it goes. A compiled table uses none of that, so this ``trigger`` reads
+    the model's state, builds the one ``EventData`` and tries the state's
+    transitions in order until one fires, returning whether one did. An
+    exception from a callback propagates, as it does in transitions without
+    ``on_exception``. When the machine is queued, does not send
+    ``EventData``, has any of those three callback lists, or the state has no
+    transition for this event (transitions then raises ``MachineError`` or
+    returns False), transitions' own ``trigger`` runs instead.
+    """
+
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        """Fire the first transition of the model's state whose conditions hold."""
+        machine = self.machine
+        if (machine.has_queue or not machine.send_event or machine.prepare_event
+                or machine.finalize_event or machine.on_exception):
+            return super().trigger(model, *args, **kwargs)
+        state = machine.get_model_state(model)
+        candidates = self.transitions.get(state.name)
+        if not candidates:
+            return super().trigger(model, *args, **kwargs)
+        event_data = EventData(state, self, machine, model, args=args, kwargs=kwargs)
+        for transition in candidates:
+            event_data.transition = transition
+            if transition.execute(event_data):
+                event_data.result = True
+                break
+        return event_data.result
+
+
+class TableMachine(Machine):
+    """The shared machine of a compiled table: a ``Machine`` with ``FastEvent`` and ``FastTransition``."""
+
+    event_cls = FastEvent
+    transition_cls = FastTransition
+
+
+def _run(machine: Machine, funcs: Iterable[Any], event_data: EventData) -> None:
+    """Call each callback with ``event_data`` (a string is resolved by the machine)."""
+    for func in funcs:
+        if callable(func):
+            func(event_data)
+        else:
+            machine.callback(func, event_data)
+
+
 def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> CompiledTable:
     """Compile ``table`` once, binding its guards and actions to ``registry``.
 
@@ -201,9 +317,9 @@ def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> Com
     final = frozenset(table.final_states)
     timers = {name: st.timers for name, st in table.states.items() if st.timers and not st.final}
 
-    machine = Machine(model=None, states=[_state(name, name in timers) for name in table.states],
-                      initial=table.initial, auto_transitions=False, send_event=True,
-                      ignore_invalid_triggers=False, name=table.name)
+    machine = TableMachine(model=None, states=[_state(name, name in timers) for name in table.states],
+                           initial=table.initial, auto_transitions=False, send_event=True,
+                           ignore_invalid_triggers=False, name=table.name)
 
     rows = [_compile_row(i, row, table, version, registry) for i, row in enumerate(table.rows)]
     non_final = [name for name in table.states if name not in final]

@@ -31,13 +31,14 @@ def test_shipped_scenario_passes(name: str) -> None:
 
 UNREACHED = """\
 Rows no scenario can reach with today's SIP core and backend (see the issue note):
-uac_call: uac_call.yaml:54 Idle --Shutdown (a session exists in Idle only inside MakeCall);
-uac_call.yaml:127 and in_dialog.yaml:85 (uac_call) DialogReleased (a safety net, never raised
-while a session owns the handle); in_dialog.yaml:84 Any --DialogTerminated (both tables: the core
-raises it only in Active/Holding/OnHold/Resuming, which have their own row); in_dialog.yaml:61
-DialogPRACK and :97 DialogCANCEL (both tables: the core answers stray PRACKs 481 and late CANCELs
-itself, never delivering them); in_dialog.yaml:99-101 SUBSCRIBE, NOTIFY, REFER (both tables: the
-backend answers them 405 and does not deliver them)."""
+uac_call 'Idle --Shutdown' (a session is in Idle only inside MakeCall); uac_call
+'Calling, Ringing, EarlyMedia, Cancelling --DialogReleased' and in_dialog 'Any --DialogReleased'
+(uac_call: a safety net, never raised while a session owns the handle); in_dialog
+'Any --DialogTerminated' (both tables: the event only comes in Active/Holding/OnHold/Resuming,
+which have their own row, or after the session ended); in_dialog 'Any --DialogPRACK' and
+'Any --DialogCANCEL' (both tables: the core answers stray PRACKs 481 and late CANCELs itself,
+never delivering them); in_dialog SUBSCRIBE, NOTIFY, REFER rows (both tables: the backend answers
+them 405 and does not deliver them)."""
 
 
 @pytest.mark.xfail(strict=True, reason=UNREACHED)

@@ -240,12 +240,13 @@ class FastTransition(Transition):
 
     def _change_state(self, event_data: EventData) -> None:
         machine = event_data.machine
-        source = machine.get_state(self.source)
+        states = machine.states  # by name: what ``get_state`` reads for a state given by name
+        source = states[self.source]
         if source.on_exit:
             _run(machine, source.on_exit, event_data)
-        machine.set_state(self.dest, event_data.model)
-        event_data.update(getattr(event_data.model, machine.model_attribute))
-        dest = machine.get_state(self.dest)
+        dest = states[self.dest]
+        setattr(event_data.model, machine.model_attribute, dest.value)  # ``set_state`` for one model
+        event_data.state = dest  # ``EventData.update`` with the value just set
         if dest.on_enter:
             _run(machine, dest.on_enter, event_data)
         if dest.final and machine.on_final:
@@ -274,9 +275,9 @@ class FastEvent(MachineEvent):
         if (machine.has_queue or not machine.send_event or machine.prepare_event
                 or machine.finalize_event or machine.on_exception):
             return super().trigger(model, *args, **kwargs)
-        state = machine.get_model_state(model)
-        candidates = self.transitions.get(state.name)
-        if not candidates:
+        state = machine.states.get(getattr(model, machine.model_attribute))
+        candidates = self.transitions.get(state.name) if state is not None else None
+        if not candidates:  # no row here, or a state ``get_model_state`` must look up itself
             return super().trigger(model, *args, **kwargs)
         event_data = EventData(state, self, machine, model, args=args, kwargs=kwargs)
         for transition in candidates:

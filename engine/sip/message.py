@@ -95,6 +95,7 @@ _CANONICAL: dict[str, str] = {
 
 _KEYS: dict[str, str] = {}
 _MISSING = object()
+_TAG_KEYS = {"from": "from_tag", "to": "to_tag"}  # accessor cache: header key -> its tag's key
 
 Field = tuple[str, str, str, str | None]
 """One header field: (lookup key, name as written, value, original text or None)."""
@@ -404,6 +405,9 @@ class SipMessage:
             value = cache[key] = NameAddr.parse(self._required(key), where)
         elif type(value) is re.Match:  # validated by the parser, built on first use
             value = cache[key] = NameAddr._from_match(value)
+            tag_key = _TAG_KEYS.get(key)
+            if tag_key is not None:  # from now on the NameAddr is authoritative
+                cache.pop(tag_key, None)
         return value
 
     @property
@@ -441,11 +445,21 @@ class SipMessage:
     @property
     def from_tag(self) -> str | None:
         """The From tag, or ``None``."""
+        h = self.headers
+        if self._cache_hdr is h and self._cache_ver == h._version:
+            tag = self._cache.get("from_tag", _MISSING)
+            if tag is not _MISSING:
+                return tag  # type: ignore[return-value]
         return self._tag("from", "from_tag", "From header")
 
     @property
     def to_tag(self) -> str | None:
         """The To tag, or ``None``."""
+        h = self.headers
+        if self._cache_hdr is h and self._cache_ver == h._version:
+            tag = self._cache.get("to_tag", _MISSING)
+            if tag is not _MISSING:
+                return tag  # type: ignore[return-value]
         return self._tag("to", "to_tag", "To header")
 
     def _name_addr_list(self, key: str, name: str) -> list[NameAddr]:

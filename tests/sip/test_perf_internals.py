@@ -298,3 +298,10 @@ def test_header_lookups_after_any_changes_equal_a_fresh_index(start, ops):
         for other in NAMES:
             assert headers.get(other) == fresh.get(other)
             assert (other in headers) == (other in fresh)
+
+
+def test_once_the_name_addr_is_built_its_tag_is_the_answer():
+    for message in (parse_message(INVITE), Request("OPTIONS", "sip:b@h", [("To", "<sip:b@h>;tag=t1")])):
+        first = message.to_tag  # cached from the match
+        message.to.params["tag"] = "mine"  # the NameAddr, once built, is authoritative
+        assert message.to_tag == "mine" and first in (None, "t1")

@@ -42,7 +42,12 @@ Rules:
   round trip, no per-callback ``logging`` calls (transitions makes about 20 of
   them an event). Anything outside that (a queued machine, ``send_event``
   off, ``prepare_event``/``finalize_event``/``on_exception``, a source state
-  without rows) goes through transitions' own code unchanged.
+  without rows) goes through transitions' own code unchanged. The machine-wide
+  lists are read from the attributes behind transitions' properties
+  (``_queued``, ``_before_state_change`` …: a property read is a Python call,
+  and there are six an event); ``tests/runtime/test_fast_machine.py`` compares
+  the classes with plain transitions, so a transitions release that stores
+  them elsewhere fails there.
 
 Theory of operation: ``CompiledTable.triggers`` maps ``(state, event)`` to the
 transitions ``Event`` that holds at least one row for that pair, so the
@@ -226,8 +231,8 @@ class FastTransition(Transition):
                 func = machine.resolve_callable(func, event_data)
             if func(event_data) != cond.target:
                 return False
-        if machine.before_state_change:
-            _run(machine, machine.before_state_change, event_data)
+        if machine._before_state_change:
+            _run(machine, machine._before_state_change, event_data)
         for func in self.before:  # ``_run`` inlined: nearly every row has one ``before``
             if callable(func):
                 func(event_data)
@@ -237,8 +242,8 @@ class FastTransition(Transition):
             self._change_state(event_data)
         if self.after:
             _run(machine, self.after, event_data)
-        if machine.after_state_change:
-            _run(machine, machine.after_state_change, event_data)
+        if machine._after_state_change:
+            _run(machine, machine._after_state_change, event_data)
         return True
 
     def _change_state(self, event_data: EventData) -> None:
@@ -252,8 +257,8 @@ class FastTransition(Transition):
         event_data.state = dest  # ``EventData.update`` with the value just set
         if dest.on_enter:
             _run(machine, dest.on_enter, event_data)
-        if dest.final and machine.on_final:
-            _run(machine, machine.on_final, event_data)
+        if dest.final and machine._on_final:
+            _run(machine, machine._on_final, event_data)
 
 
 class FastEvent(MachineEvent):
@@ -275,8 +280,8 @@ class FastEvent(MachineEvent):
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         """Fire the first transition of the model's state whose conditions hold."""
         machine = self.machine
-        if (machine.has_queue or not machine.send_event or machine.prepare_event
-                or machine.finalize_event or machine.on_exception):
+        if (machine._queued or not machine.send_event or machine._prepare_event
+                or machine._finalize_event or machine._on_exception):
             return super().trigger(model, *args, **kwargs)
         name = getattr(model, machine.model_attribute)
         state = machine.states.get(name)  # found: ``name`` is the state's name (``states`` is by name)

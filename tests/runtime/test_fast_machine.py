@@ -202,3 +202,20 @@ def test_a_queued_table_machine_still_queues():
     machine.add_transition("next", "B", "C")
     assert machine.events["go"].trigger(model) is True
     assert log == [("queued", True), ("still", "B")] and model.state == "C"
+
+
+def test_callbacks_set_on_a_compiled_machine_later_are_called(make_runtime):
+    """What the scenario observer does: machine-wide lists assigned after compiling take effect."""
+    rt = make_runtime(SIMPLE)
+    machine = rt.tables["simple"].machine
+    log: list[Any] = []
+    machine.before_state_change = [recorder(log, "bsc")]
+    machine.after_state_change = [recorder(log, "asc")]
+    session = rt.start_session("simple")
+    assert rt.dispatch(session, "Go") and rt.dispatch(session, "Next")
+    assert [(tag, event, state) for tag, event, state, _, _ in log] == [
+        ("bsc", "Go", "Idle"), ("asc", "Go", "A"), ("bsc", "Next", "A"), ("asc", "Next", "Done")]
+    machine.prepare_event = [recorder(log, "prepare_event")]  # now transitions' own path
+    other = rt.start_session("simple")
+    assert rt.dispatch(other, "Go") and other.state == "A"
+    assert log[-3][0] == "prepare_event"

@@ -395,7 +395,30 @@ class SipMessage:
             value = cache["top_via"] = Via.parse(items[0])
         elif type(value) is re.Match:  # validated by the parser, built on first use
             value = cache["top_via"] = Via._from_match(value)
+            cache.pop("top_branch", None)  # from now on the Via is authoritative
         return value
+
+    def _top_branch(self) -> str | None:
+        """The top Via's branch (what client matching needs), read from the
+        fast-path match without building the ``Via`` when it can be; the same
+        value and errors as ``top_via.branch``."""
+        h = self.headers
+        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
+        branch = cache.get("top_branch", _MISSING)
+        if branch is not _MISSING:
+            return branch  # type: ignore[return-value]
+        value = cache.get("top_via")
+        if value is None:  # a message we built: validate as the parser does
+            text = h.get("via")
+            if text is not None and "," not in text:
+                value = Via.match_fast(text)
+                if value is not None:
+                    cache["top_via"] = value
+        if type(value) is re.Match:
+            params = value.group(4)
+            branch = cache["top_branch"] = _split_plain_params(params).get("branch") if params else None
+            return branch  # type: ignore[return-value]
+        return self.top_via.branch
 
     def _name_addr(self, key: str, where: str) -> NameAddr:
         h = self.headers

@@ -40,7 +40,7 @@ def has_magic_cookie(branch: str | None) -> bool:
 
 def client_key(message: Request | Response) -> ClientKey:
     """Client matching key of a request we send or a response we receive (§17.1.3)."""
-    return (message.top_via.branch or "", message.cseq.method)
+    return (message._top_branch() or "", message.cseq.method)
 
 
 def _via_port(via_port: int | None, transport: str) -> int:

@@ -305,3 +305,23 @@ def test_once_the_name_addr_is_built_its_tag_is_the_answer():
         first = message.to_tag  # cached from the match
         message.to.params["tag"] = "mine"  # the NameAddr, once built, is authoritative
         assert message.to_tag == "mine" and first in (None, "t1")
+
+
+@pytest.mark.parametrize("via", [
+    "SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport",
+    "SIP/2.0/UDP h;rport;BRANCH=z9hG4bK2",
+    "SIP/2.0/TCP [::1]:5060;received=x",
+    "SIP/2.0/UDP h;branch=z9hG4bK3, SIP/2.0/UDP p;branch=z9hG4bKp",
+    "SIP / 2.0 / UDP h ; branch = z9hG4bK4",
+])
+def test_client_matching_branch_equals_the_top_via_branch(via: str):
+    built = Request("OPTIONS", "sip:b@h", [("Via", via), ("CSeq", "1 OPTIONS")])
+    parsed = parse_message(built.serialize().replace(b"OPTIONS sip", b"OPTIONS sip", 1)
+                           .replace(b"CSeq", b"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\n"
+                                    b"Call-ID: c\r\nCSeq", 1))
+    for message in (built, parsed):
+        expected = Request("OPTIONS", "sip:b@h", [("Via", via)]).top_via.branch
+        assert message._top_branch() == expected
+        assert client_key(message) == (expected or "", "OPTIONS")
+        message.top_via.params["branch"] = "z9hG4bKnew"  # the built Via is authoritative
+        assert message._top_branch() == "z9hG4bKnew"

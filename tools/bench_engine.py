@@ -17,8 +17,9 @@ actions for both engines:
   call opens a session on ``DialogINVITE``, then Answer, ACK, INFO, OPTIONS,
   UPDATE, INFO and BYE (8 events, the session ends in ``Terminated``); and
   in-dialog events (rows without ``to``) on established sessions;
-* ``breakdown``: where one event's time goes — ``transitions``'
-  ``Event.trigger`` alone (session as the model) versus ``Runtime.dispatch``;
+* ``breakdown``: where one event's time goes — the machine's
+  ``Event.trigger`` alone (session as the model; ``trigger_class`` names the
+  class: the compiler's ``FastEvent``) versus ``Runtime.dispatch``;
 * ``sessions``: ``start_session`` of N sessions (time, then tracemalloc bytes
   per session in a second pass);
 * ``naive``: the same table built as one ``transitions.Machine`` per session
@@ -158,6 +159,7 @@ def breakdown(table: Table, registry: Registry, events: int) -> dict[str, float]
     compiled = rt.tables[table.name]
     data = {"in_dialog": True}
     trigger = compiled.triggers[("Active", "DialogINFO")].trigger
+    event_cls = type(compiled.triggers[("Active", "DialogINFO")])
     ctx = Context(rt, session, Event("DialogINFO", data))
 
     def raw() -> Lap:
@@ -185,6 +187,7 @@ def breakdown(table: Table, registry: Registry, events: int) -> dict[str, float]
     full_us = best_of(3, full).cpu / events * 1e6
     return {
         "row": "Active + DialogINFO (no to, one action)",
+        "trigger_class": f"{event_cls.__module__}.{event_cls.__qualname__}",
         "transitions_trigger_us": round(raw_us, 3),
         "runtime_dispatch_us": round(full_us, 3),
         "runtime_overhead_us": round(full_us - raw_us, 3),

@@ -215,7 +215,9 @@ class FastTransition(Transition):
     ``on_enter``, the machine's ``on_final`` for a final state; then ``after``
     and the machine's ``after_state_change``. Callbacks given as strings are
     resolved by the machine as usual. A machine with ``send_event`` off uses
-    transitions' own ``execute``.
+    transitions' own ``execute``; a source or destination that is a subclass
+    of ``State`` (which may do more in ``enter``/``exit``) uses transitions'
+    own state change.
     """
 
     def execute(self, event_data: EventData) -> bool:
@@ -250,9 +252,12 @@ class FastTransition(Transition):
         machine = event_data.machine
         states = machine.states  # by name: what ``get_state`` reads for a state given by name
         source = states[self.source]
+        dest = states[self.dest]
+        if type(source) is not State or type(dest) is not State:  # a subclass may do more in exit/enter
+            super()._change_state(event_data)
+            return
         if source.on_exit:
             _run(machine, source.on_exit, event_data)
-        dest = states[self.dest]
         setattr(event_data.model, machine.model_attribute, dest.value)  # ``set_state`` for one model
         event_data.state = dest  # ``EventData.update`` with the value just set
         if dest.on_enter:

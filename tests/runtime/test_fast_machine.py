@@ -219,3 +219,26 @@ def test_callbacks_set_on_a_compiled_machine_later_are_called(make_runtime):
     other = rt.start_session("simple")
     assert rt.dispatch(other, "Go") and other.state == "A"
     assert log[-3][0] == "prepare_event"
+
+
+class LoudState(State):
+    """A ``State`` subclass that does more than its callbacks on entry and exit."""
+
+    def enter(self, event_data: Any) -> None:
+        event_data.model.log.append(("loud enter", self.name))
+        super().enter(event_data)
+
+    def exit(self, event_data: Any) -> None:
+        event_data.model.log.append(("loud exit", self.name))
+        super().exit(event_data)
+
+
+@pytest.mark.parametrize("cls", [Machine, TableMachine])
+def test_state_subclasses_keep_their_enter_and_exit(cls):
+    log: list[Any] = []
+    machine = cls(model=None, states=[LoudState("A", on_exit=[recorder(log, "exit A")]), State("B")],
+                  initial="A", auto_transitions=False, send_event=True)
+    machine.add_transition("go", "A", "B")
+    model = Model("A", log, {})
+    assert machine.events["go"].trigger(model) and model.state == "B"
+    assert [entry[0] for entry in log] == ["loud exit", "exit A"]

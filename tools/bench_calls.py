@@ -44,12 +44,15 @@ Theory of operation:
   stime, as a % of one core over the step).
 * ``--concurrent N`` holds N established calls (``sipp -sn uac -r 1000 -l N
   -d HOLD_MS -m N``) against a fresh ``sipflow serve``, and against ``sipp
-  -sn uas``: RSS per call is (RSS while N calls are up − idle RSS) / N, the
-  "while up" RSS being the highest sample between the moment the last call
-  was set up and the start of the hang-ups.
+  -sn uas``: RSS per call is (RSS while the calls are up − idle RSS) / the
+  calls up, the "while up" RSS being the highest sample while sipp's
+  ``CurrentCall`` column (one row a second) stood at its peak (``N`` when
+  the subject keeps up with the ramp; ``calls_up_peak`` says).
 * ``--soak S`` offers ``--soak-rate`` (default: half the maximum ``serve``
   sustained in this run) to one ``sipflow serve`` for S seconds and reports
-  its RSS after the first tenth of the run (warm-up) and at the end.
+  its RSS after a warm-up (40 s, past the 32 s that finished transactions
+  linger on UDP; a tenth of the run if longer; at most half of it), at every
+  tenth of the run, and at the end.
 
 Bad input (a missing ``sipp``, impossible options) ends with one line on
 stderr and exit code 2; a subject that crashes is reported in its step.
@@ -62,6 +65,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -83,6 +87,8 @@ from tests.interop.sipp_harness import SippRun, free_port  # noqa: E402
 SUSTAIN = 0.95
 """A step sustains its rate when calls completed / elapsed reach this share of it."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+WARMUP_S = 40.0
+"""Soak RSS is compared from here on (or a tenth of the run, if longer; at most half of it)."""
 
 
 # --------------------------------------------------------------------------- sampling
@@ -117,6 +123,7 @@ class Sampler:
     interval: float = 0.5
     samples: list[tuple[float, int]] = field(default_factory=list)
     _t0: float = 0.0
+    _epoch0: float = 0.0
     _cpu0: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -124,6 +131,7 @@ class Sampler:
 
     def start(self) -> Sampler:
         self._t0 = time.monotonic()
+        self._epoch0 = time.time()
         self._cpu0 = read_cpu_seconds(self.pid)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -153,6 +161,10 @@ class Sampler:
         inside = [rss for t, rss in self.samples if start <= t <= end]
         return max(inside) if inside else None
 
+    def rss_between_epochs(self, start: float, end: float) -> int | None:
+        """The highest RSS sampled between two wall-clock times (epoch seconds)."""
+        return self.rss_between(start - self._epoch0, end - self._epoch0)
+
     def summary(self) -> dict[str, object]:
         rss = [r for _, r in self.samples]
         return {"rss_kib_first": rss[0] if rss else None, "rss_kib_max": max(rss, default=None),
@@ -179,6 +191,29 @@ def sipp_figures(stats: dict[str, str]) -> dict[str, float | int]:
         raise ValueError(f"unexpected sipp -trace_stat row ({exc}): {stats}") from None
 
 
+def sipp_rows(workdir: Path) -> list[dict[str, str]]:
+    """Every row of the ``-trace_stat`` CSV file sipp wrote in ``workdir``, by column name."""
+    files = sorted(workdir.glob("*.csv"))
+    if not files:
+        return []
+    lines = [ln for ln in files[-1].read_text().splitlines() if ln.strip()]
+    header = lines[0].rstrip(";").split(";") if lines else []
+    return [dict(zip(header, ln.rstrip(";").split(";"), strict=False)) for ln in lines[1:]]
+
+
+def plateau(rows: list[dict[str, str]]) -> tuple[int, float, float] | None:
+    """The most calls sipp had up at once and the first and last time (epoch) it had them."""
+    try:
+        counts = [(sipp_epoch(r["CurrentTime"]), int(r["CurrentCall"])) for r in rows]
+    except (KeyError, ValueError):
+        return None
+    if not counts:
+        return None
+    peak = max(c for _, c in counts)
+    times = [t for t, c in counts if c == peak]
+    return peak, times[0], times[-1]
+
+
 def sipp_uac_args(port: int, rate: int, calls: int, timeout_s: float, *extra: str) -> list[str]:
     """sipp's basic UAC scenario towards 127.0.0.1:``port``, bounded in calls and time."""
     return ["-sn", "uac", "-i", "127.0.0.1", "-p", str(free_port()), "-r", str(rate),
@@ -186,12 +221,13 @@ def sipp_uac_args(port: int, rate: int, calls: int, timeout_s: float, *extra: st
             "-nostdin", *extra, f"127.0.0.1:{port}"]
 
 
-def sipp_uas(workdir: Path, timeout_s: float) -> tuple[SippRun, int]:
-    """Start sipp's basic UAS on a free port; returns the run and its port."""
+def sipp_uas(workdir: Path, timeout_s: float, calls: int = 0) -> tuple[SippRun, int]:
+    """Start sipp's basic UAS on a free port (exiting after ``calls`` calls, if given)."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
+    bound = ["-m", str(calls)] if calls else []
     uas = SippRun(["-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-trace_stat", "-fd", "1",
-                   "-timeout", f"{int(timeout_s)}s", "-nostdin"], workdir, timeout=timeout_s)
+                   "-timeout", f"{int(timeout_s)}s", "-nostdin", *bound], workdir, timeout=timeout_s)
     uas.start()
     time.sleep(0.2)  # sipp binds within milliseconds; UDP cannot be probed
     if uas.process is None or uas.process.poll() is not None:
@@ -276,12 +312,14 @@ def step_call(rate: int, args: argparse.Namespace, workdir: Path) -> Step:
     """``sipflow call`` at ``rate`` against a fresh ``sipp -sn uas``."""
     calls = max(1, round(rate * args.step_seconds))
     limit = args.step_seconds * 3 + 30
-    uas, port = sipp_uas(workdir / "uas", limit + 10)
+    uas, port = sipp_uas(workdir / "uas", limit + 10, calls)
     argv = [*SIPFLOW, "call", f"sip:bench@127.0.0.1:{port}", "--count", str(calls),
             "--rate", str(rate), "--concurrency", str(max(200, 2 * rate)), "--format", "json",
             "--timeout", str(limit)]
     out_path, err_path = workdir / "call.out", workdir / "call.err"
     note = ""
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, start_new_session=True)
@@ -297,9 +335,17 @@ def step_call(rate: int, args: argparse.Namespace, workdir: Path) -> Step:
                 proc.kill()
                 proc.wait(timeout=5)
         finally:
-            sampler.stop()  # CPU from the last sample while it ran
+            sampler.stop()
+            wall = time.monotonic() - t0
+            children1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # sipflow call, reaped
+            try:  # sipp exits by itself (-m) once every call ended, writing its last row
+                uas.wait(timeout=3)
+            except AssertionError:
+                pass  # wait() stopped it
             uas.stop()
     subject = sampler.summary()
+    used = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
+    subject["cpu_percent"] = round(100 * used / wall, 1) if wall > 0 else None
     try:
         report = json.loads(out_path.read_text())
         passed, failed, elapsed = int(report["passed"]), int(report["failed"]), float(report["elapsed_s"])
@@ -429,19 +475,24 @@ def hold_calls(target: str, n: int, hold_ms: int, args: argparse.Namespace,
             _stop_serve(server)
         else:
             uas.stop()
-    # every call is up from about ramp_s (plus setup) until hold_ms after the first one
-    held = sampler.rss_between(ramp_s + 1.0, hold_ms / 1000 - 0.5)
+    # the RSS while sipp had the most calls up (its -fd 1 rows: one a second)
+    top = plateau(sipp_rows(uac_dir))
+    held, peak = None, 0
+    if top is not None:
+        peak, first, last = top
+        held = sampler.rss_between_epochs(first - 0.5, last + 0.5 if last == first else last)
     stats = uac.stats()
     result: dict[str, object] = {
-        "calls": n, "hold_ms": hold_ms, "rss_kib_idle": idle, "rss_kib_held": held,
+        "calls": n, "hold_ms": hold_ms, "calls_up_peak": peak,
+        "rss_kib_idle": idle, "rss_kib_held": held,
         "rss_kib_max": sampler.summary()["rss_kib_max"], "cpu_percent": sampler.cpu_percent,
         "successful": int(stats.get("SuccessfulCall(C)", 0) or 0),
         "failed": int(stats.get("FailedCall(C)", 0) or 0),
-        "bytes_per_call": round((held - idle) * 1024 / n) if held and idle else None}
+        "bytes_per_call": round((held - idle) * 1024 / peak) if held and idle and peak else None}
     if note:
         result["note"] = note
     if held is None:
-        result["note"] = "no RSS sample while every call was up: make --hold-ms longer than the ramp"
+        result["note"] = "no RSS sample at sipp's peak of calls up: make --hold-ms longer"
     return result
 
 
@@ -476,14 +527,19 @@ def measure_soak(args: argparse.Namespace, rate: int, root: Path) -> dict[str, o
     finally:
         sampler.stop()
         _stop_serve(server)
-    warm = sampler.rss_between(0.1 * seconds, 0.1 * seconds + 2 * args.sample_interval + 0.5)
+    # warm-up: past the 32 s that finished transactions linger on UDP (Timers J, K, L, M)
+    warmup = min(max(0.1 * seconds, WARMUP_S), seconds / 2)
+    warm = sampler.rss_between(warmup, warmup + 2 * args.sample_interval + 0.5)
     end = sampler.summary()["rss_kib_last"]
+    series = [sampler.rss_between(t, t + 2 * args.sample_interval + 0.5)
+              for t in (seconds * k / 10 for k in range(1, 10))]
     try:
         fig: dict[str, object] = dict(sipp_figures(uac.stats()))
     except ValueError as exc:
         fig, note = {}, str(exc)
     result: dict[str, object] = {
-        "rate": rate, "seconds": seconds, **fig, "rss_kib_after_warmup": warm,
+        "rate": rate, "seconds": seconds, **fig, "warmup_s": warmup, "rss_kib_after_warmup": warm,
+        "rss_kib_every_tenth": series,
         "rss_kib_end": end, "rss_kib_max": sampler.summary()["rss_kib_max"],
         "rss_growth_kib": end - warm if isinstance(end, int) and warm else None,
         "cpu_percent": sampler.cpu_percent}

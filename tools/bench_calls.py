@@ -338,8 +338,8 @@ def step_call(rate: int, args: argparse.Namespace, workdir: Path) -> Step:
             sampler.stop()
             wall = time.monotonic() - t0
             children1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # sipflow call, reaped
-            try:  # sipp exits by itself (-m) once every call ended, writing its last row
-                uas.wait(timeout=3)
+            try:  # sipp exits by itself (-m) once every call ended (its uas scenario
+                uas.wait(timeout=6)  # keeps a call 4 s after the BYE), writing its last row
             except AssertionError:
                 pass  # wait() stopped it
             uas.stop()

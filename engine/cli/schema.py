@@ -2,8 +2,8 @@
 
 Rules:
 
-* Writes every schema of ``SCHEMAS`` (today ``state-table.schema.json``; later
-  issues add e.g. ``scenario.schema.json`` with one line) into DIR, by default the
+* Writes every schema of ``SCHEMAS`` (``state-table.schema.json`` and
+  ``scenario.schema.json``; a new schema is one more entry) into DIR, by default the
   package's ``schemas/`` folder (the repository's ``schemas/`` in a development
   install). Output is stable: 2-space JSON, keys in generation order, final newline,
   so the committed file only changes when the vocabulary does.

@@ -96,10 +96,11 @@ def test_published_schema_accepts_param_refs_and_timer_events() -> None:
 def test_cli_writes_every_schema_to_a_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["schema", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    for name in SCHEMAS:
+    for name, build in SCHEMAS.items():
         written = tmp_path / "out" / name
-        assert json.loads(written.read_text()) == published()
+        assert json.loads(written.read_text()) == build(default_registry())
         assert str(written) in result.output
+    assert json.loads((tmp_path / "out" / "state-table.schema.json").read_text()) == published()
 
 
 def test_cli_unwritable_folder_is_one_line_exit_2(tmp_path: Path) -> None:

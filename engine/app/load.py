@@ -283,7 +283,7 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
     from sipflow.clock import AsyncioClock
 
     from .progress import make_progress
-    from .setup import make_backend, make_runtime, table_paths
+    from .setup import make_backend, make_runtime, settle_gc, table_paths
 
     loop = asyncio.get_running_loop()
     clock = AsyncioClock(loop)
@@ -291,6 +291,7 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
     runtime = make_runtime(table_paths(config.tables, [CALL_TABLE]), clock, backend,
                            {k: v for k, v in config.params.items()})
     await _start_backend(backend, config.listen, runtime)
+    settle_gc()
     if config.loss:
         from .loss import drop_outgoing
 

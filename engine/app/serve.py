@@ -5,8 +5,9 @@ Rules:
 * Start-up: load and lint the tables (``--tables`` or the shipped ones),
   build the backend (``--backend``, default ``sip``), bind every ``--listen``
   spec and print one ``listening on TRANSPORT:HOST:PORT`` line per bound
-  address (the real port when the spec said 0). Then ``gc.freeze()``: what
-  start-up allocated is never scanned again by the cyclic collector.
+  address (the real port when the spec said 0). Then ``setup.settle_gc()``:
+  what start-up allocated is never scanned again by the cyclic collector, and
+  the young-generation threshold is raised.
 * Serving: the tables answer (``uas_call`` and whatever else is loaded). One
   log line per call on stdout (``sipflow.app.logging``); with ``-v`` every
   SIP message too; with ``--trace FILE`` every message goes to a pcap file.
@@ -51,7 +52,7 @@ from sipflow.transport.listen import ListenSpec
 from .logging import CallLog
 from .options import UsageError
 from .output import LineWriter
-from .setup import make_backend, make_runtime, table_paths
+from .setup import make_backend, make_runtime, settle_gc, table_paths
 
 POLL = 0.05
 """How often the drain checks whether everything has ended (seconds)."""
@@ -244,8 +245,7 @@ async def serve(config: ServeConfig, out: TextIO | None = None, err: TextIO | No
             server.say(f"listening on {address_text(address)}", event="listening",
                        address=address_text(address))
         server.out.start_flushing(server.clock)
-        gc.collect()
-        gc.freeze()
+        settle_gc()
         await stop.wait()
         stop.clear()  # a second signal now cuts the drain short
         live = len(server.runtime.sessions)

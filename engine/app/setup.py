@@ -16,6 +16,12 @@ Rules:
   name is a ``UsageError`` listing the registered ones, and so is ``loopback``
   (virtual time in one process: no socket for a peer to reach).
 
+* ``settle_gc()`` after start-up: freeze what start-up allocated and raise
+  the young-generation threshold (measured with ``tools/bench_sip.py``: the
+  default collector rescans the messages that finished transactions keep for
+  their 32 s timers; 20,000 takes loopback calls from ~2,400–2,800 to
+  ~3,000–3,500 per CPU second).
+
 Theory of operation: the two applications differ only in which tables they
 load and what they do with sessions; everything that can go wrong before the
 first packet is turned into a ``UsageError`` here, so the CLI can print one
@@ -24,6 +30,7 @@ line and exit 2.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -32,6 +39,15 @@ from typing import Any
 from sipflow.clock import Clock
 
 from .options import UsageError
+
+GC_THRESHOLD = (20000, 20, 20)
+
+
+def settle_gc() -> None:
+    """Collect, freeze start-up objects and raise the GC threshold (a process setting of serve and call)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def shipped_tables_dir() -> Path:

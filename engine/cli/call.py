@@ -27,9 +27,8 @@ and runs ``sipflow.app.load.run_calls`` on uvloop.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -41,6 +40,7 @@ from sipflow.app.options import (
     parse_listens,
     parse_sets,
 )
+from sipflow.cli.output import fail
 
 DEFAULT_LISTEN = "udp:127.0.0.1:0"
 FORMATS = ("text", "json")
@@ -116,7 +116,7 @@ def call_command(
         )
         code = run_calls(config)
     except UsageError as exc:
-        _fail(str(exc))
+        fail(f"sipflow call: {exc}")
     raise typer.Exit(code)
 
 
@@ -135,6 +135,3 @@ def check_uri(text: str) -> str:
     return text.strip()
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"sipflow call: {message}", file=sys.stderr)
-    raise typer.Exit(2)

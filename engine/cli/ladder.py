@@ -29,13 +29,13 @@ Theory of operation: read the capture, build a ``Ladder`` with
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from sipflow.cli.output import fail, write_result
 from sipflow.ladder import FORMATS, render
 from sipflow.ladder.model import from_capture
 from sipflow.trace.capture import read_capture
@@ -75,7 +75,7 @@ def ladder_command(
         fmt = SUFFIX_FORMATS.get(output.suffix.lower(), "text") if output else "text"
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        _fail(f"sipflow ladder: unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        fail(f"sipflow ladder: unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     named = _names(names or [])
     try:
         if str(capture_file) == "-":  # tcpdump -w - | sipflow ladder -
@@ -83,7 +83,7 @@ def ladder_command(
         else:
             capture = read_capture(capture_file)
     except PcapError as exc:
-        _fail(f"sipflow ladder: {exc}")
+        fail(f"sipflow ladder: {exc}")
     for problem in capture.problems[:MAX_PROBLEMS]:
         typer.echo(f"sipflow ladder: {capture.path}: {problem}", err=True)
     if len(capture.problems) > MAX_PROBLEMS:
@@ -100,7 +100,7 @@ def ladder_command(
 
         print_ladder(ladder, Console(), width)
         return
-    _write(render(ladder, fmt, width or 100), output)
+    write_result(render(ladder, fmt, width or 100), output, "ladder")
 
 
 def _names(items: list[str]) -> dict[str, str]:
@@ -112,28 +112,9 @@ def _names(items: list[str]) -> dict[str, str]:
             key = key.removeprefix(prefix)
         host, colon, port = key.rpartition(":")
         if not eq or not name.strip() or not colon or not host or not port.isdigit():
-            _fail(f"sipflow ladder: --name {item!r}: expected HOST:PORT=NAME "
+            fail(f"sipflow ladder: --name {item!r}: expected HOST:PORT=NAME "
                   f"(e.g. 127.0.0.1:5060=alice or [::1]:5060=bob)")
         named[key] = name.strip()
     return named
 
 
-def _write(result: str, output: Path | None) -> None:
-    data = result.encode("utf-8")
-    if output is None:
-        try:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        _fail(f"sipflow ladder: cannot write {output}: {exc.strerror or exc}")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(2)

@@ -24,13 +24,13 @@ failure is turned into one line by ``_fail``.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from sipflow.cli.output import fail, write_result
 from sipflow.tables.model import Table
 from sipflow.tables.render import FORMATS, RenderError, render
 
@@ -53,15 +53,15 @@ def render_command(
     """Draw a state table as Graphviz dot, SVG, PNG, Mermaid or a Markdown page."""
     fmt = (fmt or format_for(output)).lower()
     if fmt not in FORMATS:
-        _fail(f"sipflow render: unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        fail(f"sipflow render: unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if fmt == "png" and output is None and sys.stdout.isatty():
-        _fail("sipflow render: png is binary: write it with -o FILE or redirect stdout to a file")
+        fail("sipflow render: png is binary: write it with -o FILE or redirect stdout to a file")
     loaded = _load(table)
     try:
         result = render(loaded, fmt)
     except RenderError as exc:
-        _fail(str(exc) if exc.source else f"sipflow render: {exc}")
-    _write(result, output)
+        fail(str(exc) if exc.source else f"sipflow render: {exc}")
+    write_result(result, output, "render")
 
 
 SUFFIX_FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png",
@@ -82,27 +82,6 @@ def _load(name_or_path: str) -> Table:
     try:
         return load_table(name_or_path)
     except TableLoadError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
-def _write(result: str | bytes, output: Path | None) -> None:
-    data = result.encode("utf-8") if isinstance(result, str) else result
-    if output is None:
-        try:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError:
-            # The reader left early (``| head``): not an error. Point stdout at
-            # /dev/null so the interpreter's final flush does not complain.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        _fail(f"sipflow render: cannot write {output}: {exc.strerror or exc}")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(2)

@@ -25,9 +25,8 @@ Theory of operation: this module validates the options into a
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -39,6 +38,7 @@ from sipflow.app.options import (
     parse_listens,
     parse_sets,
 )
+from sipflow.cli.output import fail
 
 DEFAULT_LISTEN = "udp:127.0.0.1:5060"
 
@@ -131,10 +131,7 @@ def serve_command(
         )
         code = run_serve(config)
     except UsageError as exc:
-        _fail(str(exc))
+        fail(f"sipflow serve: {exc}")
     raise typer.Exit(code)
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"sipflow serve: {message}", file=sys.stderr)
-    raise typer.Exit(2)

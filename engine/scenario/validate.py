@@ -24,7 +24,7 @@ from jsonschema.exceptions import ValidationError
 
 from sipflow.runtime.registry import Registry
 from sipflow.tables.duration import DURATION_PATTERN
-from sipflow.tables.validate import path_text
+from sipflow.tables.validate import kind_of, path_text
 from sipflow.tables.yamlio import where, where_key, where_node
 
 from .schema import ADDRESS, CAMEL, METHOD, PARTICIPANT, STEP_KINDS, build_scenario_schema
@@ -78,19 +78,6 @@ def _position(data: Any, path: list[Any]) -> tuple[int, int]:
     return where(container, path[-1], where_node(container))
 
 
-def kind_of(value: Any) -> str:
-    """What a YAML value is, in words: ``a list``, ``the number 7``, ``'text'``."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    return repr(str(value))
 
 
 def _schema_message(err: ValidationError, data: Any, file: str) -> ScenarioError:

@@ -46,7 +46,8 @@ def path_text(path: Iterable[Any]) -> str:
     return text or "the file"
 
 
-def _kind_of(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words: ``a list``, ``the number 7``, ``'text'``."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -133,14 +134,14 @@ def _one(err: ValidationError, data: Any, file: str) -> list[Diagnostic]:
         missing = [k for k in err.validator_value if not isinstance(err.instance, dict) or k not in err.instance]
         message = f"{where_text} is missing {', '.join(repr(k) for k in missing)}"
     elif err.validator == "type":
-        message = f"{where_text} must be {_schema_words(err.schema)}, not {_kind_of(err.instance)}"
+        message = f"{where_text} must be {_schema_words(err.schema)}, not {kind_of(err.instance)}"
     elif err.validator == "pattern":
-        message = f"{where_text} must be {_schema_words(err.schema)}, not {_kind_of(err.instance)}"
+        message = f"{where_text} must be {_schema_words(err.schema)}, not {kind_of(err.instance)}"
     elif err.validator in ("enum", "const"):
         choices = err.validator_value if err.validator == "enum" else [err.validator_value]
-        message = f"{where_text} must be one of {', '.join(map(str, choices))}, not {_kind_of(err.instance)}"
+        message = f"{where_text} must be one of {', '.join(map(str, choices))}, not {kind_of(err.instance)}"
     elif err.validator == "anyOf":
-        message = f"{where_text} must be {_schema_words(err.schema)}, not {_kind_of(err.instance)}"
+        message = f"{where_text} must be {_schema_words(err.schema)}, not {kind_of(err.instance)}"
     elif err.validator == "minProperties":
         message = f"{where_text} must not be empty"
     elif err.validator == "maxProperties":
@@ -162,7 +163,7 @@ def validate(data: Any, file: str, kind: str) -> list[Diagnostic]:
         what = "state table" if kind == "table" else "fragment"
         line, col = where_node(data)
         return [error(file, line, col, "E-SCHEMA",
-                      f"the file must be a mapping (a {what}), not {_kind_of(data)}",
+                      f"the file must be a mapping (a {what}), not {kind_of(data)}",
                       "start with 'table: name', 'role:', 'initial:', 'states:' and 'transitions:'")]
     found: list[Diagnostic] = []
     for err in _validator(kind).iter_errors(data):

@@ -25,7 +25,7 @@ from jsonschema.exceptions import ValidationError
 from sipflow.runtime.registry import Registry
 from sipflow.tables.duration import DURATION_PATTERN
 from sipflow.tables.validate import kind_of, path_text
-from sipflow.tables.yamlio import where, where_key, where_node
+from sipflow.tables.yamlio import position_of, where, where_key
 
 from .schema import ADDRESS, CAMEL, METHOD, PARTICIPANT, STEP_KINDS, build_scenario_schema
 
@@ -48,7 +48,7 @@ def check_shape(data: dict[str, Any], file: str, registry: Registry | None = Non
     """
     validator, commands = _default_validator() if registry is None else _make_validator(registry)
     _check_steps(data, file, commands)
-    errors = sorted(validator.iter_errors(data), key=lambda e: _position(data, list(e.absolute_path)))
+    errors = sorted(validator.iter_errors(data), key=lambda e: position_of(data, list(e.absolute_path)))
     if errors:
         raise _schema_message(_deepest(errors[0]), data, file)
 
@@ -65,25 +65,12 @@ def _make_validator(registry: Registry) -> tuple[Draft202012Validator, frozenset
     return Draft202012Validator(build_scenario_schema(registry)), commands
 
 
-def _position(data: Any, path: list[Any]) -> tuple[int, int]:
-    container, node = None, data
-    for part in path:
-        container = node
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-    if container is None:
-        return where_node(data)
-    return where(container, path[-1], where_node(container))
-
-
 
 
 def _schema_message(err: ValidationError, data: Any, file: str) -> ScenarioError:
     path = list(err.absolute_path)
     place = path_text(path)
-    line, col = _position(data, path)
+    line, col = position_of(data, path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         allowed = list(err.schema.get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]

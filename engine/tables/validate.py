@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from .diagnostics import Diagnostic, error
 from .duration import DURATION_PATTERN
 from .schema import CAMEL, SNAKE, TIMER, structural_schema
-from .yamlio import where, where_key, where_node
+from .yamlio import position_of, where_key, where_node
 
 _PATTERNS = {
     CAMEL: "a CamelCase name (letters and digits, first letter upper case)",
@@ -71,19 +71,6 @@ def _walk(data: Any, path: list[Any]) -> Any:
     return node
 
 
-def _position(data: Any, path: list[Any]) -> tuple[int, int]:
-    container, node = None, data
-    for part in path:
-        container = node
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-    if container is None:
-        return where_node(data)
-    return where(container, path[-1], where_node(container))
-
-
 _REFS = {"#/$defs/duration": "a duration such as 180s", "#/$defs/paramRef": "{param: NAME}",
          "#/$defs/guard": "a guard", "#/$defs/action": "an action", "#/$defs/row": "a row",
          "#/$defs/event": "an event name", "#/$defs/stateName": "a state name",
@@ -108,7 +95,7 @@ def _one(err: ValidationError, data: Any, file: str) -> list[Diagnostic]:
     err = best_match([err]) if err.context else err
     path = list(err.absolute_path)
     where_text = path_text(path)
-    line, col = _position(data, path)
+    line, col = position_of(data, path)
     hint = "see 'State table format' in the README"
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         allowed = list(err.schema.get("properties", {}))

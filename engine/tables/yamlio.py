@@ -318,3 +318,21 @@ def plain(value: Any) -> Any:
     if isinstance(value, str):
         return str(value)
     return str(value)
+
+
+def position_of(data: Any, path: list[Any]) -> tuple[int, int]:
+    """(line, col) of the node at ``path`` (keys and indexes) in a loaded tree.
+
+    Where the path leads past what exists (a missing key), the deepest
+    container reached is named instead.
+    """
+    container, node = None, data
+    for part in path:
+        container = node
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    if container is None:
+        return where_node(data)
+    return where(container, path[-1], where_node(container))

@@ -271,15 +271,32 @@ def step_uac_against(target: str, rate: int, args: argparse.Namespace, workdir: 
     """``sipp -sn uac`` at ``rate`` against a fresh ``target`` ('reference' or 'serve')."""
     calls = max(1, round(rate * args.step_seconds))
     limit = args.step_seconds * 3 + 30
-    if target == "serve":
-        server = start_serve(workdir / "serve")
-        pid, port = server.process.pid, server.ports["udp"]  # type: ignore[union-attr]
-    else:
-        uas, port = sipp_uas(workdir / "uas", limit + 10)
-        pid = uas.process.pid  # type: ignore[union-attr]
+    stop_target, pid, port = start_target(target, workdir, limit)
     sampler = Sampler(pid, args.sample_interval).start()
     uac = SippRun(sipp_uac_args(port, rate, calls, limit), workdir / "uac", timeout=limit + 10)
     (workdir / "uac").mkdir(parents=True, exist_ok=True)
+    note = drive_uac(uac, sampler, stop_target)
+    try:
+        fig = sipp_figures(uac.stats())
+    except ValueError as exc:
+        return judge(rate, calls, 0, calls, 0.0, sampler.summary(), str(exc))
+    return judge(rate, calls, int(fig["completed"]), int(fig["failed"]), float(fig["elapsed_s"]),
+                 sampler.summary(), note)
+
+
+def start_target(target: str, workdir: Path, limit: float) -> tuple[Callable[[], None], int, int]:
+    """Start a fresh ``target`` ('serve' or sipp's UAS): (how to stop it, its PID, its UDP port)."""
+    if target == "serve":
+        server = start_serve(workdir / "serve")
+        return (lambda: _stop_serve(server), server.process.pid,  # type: ignore[union-attr]
+                server.ports["udp"])
+    uas, port = sipp_uas(workdir / "uas", limit + 10)
+    return uas.stop, uas.process.pid, port  # type: ignore[union-attr]
+
+
+def drive_uac(uac: SippRun, sampler: Sampler, stop_target: Callable[[], None]) -> str:
+    """Run the sipp UAC to its end, then stop the sampler and the target; returns a note
+    (the first line of sipp's failure to finish in time, or "")."""
     note = ""
     try:
         with uac:
@@ -289,16 +306,8 @@ def step_uac_against(target: str, rate: int, args: argparse.Namespace, workdir: 
                 note = str(exc).splitlines()[0]
     finally:
         sampler.stop()
-        if target == "serve":
-            _stop_serve(server)
-        else:
-            uas.stop()
-    try:
-        fig = sipp_figures(uac.stats())
-    except ValueError as exc:
-        return judge(rate, calls, 0, calls, 0.0, sampler.summary(), str(exc))
-    return judge(rate, calls, int(fig["completed"]), int(fig["failed"]), float(fig["elapsed_s"]),
-                 sampler.summary(), note)
+        stop_target()
+    return note
 
 
 def _stop_serve(server: ServeProcess) -> None:
@@ -449,12 +458,7 @@ def hold_calls(target: str, n: int, hold_ms: int, args: argparse.Namespace,
     """Hold ``n`` established calls against a fresh ``target``; RSS per call."""
     ramp_s = n / args.concurrent_rate
     limit = ramp_s + hold_ms / 1000 + 60
-    if target == "serve":
-        server = start_serve(workdir / "serve")
-        pid, port = server.process.pid, server.ports["udp"]  # type: ignore[union-attr]
-    else:
-        uas, port = sipp_uas(workdir / "uas", limit + 10)
-        pid = uas.process.pid  # type: ignore[union-attr]
+    stop_target, pid, port = start_target(target, workdir, limit)
     time.sleep(1.0)
     idle = read_rss_kib(pid)
     sampler = Sampler(pid, args.sample_interval).start()
@@ -462,19 +466,7 @@ def hold_calls(target: str, n: int, hold_ms: int, args: argparse.Namespace,
     uac_dir.mkdir(parents=True, exist_ok=True)
     uac = SippRun(sipp_uac_args(port, args.concurrent_rate, n, limit, "-l", str(n),
                                 "-d", str(hold_ms)), uac_dir, timeout=limit + 10)
-    note = ""
-    try:
-        with uac:
-            try:
-                uac.wait()
-            except AssertionError as exc:
-                note = str(exc).splitlines()[0]
-    finally:
-        sampler.stop()
-        if target == "serve":
-            _stop_serve(server)
-        else:
-            uas.stop()
+    note = drive_uac(uac, sampler, stop_target)
     # the RSS while sipp had the most calls up (its -fd 1 rows: one a second)
     top = plateau(sipp_rows(uac_dir))
     held, peak = None, 0
@@ -517,16 +509,7 @@ def measure_soak(args: argparse.Namespace, rate: int, root: Path) -> dict[str, o
     uac_dir.mkdir(parents=True, exist_ok=True)
     uac = SippRun(sipp_uac_args(server.ports["udp"], rate, round(rate * seconds), limit),
                   uac_dir, timeout=limit + 10)
-    note = ""
-    try:
-        with uac:
-            try:
-                uac.wait()
-            except AssertionError as exc:
-                note = str(exc).splitlines()[0]
-    finally:
-        sampler.stop()
-        _stop_serve(server)
+    note = drive_uac(uac, sampler, lambda: _stop_serve(server))
     # warm-up: past the 32 s that finished transactions linger on UDP (Timers J, K, L, M)
     warmup = min(max(0.1 * seconds, WARMUP_S), seconds / 2)
     warm = sampler.rss_between(warmup, warmup + 2 * args.sample_interval + 0.5)

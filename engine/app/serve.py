@@ -109,12 +109,6 @@ class Server:
         """Bind the listeners; returns the bound addresses (printed by ``serve``)."""
         from sipflow.transport.bind import BindError
 
-        # The backend finds the runtime through ``deliver.__self__`` when it is the
-        # runtime's own method; ours is the server's, so tell it directly.
-        if hasattr(self.backend, "runtime"):
-            self.backend.runtime = self.runtime
-        if hasattr(self.backend, "tables") and self.backend.tables is None:
-            self.backend.tables = list(self.runtime.tables.values())
         self._open_trace()
         try:
             await self.backend.start(list(self.config.listen), self.deliver)

@@ -38,10 +38,12 @@ The contract, in short (the README's "Backends" section has the full tables):
 * ``perform`` raises for what it cannot do (the runtime logs it against the
   row); it never blocks.
 
-Optional members the shipped backends add, which ``sipflow serve`` uses when
-present: ``runtime`` (set it before ``start`` when ``deliver`` is a wrapper),
-``local_addresses``, ``begin_shutdown()``, ``idle()``, ``counts()``,
-``driver`` (the transport driver, for traces).
+Optional members: ``attach(runtime)``, which ``Runtime(tables, registry, clock,
+backend)`` calls once so the backend knows the tables it serves (to build
+``Allow``/``Accept``/``Supported``) and the live sessions (to end them on
+shutdown); and, used by ``sipflow serve`` when present, ``local_addresses``,
+``begin_shutdown()``, ``idle()``, ``counts()``, ``driver`` (the transport
+driver, for traces).
 """
 
 from __future__ import annotations

@@ -100,19 +100,18 @@ class EndpointBackend(Incoming, Actions):
         self._fake = itertools.count(1)
 
     # -- wiring -------------------------------------------------------------------------
+    def attach(self, runtime: Any) -> None:
+        """Called by ``Runtime(..., backend)``: the runtime whose tables (for ``Allow``,
+        ``Accept``, ``Supported``) and sessions (for ``begin_shutdown``) this backend serves."""
+        self.runtime = runtime
+        if self.tables is None:
+            self.tables = list(runtime.tables.values())
+        if self.registry is None:
+            self.registry = runtime.registry
+
     def _bind(self, deliver: Callable[[BackendEvent], Any]) -> None:
-        """Remember ``deliver``; find the runtime (and its tables and registry): the
-        ``runtime`` attribute when set, else the object ``deliver`` is a method of."""
+        """Remember ``deliver`` and derive what we advertise from the attached tables."""
         self._deliver = deliver
-        owner = getattr(deliver, "__self__", None)
-        if self.runtime is None and owner is not None and hasattr(owner, "tables"):
-            self.runtime = owner
-        runtime = self.runtime
-        if runtime is not None:
-            if self.tables is None:
-                self.tables = list(runtime.tables.values())
-            if self.registry is None:
-                self.registry = runtime.registry
         if self.registry is None:
             from sipflow.runtime.builtins import default_registry
 

@@ -112,6 +112,9 @@ class Runtime:
         """``file:line`` of a row → how often one of its actions or guards raised."""
         self.timers = TimerService(clock, self.param, self.post)
         self.chains = ActionChains()
+        attach = getattr(backend, "attach", None)
+        if attach is not None:
+            attach(self)
 
     # -- sessions ----------------------------------------------------------------------
     def start_session(self, table_name: str, params: Mapping[str, Any] | None = None,

@@ -115,14 +115,14 @@ def test_hold_offer_is_flagged_and_failed_offers_roll_back() -> None:
     assert caller.sdp.pending is None
 
 
-def test_a_wrapped_deliver_with_the_runtime_set_still_derives_allow() -> None:
+def test_a_wrapped_deliver_still_derives_allow_from_the_attached_runtime() -> None:
     from sipflow.clock import VirtualClock
     from sipflow.runtime.runtime import Runtime
 
     clock = VirtualClock()
     backend = LoopbackBackend(clock)
     runtime = Runtime(["uas_call", "options"], None, clock, backend)
-    backend.runtime = runtime  # as `sipflow serve` does: it wraps deliver for its call log
+    assert backend.runtime is runtime  # Runtime(..., backend) attached itself
     backend.open(["udp:10.0.0.5:5060"], lambda event: runtime.deliver(event))
     assert "INVITE" in backend.advertised.allow
     assert backend.endpoint is not None and "INVITE" in backend.endpoint.config.allow

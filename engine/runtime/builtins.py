@@ -266,12 +266,12 @@ GLARE_PARAMS = (
     ParamSpec("event", "str", "the event to raise after the back-off (e.g. Hold or Resume)", required=True),
 )
 
-GLARE_OWNER = (2.1, 4.0)
-"""RFC 3261 14.1: the owner of the Call-ID (the UAC of the call) waits 2.1-4 s after a 491 ..."""
-GLARE_OTHER = (0.0, 2.0)
-"""... the other side 0-2 s."""
-
-_rng = random.Random()
+GLARE_OWNER = (210, 400)
+"""RFC 3261 14.1: the owner of the Call-ID (the UAC of the call) waits 2.1-4 s after a 491,
+"in units of 10 ms" (so 210-400 ticks of 10 ms) ..."""
+GLARE_OTHER = (0, 200)
+"""... the other side 0-2 s (0-200 ticks)."""
+GLARE_TICK = 0.01
 
 
 def _delegate(action: str) -> Any:
@@ -313,10 +313,17 @@ def _follow_redirect(ctx: Any) -> None:
     ctx.perform("FollowRedirect", {})
 
 
+def glare_delay(rng: random.Random, owner: bool) -> float:
+    """The back-off after a 491 (RFC 3261 14.1): a random multiple of 10 ms, 2.1-4 s for the
+    owner of the Call-ID, 0-2 s for the other side; drawn from ``rng``."""
+    low, high = GLARE_OWNER if owner else GLARE_OTHER
+    return round(rng.randint(low, high) * GLARE_TICK, 2)
+
+
 def _glare_backoff(ctx: Any, event: str) -> None:
-    low, high = GLARE_OWNER if ctx.session.table.table.role == "UAC" else GLARE_OTHER
+    # a UAC table's session sent the INVITE, so it generated the Call-ID: it is the owner
     runtime, session = ctx.runtime, ctx.session
-    delay = _rng.uniform(low, high)
+    delay = glare_delay(runtime.rng, session.table.table.role == "UAC")
     session.data["glare_delay"] = delay
     runtime.clock.call_at(runtime.clock.now() + delay, lambda: runtime.post(session, event))
 

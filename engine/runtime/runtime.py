@@ -4,7 +4,8 @@ Rules:
 
 * One ``Runtime`` holds the compiled tables (each compiled once), the
   sessions, one timer service on the one ``Clock``, and optionally the
-  backend that performs wire actions.
+  backend that performs wire actions, and the one ``rng`` (``random.Random``) that
+  actions draw from (``GlareBackoff``), so a seeded run is reproducible.
 * ``dispatch(session, event)`` runs the event now and returns whether a row
   fired; False means no row matched (recorded in ``unhandled``): the caller
   applies the safe default (405/481/501 …). An event for a session that is in
@@ -40,6 +41,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
+from random import Random
 from types import MappingProxyType
 from typing import Any
 
@@ -84,7 +86,7 @@ class Runtime:
 
     def __init__(self, tables: Iterable[Table | CompiledTable | str | Path], registry: Registry | None,
                  clock: Clock, backend: Any = None, *, params: Mapping[str, Any] | None = None,
-                 lint: bool = True) -> None:
+                 lint: bool = True, rng: Random | None = None) -> None:
         if registry is None:
             from .builtins import default_registry
 
@@ -92,6 +94,9 @@ class Runtime:
         self.registry = registry
         self.clock = clock
         self.backend = backend
+        self.rng = rng if rng is not None else Random()
+        """The randomness of actions (``GlareBackoff``): pass ``Random(seed)`` for a
+        reproducible run, as ``sipflow simulate`` does."""
         self.tables: dict[str, CompiledTable] = {}
         for item in tables:
             for compiled in self._compile(item, lint):

@@ -57,7 +57,7 @@ class TableAgent:
                                        user=participant.name)
         try:
             self.runtime = Runtime([participant.loaded], registry, clock, self.backend,
-                                   params=participant.parameters or None)
+                                   params=participant.parameters or None, rng=random.Random(seed))
         except TableRefused as exc:
             raise AgentError(f"table {participant.table!r} of {self.name!r} fails lint: "
                              f"{_first(exc)}") from None

@@ -23,9 +23,9 @@ Rules:
 * A failure names the step's ``file:line``, what was expected and what came;
   ``ScenarioResult.report()`` adds the ladder so far. Errors the engine logs
   during a run (an action that raised) are kept in ``errors`` and shown by
-  ``report()``, never printed as tracebacks. A scenario that cannot
-  be set up (a table that fails lint, a bad parameter) raises
-  ``ScenarioError``: that is unusable input, not a failed run.
+  ``report()``, never printed as tracebacks; ``failures`` counts them by row.
+  A scenario that cannot be set up (a table that fails lint, a bad parameter)
+  raises ``ScenarioError``: that is unusable input, not a failed run.
 
 Theory of operation: the runner owns the clock and the order of things;
 ``peer`` builds messages, ``agents`` wraps each table's runtime and backend,
@@ -90,6 +90,10 @@ class ScenarioResult:
     wall_time: float = 0.0
     errors: list[str] = field(default_factory=list)
     """Errors the engine logged during the run (an action or a guard that raised), one line each."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """Rows (``file:line``) whose actions or guards raised, and how often: the runtimes'
+    ``failures`` summed over the table participants. A passing scenario with failures
+    hides a defect of the table (a row whose action the backend refused)."""
 
     def ladder(self) -> Ladder:
         """The ladder of the run (up to the failure, for a failed run)."""
@@ -126,6 +130,7 @@ class ScenarioResult:
         return {"scenario": self.scenario.name, "file": self.scenario.file,
                 "passed": self.passed, "failure": failure,
                 "errors": list(self.errors),
+                "failures": dict(self.failures),
                 "virtual_time": round(self.virtual_time, 6),
                 "wall_time": round(self.wall_time, 6),
                 "messages": len(self.observer.network.trace)}
@@ -269,6 +274,13 @@ class _Run:
             out[table.name] = merge_rows(out.get(table.name, []), rows)
         return out
 
+    def failures(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for agent in self.agents.values():
+            for where, count in agent.runtime.failures.items():
+                out[where] = out.get(where, 0) + count
+        return out
+
     def close(self) -> None:
         for agent in self.agents.values():
             agent.close()
@@ -366,13 +378,14 @@ def run_scenario(scenario: Scenario, registry: Registry | None = None, *,
         try:
             failure = run.run()
             coverage = run.coverage()
+            failures = run.failures()
         finally:
             run.close()
     finally:
         logger.removeHandler(errors)
         logger.propagate = propagate
     return ScenarioResult(scenario, failure is None, failure, run.observer, coverage,
-                          run.clock.now(), time.perf_counter() - started, errors.lines)
+                          run.clock.now(), time.perf_counter() - started, errors.lines, failures)
 
 
 class _ErrorLog(logging.Handler):

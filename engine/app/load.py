@@ -22,6 +22,11 @@ Rules:
   is then over; ``done`` is true and ``on_done`` has been called once.
   ``stop(reason)`` does the same at once (``sipflow call`` calls it on SIGINT
   or SIGTERM, with ``interrupted``).
+* After the last call the endpoint lingers while it still holds a
+  transaction that may have to answer a peer's retransmission (our ACK to a
+  486 lost, our 200 to a BYE lost): until none is left, nothing has arrived
+  for T2 + 1 s, or 32 s (``sipflow.app.linger``). A clean run holds none and
+  ends at once. A signal during the linger ends it.
 * A call whose ``MakeCall`` fires no row (or whose action fails: the runtime
   logs it) is failed at once with ``not started: MakeCall failed``.
 
@@ -46,6 +51,7 @@ from typing import Any, TextIO
 from sipflow.clock import Clock, TimerHandle
 from sipflow.transport.listen import ListenSpec
 
+from .linger import Linger
 from .logging import failure_reason
 from .stats import CallStats
 
@@ -72,6 +78,8 @@ class LoadConfig:
     backend: str = "sip"
     loss: float = 0.0
     """Tests only: share of the UDP datagrams sent that are dropped (``--test-loss``)."""
+    verbose: bool = False
+    """``-v``: status lines on stderr (receive buffer, linger)."""
 
     def run_timeout(self) -> float:
         """``timeout``, or a default from the count, rate and duration."""
@@ -282,7 +290,7 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
     """Run the generator for ``config`` on the running loop; returns the stats."""
     from sipflow.clock import AsyncioClock
 
-    from .progress import make_progress
+    from .progress import ProgressReporter, make_progress
     from .setup import make_backend, make_runtime, settle_gc, table_paths
 
     loop = asyncio.get_running_loop()
@@ -301,29 +309,51 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
         runtime, clock, count=config.count, call_params=call_params(config), rate=config.rate,
         concurrency=config.concurrency, duration=config.duration,
         timeout=config.run_timeout(), on_done=finished.set, stopwatch=time.perf_counter)
-    progress = make_progress(err, config.count)
+    progress: ProgressReporter | None = make_progress(err, config.count)
     ticker: TimerHandle | None = None
 
     def tick() -> None:
         nonlocal ticker
-        progress.update(generator.stats, clock.now())
+        if progress is not None:
+            progress.update(generator.stats, clock.now())
         if not generator.done:
             ticker = clock.call_at(clock.now() + 0.25, tick)
 
+    def end_progress() -> None:
+        nonlocal ticker, progress
+        if ticker is not None:
+            ticker.cancel()
+            ticker = None
+        if progress is not None:
+            progress.update(generator.stats, clock.now())
+            progress.close()
+            progress = None
+
+    lingered = asyncio.Event()
+    linger = Linger(backend, clock, on_done=lingered.set)
+
+    def interrupt() -> None:
+        if not generator.done:
+            generator.stop("interrupted")
+        else:
+            linger.stop()
+
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
-        loop.add_signal_handler(sig, generator.stop, "interrupted")
+        loop.add_signal_handler(sig, interrupt)
     try:
         generator.start()
         tick()
         await finished.wait()
+        end_progress()
+        linger.start()
+        await lingered.wait()
+        if config.verbose:
+            print(linger.summary(), file=err)
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
-        if ticker is not None:
-            ticker.cancel()
-        progress.update(generator.stats, clock.now())
-        progress.close()
+        end_progress()
         await backend.stop(1.0)
     return generator.stats
 

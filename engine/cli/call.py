@@ -18,6 +18,9 @@ Rules:
 * SIGINT or SIGTERM ends the run early: calls in progress are hung up
   (CANCEL or BYE) and counted as failed (``interrupted``), the rest as ``not
   started (interrupted)``; the report is printed as usual.
+* After the last call the process lingers while a peer may still
+  retransmit to it (see ``sipflow.app.linger``); ``-v`` prints one line
+  saying how long and why it stopped.
 * Exit 0 only when every call passed, 1 otherwise, 2 for usage errors (one line
   on stderr, ``sipflow call: …``).
 
@@ -83,11 +86,16 @@ def call_command(
         "count, rate and duration).", show_default=False)] = None,
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Status lines on stderr: the receive buffer, the linger.")] = False,
     test_loss: Annotated[float, typer.Option(
         "--test-loss", hidden=True, metavar="PERCENT",
         help="Tests only: drop this share of the UDP datagrams sent.")] = 0.0,
 ) -> None:
-    """Place calls per the uac_call table; print N passed, M failed and setup-time percentiles."""
+    """Place calls per the uac_call table; print N passed, M failed and setup-time percentiles.
+
+    After the last call, sipflow call stays up while a peer may still retransmit to it (our ACK to a 486, or our 200 to its BYE, may have been lost): until no such transaction is left, nothing has arrived for 5 s (T2 + 1 s), or 32 s at most. A run where every call was answered 2xx and our BYE got its 200 holds none and exits at once. Ctrl-C ends the wait.
+    """
     from sipflow.app.load import LoadConfig, run_calls
 
     try:
@@ -113,6 +121,7 @@ def call_command(
             json=fmt == "json",
             backend=backend,
             loss=fraction(test_loss, "--test-loss"),
+            verbose=verbose,
         )
         code = run_calls(config)
     except UsageError as exc:

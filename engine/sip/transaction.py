@@ -41,11 +41,14 @@ Rules:
   parsed message never does).
 
 - A transaction that only lingers (Accepted, Completed, Confirmed: Timers
-  D, I, J, K, L, M, up to 32 s on UDP) keeps its request and last response
-  as bytes, packed on the next entry into the layer; ``txn.request`` and
-  ``txn.last_response`` rebuild an equal message on access. At 1,500 calls/s
-  that is ~100,000 transactions the cyclic garbage collector no longer
-  rescans object by object.
+  D, I, J, K, L, M, up to 32 s on UDP) is slimmed on the next entry into the
+  layer: it keeps its key, state, peer, the bytes it retransmits, its last
+  status (``txn.last_status``) and, for a client INVITE in Accepted, the
+  bytes of its request (the TU reads it for a retransmitted or forked 2xx);
+  the parsed messages are dropped (``txn.request``/``txn.last_response``
+  then raise ``LocalProtocolError``). At 1,000 calls/s that is ~64,000
+  transactions, so their bytes are the held-call memory budget
+  (``tools/bench_sip.py`` section ``lingering_bytes``).
 
 Theory of operation: two dicts (client and server keys → transaction) and
 one ``TimerHeap``. ``receive_*`` and ``respond`` route to the state machines
@@ -215,7 +218,7 @@ class TransactionLayer:
         if (
             self.auto_trying
             and txn.is_invite
-            and txn.last_response is None
+            and txn.last_status is None
             and txn.state is TxnState.PROCEEDING
         ):
             txn.respond(make_response(request, 100), now)
@@ -230,8 +233,7 @@ class TransactionLayer:
         txn = servers.get(server_key(ack, to_tag=None)) or servers.get(key)
         if txn is None:
             return None
-        sent = txn.last_response
-        if sent is None or sent.to_tag != ack.to_tag:
+        if txn.last_status is None or txn._sent_to_tag() != ack.to_tag:
             return None
         return txn
 
@@ -292,11 +294,12 @@ class TransactionLayer:
         return self._servers.get(key)
 
     def _slim(self) -> None:
-        """Pack the messages of the transactions that entered a lingering state
-        (``Transaction._slim``: bytes instead of objects, so 32 s of Timers
-        D/J/L/M cost the garbage collector nothing to rescan). Deferred to the
-        next entry into the layer, so the TU reads the parsed values while it
-        handles the message that caused the state change."""
+        """Slim the transactions that entered a lingering state
+        (``Transaction._slim``: only bytes and small values stay, so 32 s of
+        Timers D/J/L/M cost little memory and nothing for the garbage
+        collector to rescan). Deferred to the next entry into the layer, so
+        the TU reads the parsed values while it handles the message that
+        caused the state change."""
         for txn in self._linger:
             if txn.state is not TxnState.TERMINATED:
                 txn._slim()

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sipflow.sip.errors import LocalProtocolError
 from sipflow.sip.message import rebuild
 from sipflow.sip.timers import TimerConfig, TimerHeap
 from sipflow.sip.types import Address
@@ -66,12 +67,13 @@ class Transaction:
     Public attributes: ``key`` (the matching key), ``method``, ``request`` (the
     request that created the transaction), ``state`` (a ``TxnState``),
     ``is_invite``, ``reliable``, ``last_response`` (the last response sent or
-    received, ``None`` before any) and ``user_data`` (free for the TU; also
+    received, ``None`` before any), ``last_status`` (its status code) and ``user_data`` (free for the TU; also
     readable and writable as ``pending``).
 
-    A lingering transaction (see ``_slim``) keeps its messages packed as
-    bytes: ``request`` / ``last_response`` rebuild them on first access (an
-    equal message, not the same object; accessors parse lazily, as before).
+    A lingering transaction (see ``_slim``) keeps only what its state machine
+    needs: ``last_status`` stays; ``last_response`` and (except for a client
+    INVITE in Accepted, whose request is rebuilt from the bytes sent)
+    ``request`` raise ``LocalProtocolError`` once dropped.
     """
 
     __slots__ = (
@@ -84,7 +86,8 @@ class Transaction:
         "_request",
         "_last_response",
         "_packed_request",
-        "_packed_response",
+        "_status",
+        "_to_tag",
         "_sent",
         "_layer",
         "_wire",
@@ -105,10 +108,11 @@ class Transaction:
         self.is_invite = request.method == "INVITE"
         self.reliable = reliable
         self._last_response: Response | None = None
-        # A lingering transaction's messages, as (bytes, source):
+        # What a lingering transaction keeps of its messages (see ``_slim``):
         self._packed_request: tuple[bytes, Any] | None = None
-        self._packed_response: tuple[bytes, Any] | None = None
-        self._sent: bytes | None = None  # our own message as last sent (packed as is)
+        self._status: int | None = None  # status of the dropped last response
+        self._to_tag: str | None = None  # its To tag (server INVITE, RFC 2543 ACK matching)
+        self._sent: bytes | None = None  # the request as sent (client), packed as is
         self.user_data: Any = None
         self._layer = layer
         self._wire: bytes | None = None  # bytes to retransmit (request or last response)
@@ -118,12 +122,19 @@ class Transaction:
 
     @property
     def request(self) -> Request:
-        """The request that created the transaction."""
+        """The request that created the transaction. A lingering transaction
+        keeps it only where the TU may still need it (a client INVITE in
+        Accepted: rebuilt from the bytes sent, on each access); otherwise
+        reading it raises ``LocalProtocolError``."""
         msg = self._request
-        if msg is None:
-            msg = self._request = _unpack(self._packed_request)  # type: ignore[assignment]
-            self._packed_request = None
-        return msg  # type: ignore[return-value]
+        if msg is not None:
+            return msg
+        packed = self._packed_request
+        if packed is None:
+            raise LocalProtocolError(
+                f"{self!r} lingers and no longer keeps its request (see Transaction._slim)"
+            )
+        return rebuild(packed[0], packed[1])  # type: ignore[return-value]
 
     @request.setter
     def request(self, request: Request) -> None:
@@ -132,36 +143,59 @@ class Transaction:
 
     @property
     def last_response(self) -> Response | None:
-        """The last response sent or received, ``None`` before any."""
+        """The last response sent or received, ``None`` before any. A lingering
+        transaction keeps only its status (``last_status``): reading the
+        response then raises ``LocalProtocolError``."""
         msg = self._last_response
-        if msg is None and self._packed_response is not None:
-            msg = self._last_response = _unpack(self._packed_response)  # type: ignore[assignment]
-            self._packed_response = None
+        if msg is None and self._status is not None:
+            raise LocalProtocolError(
+                f"{self!r} lingers and keeps only the status of its last response "
+                "(read last_status)"
+            )
         return msg
 
     @last_response.setter
     def last_response(self, response: Response | None) -> None:
         self._last_response = response
-        self._packed_response = None
+        self._status = None
+
+    @property
+    def last_status(self) -> int | None:
+        """The status code of the last response sent or received, ``None``
+        before any (kept when the transaction lingers)."""
+        msg = self._last_response
+        return msg.status if msg is not None else self._status
 
     def _slim(self) -> None:
-        """Lingering: pack the request and the last response as bytes (called
-        by the layer after the message that caused it is handled)."""
-        request = self._request
-        if request is not None:
-            self._packed_request = self._pack(request)
-            self._request = None
+        """Lingering (Accepted, Completed, Confirmed): keep only what the state
+        machine still needs (called by the layer after the message that caused
+        it is handled, so the TU read the parsed values first).
+
+        Kept: the key, the state, the peer, the bytes to retransmit (``_wire``:
+        the last non-2xx or non-INVITE final response of a server, the ACK of
+        a client INVITE's non-2xx), the last status (``last_status``), a server
+        INVITE's To tag (RFC 2543 ACK matching), and for a client INVITE in
+        Accepted the bytes of the request, which the TU reads when a 2xx is
+        retransmitted or another fork answers. Dropped: the parsed request
+        and last response (``bench_sip.py lingering_bytes`` gives the figure).
+        """
         response = self._last_response
         if response is not None:
-            self._packed_response = self._pack(response)
+            self._status = response.status
+            if self.is_invite and not self._sends_requests and self.key[0] == "2543":
+                self._to_tag = response.to_tag
             self._last_response = None
+        request = self._request
+        if request is not None:
+            if self.is_invite and self._sends_requests and self.state is TxnState.ACCEPTED:
+                self._packed_request = (self._sent or request.serialize(), request.source)
+            self._request = None
+        self._sent = None
 
-    def _pack(self, message: Request | Response) -> tuple[bytes, Any]:
-        """``message`` as bytes (untracked by the garbage collector) plus its
-        source: the bytes we sent for our own message, else ``_wire()``."""
-        if message.is_request is self._sends_requests and self._sent is not None:
-            return (self._sent, message.source)
-        return (message._wire(), message.source)
+    def _sent_to_tag(self) -> str | None:
+        """The To tag of the last response (live or dropped by ``_slim``)."""
+        msg = self._last_response
+        return msg.to_tag if msg is not None else self._to_tag
 
     @property
     def pending(self) -> Any:
@@ -230,8 +264,3 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state.value} key={self.key!r}>"
-
-
-def _unpack(packed: tuple[bytes, Any] | None) -> Request | Response:
-    assert packed is not None
-    return rebuild(packed[0], packed[1])

@@ -134,6 +134,7 @@ class ClientTransaction(Transaction):
         elif state is TxnState.ACCEPTED:
             if 200 <= code < 300:  # RFC 6026 §8.4: every 2xx goes up, the TU ACKs it
                 self.last_response = response
+                self._linger()  # dropped again once handled
                 tu.on_response(self, response, now)
         elif state is TxnState.COMPLETED:
             if code >= 300:  # §17.1.1.2: a retransmitted final response gets the ACK again

@@ -118,7 +118,7 @@ class ServerTransaction(Transaction):
                 f"server transaction {self.key!r}"
             )
         self.last_response = response
-        wire = self._sent = response.serialize()
+        wire = response.serialize()
         config = self._layer.config
         if code < 200:
             self.state = TxnState.PROCEEDING

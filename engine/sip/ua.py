@@ -359,7 +359,7 @@ class UACore(ServerSide, ClientSide):
         for rid in list(leg.requests):
             txn = self._requests.get(rid)
             if txn is not None and txn.is_invite and (
-                txn.last_response is None or txn.last_response.status < 200
+                (txn.last_status or 0) < 200
             ):
                 if dialog.invite is not None:
                     self._drop_reliable(dialog.invite)

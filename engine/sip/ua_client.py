@@ -643,7 +643,7 @@ class ClientSide:
             return False
         if leg.cancel_sent or leg.cancel_pending:
             return True
-        if leg.invite_txn.last_response is None:
+        if leg.invite_txn.last_status is None:
             leg.cancel_pending = True
             return True
         self._send_cancel(leg, now)

@@ -81,12 +81,12 @@ class ServerSide:
             return
         try:
             self._on_request(txn, request, now)
-            if txn.is_invite and txn.last_response is None and txn.user_data is not None:
+            if txn.is_invite and txn.last_status is None and txn.user_data is not None:
                 self._schedule_trying(txn, now)
         except RemoteProtocolError as exc:
             log.info("answered %s from %s with %d: %s", request.method, source,
                      exc.status or 400, exc.reason)
-            if txn.last_response is None or txn.last_response.status < 200:
+            if (txn.last_status or 0) < 200:
                 self._reject(txn, exc.status or 400, now, warning=exc.reason)
 
     def _schedule_trying(self, txn: ServerTransaction, now: float) -> None:
@@ -101,7 +101,7 @@ class ServerSide:
 
     def _send_trying(self, txn: ServerTransaction, now: float) -> None:
         txn.user_data[0].trying = None
-        if txn.last_response is None and not txn.terminated and txn.state == "Proceeding":
+        if txn.last_status is None and not txn.terminated and txn.state == "Proceeding":
             self._respond_txn(txn, make_response(txn.request, 100), now)
 
     def _reject(
@@ -269,7 +269,7 @@ class ServerSide:
         if request.to_tag is None:
             set_to_tag(response, leg.local_tag or self._hex(48))
         self._respond_txn(txn, response, now)
-        pending = target.last_response is None or target.last_response.status < 200
+        pending = (target.last_status or 0) < 200
         if pending and rid in self._requests:
             self.events.append(ev.RequestReceived(leg.handle, None, "CANCEL", False, request))
 

@@ -4,8 +4,9 @@
   responses built from it, so changing one never changes the other;
 - ``SipMessage._wire`` gives what ``serialize`` gives without changing the
   message, and ``message.rebuild`` brings back an equal message from it;
-- lingering transactions (Accepted, Completed, Confirmed) keep their messages
-  as bytes and hand back equal messages on access;
+- lingering transactions (Accepted, Completed, Confirmed) keep only what
+  their state machine needs (status, retransmitted bytes; a client INVITE
+  in Accepted its request as bytes, rebuilt on access);
 - RFC 3581 stamping replaces the top Via in place and keeps the other parsed
   values right;
 - From/To tags read from the parser's validated match equal the NameAddr's;
@@ -24,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipflow.sip.endpoint import SipEndpoint
-from sipflow.sip.errors import RemoteProtocolError
+from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.events import RequestReceived
 from sipflow.sip.message import Headers, Request, Response, rebuild
 from sipflow.sip.parser import make_response, parse_message
@@ -148,36 +149,61 @@ def _pump(ea: SipEndpoint, eb: SipEndpoint) -> None:
                 dst.receive(t.data, src, 0.0)
 
 
-def test_lingering_transactions_keep_bytes_and_give_back_equal_messages():
+def test_lingering_transactions_keep_only_what_their_state_machine_needs():
     ea, eb = _pair()
     ea.invite("sip:u@127.0.0.1:5062", body=b"v=0\r\n", now=0.0)
     (invite_out,) = ea.take_transmits()
     eb.receive(invite_out.data, A, 0.0)
     (event,) = [e for e in eb.take_events() if type(e) is RequestReceived]
     received = event.message
-    expect_request = received._wire()
     eb.respond(event.request_id, 200, body=b"v=0\r\n", now=0.0)
     server = eb.core.layer.get_server(server_key(received))
     assert server is not None and server.state is TxnState.ACCEPTED
-    expect_response = server.last_response._wire()
-    ea.receive(invite_out.data, A, 0.0)  # anything entering a layer packs what lingers
+    assert server.request is received and server.last_response.status == 200  # not yet slimmed
+    ea.receive(invite_out.data, A, 0.0)  # anything entering a layer slims what lingers
     eb.handle_timers(0.0)
     _pump(ea, eb)
-    assert server._request is None and server._last_response is None  # packed
-    assert server.request._wire() == expect_request  # rebuilt on access, equal
-    assert server.request.top_via.received == "127.0.0.1" and server.request.top_via.rport == 5061
-    assert server.last_response._wire() == expect_response
-    assert server.last_response.status == 200 and server.last_response.to_tag
+    # The server INVITE in Accepted keeps neither message: only key, state and status.
+    assert server._request is None and server._last_response is None
+    assert server._packed_request is None and server._wire is None and server._sent is None
+    assert server.last_status == 200 and server.state is TxnState.ACCEPTED
+    with pytest.raises(LocalProtocolError, match="lingers"):
+        server.request  # noqa: B018
+    with pytest.raises(LocalProtocolError, match="last_status"):
+        server.last_response  # noqa: B018
+    # The client INVITE in Accepted keeps the bytes it sent: the TU reads the
+    # request when a 2xx is retransmitted or another fork answers.
     client = ea.core.layer.get_client(client_key(parse_message(invite_out.data)))
     assert client is not None and client.state is TxnState.ACCEPTED
     ea.handle_timers(0.0)
     assert client._request is None and client._last_response is None
-    assert client.request.serialize() == invite_out.data
-    assert client.last_response.status == 200
-    client.last_response = None  # the setter replaces what was packed
-    assert client.last_response is None
+    assert client._packed_request is not None and client._packed_request[0] == invite_out.data
+    assert client.request.serialize() == invite_out.data  # rebuilt on each access
+    assert client.request is not client.request  # not cached: the lingering stays small
+    assert client.last_status == 200
+    client.last_response = None  # the setter replaces what was kept
+    assert client.last_response is None and client.last_status is None
     server.request = received  # so does the request's
     assert server.request is received
+
+
+def test_a_retransmitted_2xx_reaches_the_tu_after_slimming_and_is_acked_again():
+    ea, eb = _pair()
+    ea.invite("sip:u@127.0.0.1:5062", body=b"v=0\r\n", now=0.0)
+    (invite_out,) = ea.take_transmits()
+    eb.receive(invite_out.data, A, 0.0)
+    (event,) = [e for e in eb.take_events() if type(e) is RequestReceived]
+    eb.respond(event.request_id, 200, body=b"v=0\r\n", now=0.0)
+    (ok,) = [t.data for t in eb.take_transmits()]
+    ea.receive(ok, B, 0.0)
+    (ack,) = [t.data for t in ea.take_transmits()]
+    assert ack.startswith(b"ACK ")
+    client = ea.core.layer.get_client(client_key(parse_message(invite_out.data)))
+    ea.handle_timers(0.1)  # slims the client INVITE transaction in Accepted
+    assert client.state is TxnState.ACCEPTED and client._request is None
+    ea.receive(ok, B, 0.2)  # the 2xx again (as if our ACK was lost)
+    assert [t.data for t in ea.take_transmits()] == [ack]  # the same ACK again
+    assert client.state is TxnState.ACCEPTED and client.last_status == 200
 
 
 # -- RFC 3581 stamping ----------------------------------------------------------------------

@@ -104,10 +104,13 @@ _SINGLE = frozenset({"call-id", "cseq", "from", "to", "max-forwards", "content-l
 
 _NAME_KEYS: dict[str, str] = {}
 
-_METHODS = frozenset(
-    "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK UPDATE INFO SUBSCRIBE NOTIFY REFER "
-    "MESSAGE PUBLISH".split()
-)
+# The 14 methods, each mapped to one shared string (a request's method is
+# this string, not a slice of each start line; see headers._METHODS).
+_METHODS = {
+    m: m
+    for m in "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK UPDATE INFO SUBSCRIBE NOTIFY "
+    "REFER MESSAGE PUBLISH".split()
+}
 
 
 def _field_key(name: str) -> str | None:
@@ -208,12 +211,13 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
                 )
         else:
             method, uri, version = parts
-        if method not in _METHODS and (not method or _TOKEN_RE.fullmatch(method) is None):
+        known = _METHODS.get(method)
+        if known is None and (not method or _TOKEN_RE.fullmatch(method) is None):
             raise RemoteProtocolError(
                 f"request line: invalid method {show(method[:40])}", 0, data[:8192]
             )
         msg = Request.__new__(Request)
-        msg.method = method
+        msg.method = known or method
         msg.uri = uri
         msg._ruri = None
     if version != "SIP/2.0" and version.upper() != "SIP/2.0" and problem is None:

@@ -19,6 +19,8 @@ Theory of operation: pure functions of messages; no state.
 
 from __future__ import annotations
 
+import sys
+
 from sipflow.sip.message import Request, Response
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -64,7 +66,9 @@ def server_key(request: Request, method: str | None = None, to_tag: object = _OW
     via = request.top_via
     branch = via.branch
     if has_magic_cookie(branch):
-        return ("3261", branch, via.host.lower(), _via_port(via.port, via.transport), method)
+        # One shared host string per peer (a lingering key keeps it: ~60 B each).
+        host = sys.intern(via.host.lower())
+        return ("3261", branch, host, _via_port(via.port, via.transport), method)
     if to_tag is _OWN:
         to_tag = request.to_tag
     return (

@@ -318,17 +318,27 @@ class UACore(ServerSide, ClientSide):
     # ==================================================================
 
     def _request_done(self, leg: Leg, rid: str) -> None:
+        """``rid`` is finally answered (or failed). Its transaction may linger
+        for 32 s; it then keeps, as ``user_data``, only our To tag (for the 200
+        of a CANCEL that comes late, see ``_on_cancel``) instead of the leg,
+        so a finished leg is freed at once (~800 B a call)."""
         txn = self._requests.pop(rid, None)
         late = self._answer_by.pop(rid, None)
         if late is not None:
             late.cancel()
-        if txn is not None and txn.request.to_tag is None:
-            key = merge_key(txn.request)
-            if self._ongoing.get(key) == rid:
-                del self._ongoing[key]
-        if txn is not None and txn.is_invite and leg.trying is not None:
-            leg.trying.cancel()
-            leg.trying = None
+        if txn is not None:
+            request = txn.request
+            if request.to_tag is None:
+                key = merge_key(request)
+                if self._ongoing.get(key) == rid:
+                    del self._ongoing[key]
+            if txn.is_invite:
+                if leg.trying is not None:
+                    leg.trying.cancel()
+                    leg.trying = None
+                txn.user_data = leg.local_tag
+            else:
+                txn.user_data = None
         if rid in leg.requests:
             leg.requests.remove(rid)
 

@@ -264,8 +264,13 @@ class ServerSide:
         if target is None or data is None:
             self._reject(txn, 481, now, warning="CANCEL matches no INVITE")
             return
-        leg, rid = data
         response = make_response(request, 200)
+        if type(data) is str:  # finally answered: only our To tag is kept (_request_done)
+            if request.to_tag is None:
+                set_to_tag(response, data or self._hex(48))
+            self._respond_txn(txn, response, now)
+            return
+        leg, rid = data
         if request.to_tag is None:
             set_to_tag(response, leg.local_tag or self._hex(48))
         self._respond_txn(txn, response, now)

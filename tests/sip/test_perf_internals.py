@@ -206,6 +206,31 @@ def test_a_retransmitted_2xx_reaches_the_tu_after_slimming_and_is_acked_again():
     assert client.state is TxnState.ACCEPTED and client.last_status == 200
 
 
+def test_a_late_cancel_of_an_answered_invite_gets_200_with_the_2xx_to_tag_and_no_event():
+    ea, eb = _pair()
+    ea.invite("sip:u@127.0.0.1:5062", body=b"v=0\r\n", now=0.0)
+    (invite_out,) = ea.take_transmits()
+    eb.receive(invite_out.data, A, 0.0)
+    (event,) = [e for e in eb.take_events() if type(e) is RequestReceived]
+    eb.respond(event.request_id, 200, body=b"v=0\r\n", now=0.0)
+    (ok,) = [parse_message(t.data) for t in eb.take_transmits()]
+    eb.take_events()  # DialogEstablished
+    eb.handle_timers(0.0)  # the INVITE transaction lingers, slimmed; the leg is not kept
+    server = eb.core.layer.get_server(server_key(event.message))
+    assert server.state is TxnState.ACCEPTED and server.user_data == ok.to_tag
+    invite = parse_message(invite_out.data)
+    cancel = Request(
+        "CANCEL",
+        invite.uri,
+        [(name, invite.headers.get(name)) for name in ("Via", "From", "To", "Call-ID")]
+        + [("CSeq", f"{invite.cseq.seq} CANCEL"), ("Max-Forwards", "70")],
+    )
+    eb.receive(cancel.serialize(), A, 0.1)
+    (answer,) = [parse_message(t.data) for t in eb.take_transmits()]
+    assert (answer.status, answer.cseq.method, answer.to_tag) == (200, "CANCEL", ok.to_tag)
+    assert [type(e).__name__ for e in eb.take_events()] == []
+
+
 # -- RFC 3581 stamping ----------------------------------------------------------------------
 def test_stamping_replaces_the_top_via_and_keeps_the_other_values():
     eb = SipEndpoint(B, rng=random.Random(2))

@@ -8,10 +8,14 @@ Rules (the catalogue with ids is ``rules.RULES``; the README lists it):
   tables against each other (``E-STARTS-ON-CONFLICT``).
 * ``lint_table`` runs the semantic checks on one ``Table`` (also one built in code):
   names and parameters (``lint_names``), competing rows (``lint_rows``), the state
-  graph, timers and unhandled requests (``lint_graph``).
+  graph and timers (``lint_graph``), unhandled requests (``lint_requests``).
 * A table whose shape is wrong is not linted further: the schema errors come first.
-* ``deliverable``: the request events the backend delivers (default: every request
-  event of the registry); later the backends' capabilities are passed here.
+* ``deliverable``: the request events the backend delivers. Default
+  (``default_deliverable``): the request events that the backends registered under
+  ``sipflow.backends`` deliver (their ``capabilities.events``, read without building a
+  backend; the union over backends), or every request event of the registry when no
+  backend is registered or readable. So ``W-UNHANDLED-REQUEST`` never asks for a row
+  that no backend can reach.
 
 Exit status (``LintReport.exit_code``): 2 when any input was unusable, else 1 when
 there are errors (or warnings with ``strict``), else 0.
@@ -22,18 +26,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sipflow.runtime.registry import Registry
 
 from .diagnostics import Diagnostic, error
 from .lint_context import LintContext
-from .lint_graph import check_graph, check_requests, check_starts_on, check_timers
+from .lint_graph import check_graph, check_starts_on, check_timers
 from .lint_names import check_guard_domains, check_names, check_unused_parameters
+from .lint_requests import check_requests
 from .lint_rows import check_rows
 from .loader import TableLoadError, expand_paths, load_checked, resolve, shipped_table_names
 from .model import Table
 
-__all__ = ["Diagnostic", "LintReport", "lint_paths", "lint_table", "lint_tables"]
+__all__ = ["Diagnostic", "LintReport", "default_deliverable", "lint_paths", "lint_table", "lint_tables"]
 
 CHECKS = (check_names, check_guard_domains, check_unused_parameters, check_rows, check_graph, check_timers,
           check_starts_on, check_requests)
@@ -72,12 +78,34 @@ def _registry(registry: Registry | None) -> Registry:
     return registry
 
 
+def default_deliverable(registry: Registry | None = None,
+                        backends: Iterable[Any] | None = None) -> frozenset[str]:
+    """The request events the registered backends deliver (see the module rules).
+
+    ``backends``: ``BackendInfo`` records (``name``, ``capabilities`` or None); default:
+    ``sipflow.compat.backend_capabilities()``, the entry points of ``sipflow.backends``.
+    """
+    requests = frozenset(e.name for e in _registry(registry).events_of_kind("request"))
+    if backends is None:
+        from sipflow.compat import backend_capabilities
+
+        backends = backend_capabilities()
+    delivered: set[str] = set()
+    readable = False
+    for info in backends:
+        if info.capabilities is not None:
+            readable = True
+            delivered.update(info.capabilities.events)
+    return frozenset(delivered & requests) if readable else requests
+
+
 def lint_table(table: Table, registry: Registry | None = None,
                deliverable: Iterable[str] | None = None) -> list[Diagnostic]:
-    """Every semantic problem of one table, sorted by position."""
+    """Every semantic problem of one table, sorted by position (``deliverable``: see the
+    module rules; default ``default_deliverable(registry)``)."""
     reg = _registry(registry)
     if deliverable is None:
-        deliverable = [e.name for e in reg.events_of_kind("request")]
+        deliverable = default_deliverable(reg)
     ctx = LintContext(table, reg, frozenset(deliverable))
     for check in CHECKS:
         check(ctx)
@@ -104,6 +132,8 @@ def lint_paths(paths: Iterable[str | Path], registry: Registry | None = None,
                deliverable: Iterable[str] | None = None) -> LintReport:
     """Load and lint every table named by ``paths`` (empty: the shipped tables)."""
     reg = _registry(registry)
+    if deliverable is None:
+        deliverable = default_deliverable(reg)  # once, not per table
     report = LintReport()
     items = list(paths) or list(shipped_table_names())
     expanded: list[str | Path] = []

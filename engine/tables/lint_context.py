@@ -51,6 +51,11 @@ class LintContext:
     def rows_for(self, state: str, event: str) -> list[Row]:
         return self.table.rows_for(state, event)
 
+    @property
+    def request_events(self) -> frozenset[str]:
+        """Every request event of the registry (``DialogINVITE`` … ``DialogPUBLISH``)."""
+        return frozenset(e.name for e in self.registry.events_of_kind("request"))
+
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """``did you mean 'X'?`` for the closest choice, or ``""``."""

@@ -1,4 +1,4 @@
-"""Lint checks on the state graph: reachability, ways out, final states, timers, requests.
+"""Lint checks on the state graph: reachability, ways out, final states, timers.
 
 Theory: the graph has an edge S → T for every row applicable in S (its own rows;
 ``from: Any`` rows in every non-final state) whose ``to`` is T, whatever its
@@ -13,12 +13,10 @@ guards (lint assumes any guard may hold). From it:
   from which no final state can be reached (a trap cycle);
 * timers: on final states they never fire (``W-FINAL-TIMER``); a timer whose
   ``Timer<Name>`` has no row in its state does nothing (``W-TIMER-UNHANDLED``);
-* ``starts_on`` events need a row in ``initial`` (``E-START-UNHANDLED``);
-* requests the backend delivers inside a dialog (``deliverable`` minus
-  ``NOT_IN_DIALOG`` and the table's own ``starts_on``) need a row in every state a
-  session can be in once it has a dialog — reachable, not initial, not final —
-  otherwise the backend's safe default answer goes out (``W-UNHANDLED-REQUEST``,
-  one warning per state listing the requests).
+* ``starts_on`` events need a row in ``initial`` (``E-START-UNHANDLED``).
+
+Requests a state does not handle (``W-UNHANDLED-REQUEST``) are checked in
+``lint_requests``, on the same graph (``reachable_states``).
 """
 
 from __future__ import annotations
@@ -27,9 +25,6 @@ from collections import deque
 
 from .lint_context import LintContext
 from .model import ANY
-
-NOT_IN_DIALOG = frozenset({"DialogINVITE", "DialogREGISTER", "DialogPUBLISH"})
-"""Request events that never arrive inside a dialog (a new INVITE, REGISTER, PUBLISH)."""
 
 
 def successors(ctx: LintContext) -> dict[str, set[str]]:
@@ -52,6 +47,13 @@ def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
                 seen.add(nxt)
                 queue.append(nxt)
     return seen
+
+
+def reachable_states(ctx: LintContext) -> set[str]:
+    """The states a session can reach from ``initial`` (empty when ``initial`` is undeclared)."""
+    if ctx.table.initial not in ctx.table.states:
+        return set()
+    return _reach(successors(ctx), ctx.table.initial)
 
 
 def mentioned_states(ctx: LintContext) -> set[str]:
@@ -125,20 +127,3 @@ def check_starts_on(ctx: LintContext) -> None:
             ctx.report("E-START-UNHANDLED", ctx.table_at(f"starts_on.{n}"),
                        f"the table starts on {event} but its initial state {table.initial!r} has no row for it",
                        f"add a row {{from: {table.initial}, on: {event}, ...}}")
-
-
-def check_requests(ctx: LintContext) -> None:
-    """W-UNHANDLED-REQUEST."""
-    table = ctx.table
-    if table.initial not in table.states:
-        return
-    expected = sorted(ctx.deliverable - NOT_IN_DIALOG - set(table.starts_on))
-    reachable = _reach(successors(ctx), table.initial)
-    for name, state in table.states.items():
-        if name == table.initial or state.final or name not in reachable:
-            continue
-        missing = [e for e in expected if not ctx.rows_for(name, e)]
-        if missing:
-            ctx.report("W-UNHANDLED-REQUEST", state.source,
-                       f"state {name!r} has no row for {', '.join(missing)}: the safe default answer "
-                       "will be sent", "add rows; a 'from: Any' row (e.g. in a fragment) covers every state")

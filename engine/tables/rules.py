@@ -42,8 +42,10 @@ RULES: dict[str, str] = {
     "W-FINAL-TIMER": "a final state declares a timer (the session ends on entry; it never fires)",
     "W-TIMER-UNHANDLED": "a state's timer has no row in that state: when it fires nothing happens",
     "E-STARTS-ON-CONFLICT": "two tables start on the same event",
-    "W-UNHANDLED-REQUEST": "a request the backend delivers inside a dialog has no row in a reachable "
-                           "state: the safe default answer will be sent",
+    "W-UNHANDLED-REQUEST": "a request a registered backend delivers inside a dialog has no row in a "
+                           "reachable state where it can arrive (CANCEL only while an INVITE waits "
+                           "for its answer, PRACK only while a reliable provisional waits for it): "
+                           "the safe default answer will be sent",
 }
 
 

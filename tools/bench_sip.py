@@ -2,7 +2,7 @@
 
 Usage: ``python tools/bench_sip.py [--out FILE] [--messages N] [--repeat R]
 [--calls N] [--concurrency 1,1000] [--gc-threshold 20000] [--dialogs N]
-[--cpu K] [--sections parse,serialize,calls,dialog_bytes]``
+[--cpu K] [--sections parse,serialize,calls,dialog_bytes,lingering_bytes]``
 
 Prints JSON (to ``--out FILE``, or stdout) and a one-line summary (stdout when
 the JSON goes to a file, stderr otherwise). One process, pinned to one core.
@@ -28,6 +28,14 @@ the JSON goes to a file, stderr otherwise). One process, pinned to one core.
   and ``call``), each on a fresh pair. The reference is the same loop with
   the endpoints replaced by a bytes.split of each message (the floor any
   Python SIP stack pays to move the same messages).
+* ``lingering_bytes``: bytes a finished call's transactions keep while they
+  linger (INVITE server Accepted/Timer L, INVITE client Accepted/Timer M,
+  BYE server Completed/Timer J, BYE client Completed/Timer K): traced
+  memory with them minus traced memory once their timers have fired, per
+  transaction (everything they keep alive counts: keys, heap entries, TU
+  data). Beside it, in the same run, the reference: the same calls with the
+  layer's slimming turned off (each keeps its full transaction object,
+  parsed request and last response). ``--dialogs`` calls.
 * ``dialog_bytes``: bytes retained (tracemalloc) per idle confirmed dialog,
   leg included, one dialog on each side per call, after the transactions
   are gone (virtual time past 64*T1); beside it, the bytes a finished call
@@ -65,6 +73,7 @@ from sipflow.sip.endpoint import SipEndpoint
 from sipflow.sip.events import DialogEstablished, HandleReleased, RequestReceived
 from sipflow.sip.message import Request
 from sipflow.sip.parser import parse_message
+from sipflow.sip.transaction import TransactionLayer
 from sipflow.sip.types import Address
 
 TARGET_PARSE_PER_S = 50_000
@@ -453,12 +462,78 @@ def summary_dialog_bytes(r: dict[str, Any]) -> str:
     )
 
 
+def _lingering_run(n: int, slim: bool) -> dict[str, Any]:
+    """Bytes the transactions of ``n`` finished calls keep while they linger:
+    traced memory with them alive minus traced memory once their Timers
+    D/J/K/L/M have fired (40 virtual seconds later), over how many ended.
+    ``slim=False`` turns ``TransactionLayer._slim`` off for the run (the
+    reference: each keeps its full transaction object, parsed request and
+    last response, as before the layer slimmed them)."""
+    original = TransactionLayer._slim
+    if not slim:
+        TransactionLayer._slim = lambda self: self._linger.clear()  # type: ignore[method-assign]
+    try:
+        loop = CallLoop(1, 1000.0)
+        loop.run(50)
+        loop.now += 40.0
+        loop._timers()
+        loop.released = 0
+        gc.collect()
+        tracemalloc.start()
+        try:
+            loop.run(n)
+            gc.collect()
+            alive = sum(v for ep in (loop.uac, loop.uas) for k, v in ep.counts().items()
+                        if k.endswith(("client", "server")))
+            with_them = tracemalloc.get_traced_memory()[0]
+            loop.now += 40.0
+            loop._timers()
+            gc.collect()
+            without = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    finally:
+        TransactionLayer._slim = original  # type: ignore[method-assign]
+    left = sum(v for ep in (loop.uac, loop.uas) for k, v in ep.counts().items() if v)
+    if left:
+        raise RuntimeError(f"transactions still alive 40 s after the last call: {left}")
+    per_txn = (with_them - without) / alive if alive else 0.0
+    return {
+        "lingering_transactions": alive,
+        "bytes_per_lingering_transaction": round(per_txn),
+        "bytes_per_finished_call_both_sides": round((with_them - without) / n),
+    }
+
+
+def bench_lingering_bytes(args: argparse.Namespace) -> dict[str, Any]:
+    n = args.dialogs
+    slim = _lingering_run(n, True)
+    full = _lingering_run(n, False)
+    return {
+        "calls": n,
+        "transactions_per_call": round(slim["lingering_transactions"] / n, 2),
+        "slimmed": slim,
+        "reference_full_transaction_objects": full,
+        "slimmed_over_reference": round(
+            slim["bytes_per_lingering_transaction"]
+            / max(1, full["bytes_per_lingering_transaction"]), 2),
+    }
+
+
+def summary_lingering_bytes(r: dict[str, Any]) -> str:
+    return (
+        f"{r['slimmed']['bytes_per_lingering_transaction']:,} B per lingering transaction "
+        f"(full objects: {r['reference_full_transaction_objects']['bytes_per_lingering_transaction']:,})"
+    )
+
+
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
                           Callable[[dict[str, Any]], str]]] = {
     "parse": (bench_parse, summary_parse),
     "serialize": (bench_serialize, summary_serialize),
     "calls": (bench_calls, summary_calls),
     "dialog_bytes": (bench_dialog_bytes, summary_dialog_bytes),
+    "lingering_bytes": (bench_lingering_bytes, summary_lingering_bytes),
 }
 
 

@@ -83,6 +83,10 @@ class ClientSide:
                 self._on_other_response(ctx, txn, response, now)
         except RemoteProtocolError as exc:
             log.info("ignored malformed %d to %s: %s", response.status, txn.method, exc.reason)
+        if ctx.final and not txn.is_invite:
+            # Completed (Timer K) absorbs what follows: nothing will read the
+            # context again, so the lingering transaction keeps no leg or dialog.
+            txn.user_data = None
         self._maybe_release(ctx.leg)
 
     def _on_invite_response(

@@ -50,6 +50,7 @@ from typing import Any, TextIO
 
 from sipflow.clock import Clock, TimerHandle
 from sipflow.transport.listen import ListenSpec
+from sipflow.transport.options import RECV_BUFFER
 
 from .linger import Linger
 from .logging import failure_reason
@@ -80,6 +81,8 @@ class LoadConfig:
     """Tests only: share of the UDP datagrams sent that are dropped (``--test-loss``)."""
     verbose: bool = False
     """``-v``: status lines on stderr (receive buffer, linger)."""
+    recv_buffer: int = RECV_BUFFER
+    """``--recv-buffer``: bytes of receive buffer asked for each UDP socket."""
 
     def run_timeout(self) -> float:
         """``timeout``, or a default from the count, rate and duration."""
@@ -291,7 +294,7 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
     from sipflow.clock import AsyncioClock
 
     from .progress import ProgressReporter, make_progress
-    from .setup import make_backend, make_runtime, settle_gc, table_paths
+    from .setup import make_backend, make_runtime, set_receive_buffers, settle_gc, table_paths
 
     loop = asyncio.get_running_loop()
     clock = AsyncioClock(loop)
@@ -299,6 +302,9 @@ async def place_calls(config: LoadConfig, err: TextIO) -> CallStats:
     runtime = make_runtime(table_paths(config.tables, [CALL_TABLE]), clock, backend,
                            {k: v for k, v in config.params.items()})
     await _start_backend(backend, config.listen, runtime)
+    for where, buffer in set_receive_buffers(backend, config.recv_buffer):
+        if config.verbose:
+            print(buffer.describe(where), file=err)
     settle_gc()
     if config.loss:
         from .loss import drop_outgoing

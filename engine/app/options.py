@@ -12,6 +12,9 @@ Rules:
   ``:``; the password is everything after the first ``:`` (it may be empty).
 * ``--listen``: ``sipflow.transport.listen`` syntax (``udp:127.0.0.1:5060``,
   ``tcp:[::1]:0``); the same spec twice is refused.
+* ``--recv-buffer BYTES``: a whole number of bytes, optionally with a
+  binary suffix (``K``/``KiB``, ``M``/``MiB``, ``G``/``GiB``, any case):
+  ``4194304``, ``4M`` and ``4MiB`` are the same; from 1 byte to 1 GiB.
 
 Theory of operation: pure functions, no I/O; the tests drive them directly.
 """
@@ -23,8 +26,11 @@ import re
 from collections.abc import Iterable
 
 from sipflow.transport.listen import ListenSpec, ListenSpecError, parse_listen
+from sipflow.transport.options import MAX_RECV_BUFFER
 
 _PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_BYTES = re.compile(r"^(\d+)\s*(?:([kmg])(?:i?b)?|b)?$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 class UsageError(ValueError):
@@ -93,3 +99,20 @@ def fraction(percent: float, option: str) -> float:
     if number(percent, option) > 100:
         raise UsageError(f"{option} {percent:g}: must be a percentage (0-100)")
     return percent / 100.0
+
+
+def parse_bytes(text: str | int, option: str, *, maximum: int = MAX_RECV_BUFFER) -> int:
+    """``"4M"`` → 4194304 (see the module rules); ``UsageError`` naming ``option`` otherwise."""
+    raw = str(text).strip()
+    match = _BYTES.match(raw)
+    if raw.startswith("-") and _BYTES.match(raw[1:]):
+        raise UsageError(f"{option} {raw!r}: must be at least 1 byte")
+    if match is None:
+        raise UsageError(f"{option} {raw!r}: expected a number of bytes such as 4194304 or 4M")
+    value = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+    if value < 1:
+        raise UsageError(f"{option} {raw!r}: must be at least 1 byte")
+    if value > maximum:
+        raise UsageError(f"{option} {raw!r}: must be at most {maximum} bytes "
+                         f"({maximum >> 20} MiB)")
+    return value

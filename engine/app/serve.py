@@ -5,7 +5,9 @@ Rules:
 * Start-up: load and lint the tables (``--tables`` or the shipped ones),
   build the backend (``--backend``, default ``sip``), bind every ``--listen``
   spec and print one ``listening on TRANSPORT:HOST:PORT`` line per bound
-  address (the real port when the spec said 0). Then ``setup.settle_gc()``:
+  address (the real port when the spec said 0). Each UDP socket gets a
+  ``--recv-buffer`` receive buffer (default 4 MiB; with ``-v`` one line each
+  says what the kernel granted). Then ``setup.settle_gc()``:
   what start-up allocated is never scanned again by the cyclic collector, and
   the young-generation threshold is raised.
 * Serving: the tables answer (``uas_call`` and whatever else is loaded). One
@@ -48,11 +50,12 @@ from typing import Any, TextIO
 from sipflow.clock import AsyncioClock
 from sipflow.sip.types import Address
 from sipflow.transport.listen import ListenSpec
+from sipflow.transport.options import RECV_BUFFER
 
 from .logging import CallLog
 from .options import UsageError
 from .output import LineWriter
-from .setup import make_backend, make_runtime, settle_gc, table_paths
+from .setup import make_backend, make_runtime, set_receive_buffers, settle_gc, table_paths
 
 POLL = 0.05
 """How often the drain checks whether everything has ended (seconds)."""
@@ -75,6 +78,8 @@ class ServeConfig:
     """``--format json``: one JSON object per output line."""
     loss: float = 0.0
     """Tests only: share of the UDP datagrams sent that are dropped (``--test-loss``)."""
+    recv_buffer: int = RECV_BUFFER
+    """``--recv-buffer``: bytes of receive buffer asked for each UDP socket."""
 
 
 def address_text(address: Address) -> str:
@@ -103,6 +108,8 @@ class Server:
         self.log.attach(self.runtime)
         self.pcap: Any = None
         self.addresses: list[Address] = []
+        self.buffers: list[tuple[str, Any]] = []
+        """``(address, ReceiveBuffer)`` of each UDP socket, after ``start``."""
 
     # -- start -------------------------------------------------------------------------
     async def start(self) -> list[Address]:
@@ -115,6 +122,7 @@ class Server:
         except BindError as exc:
             raise UsageError(f"--listen: {exc}") from None
         self.addresses = list(getattr(self.backend, "local_addresses", []) or [])
+        self.buffers = set_receive_buffers(self.backend, self.config.recv_buffer)
         self._attach_trace()
         if self.config.loss:
             from .loss import drop_outgoing
@@ -238,6 +246,11 @@ async def serve(config: ServeConfig, out: TextIO | None = None, err: TextIO | No
         for address in addresses:
             server.say(f"listening on {address_text(address)}", event="listening",
                        address=address_text(address))
+        if config.verbose:
+            for where, buffer in server.buffers:
+                server.say(buffer.describe(where), event="recv_buffer", address=where,
+                           requested=buffer.requested, effective=buffer.effective,
+                           forced=buffer.forced, capped=buffer.capped)
         server.out.start_flushing(server.clock)
         settle_gc()
         await stop.wait()

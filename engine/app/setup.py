@@ -16,6 +16,11 @@ Rules:
   name is a ``UsageError`` listing the registered ones, and so is ``loopback``
   (virtual time in one process: no socket for a peer to reach).
 
+* ``set_receive_buffers(backend, size)`` after the backend is started: asks
+  every UDP socket of its driver for ``size`` bytes of receive buffer
+  (``--recv-buffer``) and returns, per socket, its address and what the
+  kernel granted (``-v`` prints one line each); other transports are left alone.
+
 * ``settle_gc()`` after start-up: freeze what start-up allocated and raise
   the young-generation threshold (measured with ``tools/bench_sip.py``: the
   default collector rescans the messages that finished transactions keep for
@@ -113,3 +118,16 @@ def make_backend(name: str, clock: Clock, **options: Any) -> Any:
     except BackendNotFound as exc:
         raise UsageError(f"--backend: {exc}") from None
     return factory(clock, **options)
+
+
+def set_receive_buffers(backend: Any, size: int) -> list[tuple[str, Any]]:
+    """Ask each UDP socket of ``backend`` for ``size`` bytes: ``(address, ReceiveBuffer)`` each."""
+    driver = getattr(backend, "driver", None)
+    results = []
+    for transport in list(getattr(driver, "transports", ()) or ()):
+        setter = getattr(transport, "set_receive_buffer", None)
+        if setter is not None and transport.local.transport == "udp":
+            host = transport.local.host
+            where = f"udp:{f'[{host}]' if ':' in host else host}:{transport.local.port}"
+            results.append((where, setter(size)))
+    return results

@@ -8,7 +8,8 @@ Rules:
   default 0), ``--listen`` (default ``udp:127.0.0.1:0``), ``--set NAME=VALUE``,
   ``--auth USER:PASSWORD`` (credentials for 401/407), ``--tables DIR``,
   ``--format text|json``, ``--timeout SECONDS`` (bound on the whole run;
-  default: long enough for the calls at the rate plus 64*T1).
+  default: long enough for the calls at the rate plus 64*T1), ``--recv-buffer
+  BYTES`` (each UDP socket's receive buffer, default 4M), ``-v``.
 * URI is a SIP URI (``sip:bob@127.0.0.1:5080``, ``sip:[::1]:5080;transport=tcp``);
   anything else is a usage error.
 * Text output: progress on stderr (a rich bar on a terminal, plain lines
@@ -40,6 +41,7 @@ from sipflow.app.options import (
     fraction,
     number,
     parse_auth,
+    parse_bytes,
     parse_listens,
     parse_sets,
 )
@@ -88,6 +90,10 @@ def call_command(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Status lines on stderr: the receive buffer, the linger.")] = False,
+    recv_buffer: Annotated[str, typer.Option(
+        "--recv-buffer", metavar="BYTES",
+        help="Receive buffer of each UDP socket: 4194304, 4M, 512K (SO_RCVBUFFORCE when "
+             "permitted, else capped at net.core.rmem_max; -v shows what was granted).")] = "4M",
     test_loss: Annotated[float, typer.Option(
         "--test-loss", hidden=True, metavar="PERCENT",
         help="Tests only: drop this share of the UDP datagrams sent.")] = 0.0,
@@ -121,6 +127,7 @@ def call_command(
             json=fmt == "json",
             backend=backend,
             loss=fraction(test_loss, "--test-loss"),
+            recv_buffer=parse_bytes(recv_buffer, "--recv-buffer"),
             verbose=verbose,
         )
         code = run_calls(config)

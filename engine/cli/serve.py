@@ -8,7 +8,8 @@ Rules:
   ``--set answer_delay=SECONDS``, applied after the ``--set`` values),
   ``--auth USER:PASSWORD`` (repeatable), ``--realm``, ``--trace FILE.pcap``,
   ``-v``, ``--drain SECONDS`` (default 5), ``--format text|json``,
-  ``--backend NAME`` (default sip), and the hidden, test-only
+  ``--backend NAME`` (default sip), ``--recv-buffer BYTES`` (each UDP
+  socket's receive buffer, default 4M), and the hidden, test-only
   ``--test-loss PERCENT``.
 * ``--registrar`` is refused for now (the registrar comes in a later
   milestone): one line, exit 2.
@@ -35,6 +36,7 @@ from sipflow.app.options import (
     fraction,
     number,
     parse_auth,
+    parse_bytes,
     parse_listens,
     parse_sets,
 )
@@ -85,6 +87,10 @@ def serve_command(
         help="text, or json (one JSON object per output line).")] = "text",
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", help="The dialog backend (entry point).")] = "sip",
+    recv_buffer: Annotated[str, typer.Option(
+        "--recv-buffer", metavar="BYTES",
+        help="Receive buffer of each UDP socket: 4194304, 4M, 512K (SO_RCVBUFFORCE when "
+             "permitted, else capped at net.core.rmem_max; -v shows what was granted).")] = "4M",
     test_loss: Annotated[float, typer.Option(
         "--test-loss", hidden=True, metavar="PERCENT",
         help="Tests only: drop this share of the UDP datagrams sent.")] = 0.0,
@@ -128,6 +134,7 @@ def serve_command(
             backend=backend,
             json=fmt == "json",
             loss=fraction(test_loss, "--test-loss"),
+            recv_buffer=parse_bytes(recv_buffer, "--recv-buffer"),
         )
         code = run_serve(config)
     except UsageError as exc:

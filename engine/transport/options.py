@@ -2,7 +2,8 @@
 
 Rules: every limit has a safe default; ``TransportOptions`` is validated on
 construction (one ``ValueError`` naming the field). The UDP transport reads
-``max_datagram``; the TCP transport reads the rest. The stream framer is
+``max_datagram``; the TCP transport reads the rest. ``RECV_BUFFER`` is the
+UDP receive buffer the applications ask for (``UdpTransport.set_receive_buffer``). The stream framer is
 pluggable (``framer_factory(max_buffer) -> Framer``) so another framing (for
 example WebSocket later) fits without touching the connection code.
 """
@@ -17,6 +18,12 @@ from sipflow.sip.framing import StreamFramer
 
 MAX_DATAGRAM = 65_507
 """The largest UDP payload over IPv4 (65,535 − 8 − 20)."""
+RECV_BUFFER = 4 << 20
+"""Receive buffer asked for each UDP socket by ``serve`` and ``call`` (``--recv-buffer``):
+4 MiB holds about a second of datagrams at 1,000 calls/s, where the usual kernel
+default (208 KiB) overflows and drops them."""
+MAX_RECV_BUFFER = 1 << 30
+"""The largest receive buffer one may ask for (the kernel takes an ``int`` and doubles it)."""
 MAX_BUFFER = 65_535
 """Largest message (or head) a TCP peer may send us."""
 MAX_WRITE_BUFFER = 1 << 20

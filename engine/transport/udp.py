@@ -16,6 +16,14 @@ Rules:
   reports later go there with ``dest`` None.
 - A host name as destination is resolved asynchronously (never a blocking
   lookup in the loop); IP literals are sent at once.
+- ``set_receive_buffer(size)`` asks the kernel for a receive buffer of
+  ``size`` bytes: with ``SO_RCVBUFFORCE`` when the process may (root or
+  CAP_NET_ADMIN on Linux), else with ``SO_RCVBUF``, which the kernel caps at
+  ``net.core.rmem_max``. It returns what ``getsockopt`` reads back (Linux
+  reports twice the size granted: its bookkeeping is counted too), so the
+  caller can say when the buffer was capped. A socket error is reported in
+  the result, never raised (a size that is not a positive int is a
+  ``ValueError``: the caller validates user input first).
 
 Theory of operation: asyncio's ``DatagramProtocol`` callbacks are forwarded to
 the transport object, which knows nothing about SIP; the driver decides what
@@ -27,6 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
+from dataclasses import dataclass
 from typing import Any
 
 from sipflow.sip.types import Address
@@ -40,6 +50,44 @@ from sipflow.transport.base import (
     log_error,
 )
 from sipflow.transport.options import MAX_DATAGRAM
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)
+"""Linux's ``SO_RCVBUFFORCE`` (Python's ``socket`` module does not name it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveBuffer:
+    """The outcome of ``UdpTransport.set_receive_buffer``."""
+
+    requested: int
+    """Bytes asked for."""
+    effective: int
+    """What ``getsockopt(SO_RCVBUF)`` reads back afterwards (0 when it could not be read)."""
+    before: int
+    """What it read before (the kernel's default for a new socket)."""
+    forced: bool
+    """True when ``SO_RCVBUFFORCE`` was allowed (no ``net.core.rmem_max`` cap)."""
+    error: str = ""
+    """Why the size could not be set at all (empty when it was)."""
+
+    @property
+    def capped(self) -> bool:
+        """The kernel granted less than asked (Linux reports twice what it grants)."""
+        granted = self.effective // 2 if sys.platform.startswith("linux") else self.effective
+        return granted < self.requested
+
+    def describe(self, where: object) -> str:
+        """One line for ``-v``: the size read back, and why it is smaller when it is."""
+        if self.error:
+            return (f"{where}: receive buffer left at {self.before} bytes: cannot set "
+                    f"{self.requested}: {self.error}")
+        line = f"{where}: receive buffer {self.effective} bytes as read back (asked {self.requested}"
+        if self.forced:
+            return line + "; SO_RCVBUFFORCE)"
+        if self.capped:
+            return (line + "; capped by net.core.rmem_max: run as root, or raise it with "
+                    "sysctl -w net.core.rmem_max=BYTES)")
+        return line + ")"
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -110,6 +158,32 @@ class UdpTransport:
         log.warning("udp %s: error towards %s: %s", self.local, dest or "a peer", error)
         self.on_error(dest, error)
 
+    # ----------------------------------------------------------- socket
+
+    def set_receive_buffer(self, size: int) -> ReceiveBuffer:
+        """Ask for a ``size``-byte receive buffer (see the module rules)."""
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"receive buffer size must be a positive integer, not {size!r}")
+        sock = self._transport.get_extra_info("socket")
+        if sock is None:
+            return ReceiveBuffer(size, 0, 0, False, "no socket to configure")
+        before = _rcvbuf(sock)
+        forced = False
+        if SO_RCVBUFFORCE is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+                forced = True
+            except OSError:
+                forced = False  # not permitted: the capped SO_RCVBUF below
+        if not forced:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            except OSError as exc:
+                return ReceiveBuffer(size, before, before, False, exc.strerror or str(exc))
+        result = ReceiveBuffer(size, _rcvbuf(sock), before, forced)
+        log.info("%s", result.describe(self.local))
+        return result
+
     # ----------------------------------------------------------- output
 
     def send(self, data: bytes, dest: Address) -> None:
@@ -163,6 +237,13 @@ class UdpTransport:
         """Close the socket and let the loop run its close callbacks."""
         self.close()
         await asyncio.sleep(0)
+
+
+def _rcvbuf(sock: Any) -> int:
+    try:
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+    except OSError:
+        return 0
 
 
 def _host_of(sockaddr: Any) -> str:

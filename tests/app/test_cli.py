@@ -42,6 +42,13 @@ def run(*args: str) -> tuple[int, str, str]:
     (["call", "sip:bob@127.0.0.1", "--timeout", "0"], "--timeout 0: must be more than 0"),
     (["call", "sip:bob@127.0.0.1", "--format", "xml"], "sipflow call: --format 'xml'"),
     (["call", "sip:bob@127.0.0.1", "--auth", "a:1", "--auth", "b:2"], "give one USER:PASSWORD"),
+    (["serve", "--recv-buffer", "0"], "sipflow serve: --recv-buffer '0': must be at least 1 byte"),
+    (["serve", "--recv-buffer=-4096"], "sipflow serve: --recv-buffer '-4096': must be at least 1"),
+    (["serve", "--recv-buffer", "abc"], "sipflow serve: --recv-buffer 'abc': expected a number"),
+    (["call", "sip:bob@127.0.0.1", "--recv-buffer", "0"], "sipflow call: --recv-buffer '0'"),
+    (["call", "sip:bob@127.0.0.1", "--recv-buffer=-1"], "sipflow call: --recv-buffer '-1'"),
+    (["call", "sip:bob@127.0.0.1", "--recv-buffer", "abc"], "sipflow call: --recv-buffer 'abc'"),
+    (["call", "sip:bob@127.0.0.1", "--recv-buffer", "2G"], "must be at most 1073741824 bytes"),
     (["call", "sip:bob@127.0.0.1", "--set", "nosuch=1"],
      "sipflow call: --set: no loaded table has a parameter 'nosuch'"),
 ])

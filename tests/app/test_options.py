@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,7 @@ from sipflow.app.options import (
     fraction,
     number,
     parse_auth,
+    parse_bytes,
     parse_listens,
     parse_sets,
 )
@@ -109,3 +111,32 @@ def test_fraction() -> None:
         fraction(101, "--test-loss")
     with pytest.raises(UsageError, match=r"--test-loss -1: must be at least 0"):
         fraction(-1, "--test-loss")
+
+
+@pytest.mark.parametrize("text, value", [
+    ("4194304", 4 << 20), ("4M", 4 << 20), ("4MiB", 4 << 20), ("4mb", 4 << 20),
+    ("512K", 512 << 10), ("512kib", 512 << 10), ("1G", 1 << 30), ("1", 1), ("100b", 100),
+    (" 8M ", 8 << 20), (65536, 65536),
+])
+def test_bytes(text: str, value: int) -> None:
+    assert parse_bytes(text, "--recv-buffer") == value
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("0", "'0': must be at least 1 byte"), ("0M", "must be at least 1 byte"),
+    ("-1", "'-1': must be at least 1 byte"), ("-4M", "must be at least 1 byte"),
+    ("abc", "'abc': expected a number of bytes such as 4194304 or 4M"),
+    ("1.5M", "expected a number of bytes"), ("4T", "expected a number of bytes"),
+    ("", "expected a number of bytes"), ("2G", "must be at most 1073741824 bytes (1024 MiB)"),
+])
+def test_bad_bytes(text: str, fragment: str) -> None:
+    with pytest.raises(UsageError, match=re.escape("--recv-buffer ") + ".*" + re.escape(fragment)):
+        parse_bytes(text, "--recv-buffer")
+
+
+@given(st.text(max_size=20))
+def test_bytes_raise_only_usage_errors(text: str) -> None:
+    try:
+        assert 1 <= parse_bytes(text, "--recv-buffer") <= 1 << 30
+    except UsageError as exc:
+        assert str(exc).startswith("--recv-buffer ")

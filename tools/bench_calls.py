@@ -45,14 +45,21 @@ Theory of operation:
 * ``--concurrent N`` holds N established calls (``sipp -sn uac -r 1000 -l N
   -d HOLD_MS -m N``) against a fresh ``sipflow serve``, and against ``sipp
   -sn uas``: RSS per call is (RSS while the calls are up − idle RSS) / the
-  calls up, the "while up" RSS being the highest sample while sipp's
+  calls up, the "while up" RSS being the last sample while sipp's
   ``CurrentCall`` column (one row a second) stood at its peak (``N`` when
-  the subject keeps up with the ramp; ``calls_up_peak`` says).
+  the subject keeps up with the ramp; ``calls_up_peak`` says). The INVITE
+  server transaction of a call lingers 32 s after its set-up (Timer L), so
+  the default ``--hold-ms`` keeps every call up for well over 32 s after the
+  last set-up; ``transactions_linger_at_sample`` (JSON and summary line)
+  says whether the sample came before that. ``rss_kib_held_first`` is the
+  sample when the peak was reached, lingering transactions included.
 * ``--soak S`` offers ``--soak-rate`` (default: half the maximum ``serve``
   sustained in this run) to one ``sipflow serve`` for S seconds and reports
   its RSS after a warm-up (40 s, past the 32 s that finished transactions
-  linger on UDP; a tenth of the run if longer; at most half of it), at every
-  tenth of the run, and at the end.
+  linger on UDP; a tenth of the run if longer; at most half of it), every
+  10 s, and at the end; the growth after the warm-up is also given per
+  10,000 calls offered (``rss_growth_kib_per_10k_calls``), the readable
+  figure: 0 means flat.
 
 Bad input (a missing ``sipp``, impossible options) ends with one line on
 stderr and exit code 2; a subject that crashes is reported in its step.
@@ -89,6 +96,9 @@ SUSTAIN = 0.95
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 40.0
 """Soak RSS is compared from here on (or a tenth of the run, if longer; at most half of it)."""
+LINGER_S = 32.0
+"""How long a finished transaction lingers on UDP (64 x T1: Timers J and L); the INVITE server
+transaction of a call set up at time t is gone at t + 32 s."""
 
 
 # --------------------------------------------------------------------------- sampling
@@ -164,6 +174,12 @@ class Sampler:
     def rss_between_epochs(self, start: float, end: float) -> int | None:
         """The highest RSS sampled between two wall-clock times (epoch seconds)."""
         return self.rss_between(start - self._epoch0, end - self._epoch0)
+
+    def last_between_epochs(self, start: float, end: float) -> tuple[float, int] | None:
+        """(epoch, RSS) of the last sample between two wall-clock times, or None."""
+        inside = [(t, rss) for t, rss in self.samples
+                  if start <= t + self._epoch0 <= end]
+        return (inside[-1][0] + self._epoch0, inside[-1][1]) if inside else None
 
     def summary(self) -> dict[str, object]:
         rss = [r for _, r in self.samples]
@@ -469,14 +485,19 @@ def hold_calls(target: str, n: int, hold_ms: int, args: argparse.Namespace,
     note = drive_uac(uac, sampler, stop_target)
     # the RSS while sipp had the most calls up (its -fd 1 rows: one a second)
     top = plateau(sipp_rows(uac_dir))
-    held, peak = None, 0
+    held, held_first, peak, after, linger = None, None, 0, None, None
     if top is not None:
         peak, first, last = top
-        held = sampler.rss_between_epochs(first - 0.5, last + 0.5 if last == first else last)
+        sample = sampler.last_between_epochs(first - 0.5, last + 0.5 if last == first else last)
+        if sample is not None:
+            after = round(sample[0] - first, 1)  # the last call was set up when the peak was reached
+            held, linger = sample[1], after < LINGER_S
+        held_first = sampler.rss_between_epochs(first - 0.5, first + 0.5)
     stats = uac.stats()
     result: dict[str, object] = {
         "calls": n, "hold_ms": hold_ms, "calls_up_peak": peak,
-        "rss_kib_idle": idle, "rss_kib_held": held,
+        "rss_kib_idle": idle, "rss_kib_held": held, "rss_kib_held_first": held_first,
+        "sample_s_after_last_setup": after, "transactions_linger_at_sample": linger,
         "rss_kib_max": sampler.summary()["rss_kib_max"], "cpu_percent": sampler.cpu_percent,
         "successful": int(stats.get("SuccessfulCall(C)", 0) or 0),
         "failed": int(stats.get("FailedCall(C)", 0) or 0),
@@ -514,21 +535,36 @@ def measure_soak(args: argparse.Namespace, rate: int, root: Path) -> dict[str, o
     warmup = min(max(0.1 * seconds, WARMUP_S), seconds / 2)
     warm = sampler.rss_between(warmup, warmup + 2 * args.sample_interval + 0.5)
     end = sampler.summary()["rss_kib_last"]
-    series = [sampler.rss_between(t, t + 2 * args.sample_interval + 0.5)
-              for t in (seconds * k / 10 for k in range(1, 10))]
+    series = {f"{t:g}": sampler.rss_between(t, t + 2 * args.sample_interval + 0.5)
+              for t in soak_marks(seconds)}
     try:
         fig: dict[str, object] = dict(sipp_figures(uac.stats()))
     except ValueError as exc:
         fig, note = {}, str(exc)
     result: dict[str, object] = {
         "rate": rate, "seconds": seconds, **fig, "warmup_s": warmup, "rss_kib_after_warmup": warm,
-        "rss_kib_every_tenth": series,
+        "rss_kib_every_10s": series,
         "rss_kib_end": end, "rss_kib_max": sampler.summary()["rss_kib_max"],
         "rss_growth_kib": end - warm if isinstance(end, int) and warm else None,
+        "rss_growth_kib_per_10k_calls": growth_per_10k(warm, end, rate, seconds - warmup),
         "cpu_percent": sampler.cpu_percent}
     if note:
         result["note"] = note
     return result
+
+
+def soak_marks(seconds: float) -> list[float]:
+    """When the soak's RSS series is read: every 10 s (every tenth of a run shorter than 100 s)."""
+    step = 10.0 if seconds >= 100 else seconds / 10
+    return [round(step * k, 3) for k in range(1, int(seconds / step + 1e-9) + 1)]
+
+
+def growth_per_10k(warm: int | None, end: object, rate: int, seconds: float) -> float | None:
+    """KiB of RSS grown per 10,000 calls offered after the warm-up (None without figures)."""
+    calls = rate * seconds
+    if not isinstance(end, int) or not warm or calls <= 0:
+        return None
+    return round((end - warm) * 10_000 / calls, 1)
 
 
 # --------------------------------------------------------------------------- main
@@ -549,12 +585,17 @@ def summary(result: dict[str, object]) -> str:
     conc = result.get("concurrent")
     if isinstance(conc, dict):
         s, r = conc["serve"], conc["reference"]
-        parts.append(f"{s['calls']} held: serve {s['bytes_per_call']} B/call, "
+        linger = {True: "finished transactions still lingering", False: "no finished transaction "
+                  "lingering", None: "lingering unknown"}[s.get("transactions_linger_at_sample")]
+        parts.append(f"{s['calls']} held: serve {s['bytes_per_call']} B/call "
+                     f"({s.get('sample_s_after_last_setup')} s after the last set-up, {linger}), "
                      f"sipp {r['bytes_per_call']} B/call (x{conc['ratio_bytes_per_call']})")
     soak = result.get("soak")
     if isinstance(soak, dict):
         parts.append(f"soak {soak['seconds']} s at {soak['rate']}/s: RSS "
-                     f"{soak['rss_kib_after_warmup']} -> {soak['rss_kib_end']} KiB")
+                     f"{soak['rss_kib_after_warmup']} -> {soak['rss_kib_end']} KiB "
+                     f"({soak.get('rss_growth_kib_per_10k_calls')} KiB per 10k calls after "
+                     f"{soak.get('warmup_s')} s)")
     return "bench_calls: " + "; ".join(parts)
 
 

@@ -114,6 +114,25 @@ def test_plateau_is_when_sipp_had_the_most_calls_up(tmp_path: Path) -> None:
     assert bench.plateau([{"CurrentTime": "x"}]) is None
 
 
+def test_soak_marks_every_10_s_and_growth_per_10k_calls() -> None:
+    assert bench.soak_marks(120) == [10.0 * k for k in range(1, 13)]
+    assert bench.soak_marks(1) == [round(0.1 * k, 3) for k in range(1, 11)]
+    # 450/s for 80 s after the warm-up is 36,000 calls: 720 KiB grown is 200 KiB per 10k
+    assert bench.growth_per_10k(100_000, 100_720, 450, 80) == 200.0
+    assert bench.growth_per_10k(100_000, 99_820, 450, 80) == -50.0
+    assert bench.growth_per_10k(None, 100_720, 450, 80) is None
+    assert bench.growth_per_10k(100_000, None, 450, 80) is None
+
+
+def test_last_sample_between_two_times() -> None:
+    sampler = bench.Sampler(0)
+    sampler._epoch0 = 1000.0
+    sampler.samples = [(0.5, 10), (1.5, 30), (2.5, 20), (3.5, 40)]
+    assert sampler.last_between_epochs(1001.0, 1003.0) == (1002.5, 20)
+    assert sampler.rss_between_epochs(1001.0, 1003.0) == 30  # the highest, for comparison
+    assert sampler.last_between_epochs(1010.0, 1020.0) is None
+
+
 def test_proc_sampling_of_this_process() -> None:
     import os
 
@@ -178,6 +197,15 @@ def test_tiny_run_json_and_summary(tmp_path: Path) -> None:
         assert held["calls_up_peak"] == 10
         assert held["rss_kib_idle"] > 0 and held["rss_kib_held"] >= held["rss_kib_idle"]
         assert held["bytes_per_call"] == round((held["rss_kib_held"] - held["rss_kib_idle"]) * 1024 / 10)
+        # the calls were up 2.2 s: their INVITE transactions (32 s) still lingered at the sample
+        assert 0 <= held["sample_s_after_last_setup"] < 3
+        assert held["transactions_linger_at_sample"] is True
+        assert held["rss_kib_held_first"] >= held["rss_kib_idle"]
+    assert "finished transactions still lingering" in lines[0]
     soak = result["soak"]
     assert soak["rate"] == 10 and soak["completed"] == 10 and soak["failed"] == 0
     assert soak["rss_kib_end"] > 1000
+    assert list(soak["rss_kib_every_10s"]) == [f"{0.1 * k:g}" for k in range(1, 11)]
+    assert soak["rss_growth_kib_per_10k_calls"] == bench.growth_per_10k(
+        soak["rss_kib_after_warmup"], soak["rss_kib_end"], 10, 1.0 - soak["warmup_s"])
+    assert "KiB per 10k calls after" in lines[0]

@@ -71,18 +71,28 @@ def _sends_reliable(row: Row) -> bool:
     return any(a.name == "SendSIPResponse" and a.params.get("reliable") is True for a in row.actions)
 
 
+def _moves(ctx: LintContext) -> dict[str, list[tuple[Row, str]]]:
+    """Per state, the rows applicable there that lead to a non-final state, with that state."""
+    states = ctx.table.states
+    moves: dict[str, list[tuple[Row, str]]] = {name: [] for name in states}
+    for row in ctx.table.rows:
+        target = row.target
+        if target is None or target not in states or states[target].final:
+            continue
+        for state in ctx.states_of(row):
+            moves[state].append((row, target))
+    return moves
+
+
 def _spread(ctx: LintContext, seeds: set[str], passes: Callable[[Row], bool]) -> set[str]:
     """``seeds`` and every non-final state reached from them by rows that ``passes``."""
     states = ctx.table.states
+    moves = _moves(ctx)
     marked = {s for s in seeds if s in states and not states[s].final}
     todo = list(marked)
     while todo:
-        state = todo.pop()
-        for row in ctx.table.rows:
-            target = row.target
-            if target is None or target in marked or target not in states or states[target].final:
-                continue
-            if state in ctx.states_of(row) and passes(row):
+        for row, target in moves[todo.pop()]:
+            if target not in marked and passes(row):
                 marked.add(target)
                 todo.append(target)
     return marked

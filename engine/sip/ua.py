@@ -126,7 +126,7 @@ class UACore(ServerSide, ClientSide):
         rid = f"r{self._next_rid}"
         txn.user_data = (leg, rid)
         self._requests[rid] = txn
-        leg.requests.append(rid)
+        leg.requests += (rid,)
         request = txn.request
         if request.to_tag is None:
             self._ongoing[merge_key(request)] = rid
@@ -340,7 +340,9 @@ class UACore(ServerSide, ClientSide):
             else:
                 txn.user_data = None
         if rid in leg.requests:
-            leg.requests.remove(rid)
+            leg.requests = tuple(r for r in leg.requests if r != rid)
+        if rid == leg.invite_rid:
+            leg.invite_rid = None  # answered: only a pending INVITE's id is ever looked up
 
     def _drop_dialog(self, dialog: Dialog) -> None:
         usage = dialog.invite

@@ -268,10 +268,11 @@ class ClientSide:
             leg, rid = data
             if rid not in self._requests:
                 return
+            initial = rid == leg.invite_rid  # read before _request_done clears it
             self._request_done(leg, rid)
             self.events.append(ev.TransportError(leg.handle, txn.method))
             dialog = leg.dialog
-            if rid == leg.invite_rid and dialog is not None and not dialog.confirmed:
+            if initial and dialog is not None and not dialog.confirmed:
                 self._end_dialog(leg, dialog, "transport-error", now)
             self._maybe_release(leg)
 

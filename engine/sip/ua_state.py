@@ -73,7 +73,7 @@ class Leg:
         self.auto_ack = True
         self.ack_due: int | None = None
         self.offer = False
-        self.requests: list[str] = []  # pending request ids (a list: small when idle)
+        self.requests: tuple[str, ...] = ()  # pending request ids (idle: the shared empty tuple)
         self.clients = 0
         self.released = False
         self.trying: Deadline | None = None  # the pending 100 Trying of an INVITE

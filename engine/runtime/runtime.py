@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from random import Random
 from types import MappingProxyType
@@ -107,9 +108,12 @@ class Runtime:
             _refuse_conflicts(self.tables.values())
         self._starts = _starts_on(self.tables.values())
         self._params = _parameters(self.tables.values(), params or {})
-        self.sessions: set[Session] = set()
-        """The live sessions."""
         self._by_key: dict[Hashable, Session] = {}
+        self._keyless: set[Session] = set()
+        self.sessions = LiveSessions(self._by_key, self._keyless)
+        """The live sessions (a read-only set view)."""
+        self._queued: dict[Session, deque[tuple[str, Any, Any]]] = {}
+        """Events raised for a session while it was busy, to run after its transition."""
         self._subscribers: list[Subscriber] = []
         self.unhandled: Counter[tuple[str | None, str | None, str]] = Counter()
         """(table, state, event) → how often an event found no row (table None: no session)."""
@@ -141,9 +145,10 @@ class Runtime:
         if handle is not None and handle in self._by_key:
             raise ValueError(f"handle {handle!r} already belongs to {self._by_key[handle]!r}")
         session = Session(table, table.initial, handle, overrides)
-        self.sessions.add(session)
         if handle is not None:
             self._by_key[handle] = session
+        else:
+            self._keyless.add(session)
         if table.initial in table.timers:
             self.timers.enter(session)
         return session
@@ -167,9 +172,10 @@ class Runtime:
                  message: Any = None) -> bool:
         """Run ``event`` for ``session``; False when no row matched (queued events: True)."""
         if session.busy and not session.ended:
-            if session.queue is None:
-                session.queue = deque()
-            session.queue.append((event, data, message))
+            queue = self._queued.get(session)
+            if queue is None:
+                queue = self._queued[session] = deque()
+            queue.append((event, data, message))
             return True
         if session.ended:
             self.unhandled[(session.table.name, session.state, event)] += 1
@@ -177,12 +183,15 @@ class Runtime:
         session.busy = True
         try:
             matched = self._step(session, event, data, message)
-            queue = session.queue
-            while queue and not session.ended:
-                name, qdata, qmessage = queue.popleft()
-                self._step(session, name, qdata, qmessage)
+            if self._queued:
+                queue = self._queued.get(session)
+                while queue and not session.ended:
+                    name, qdata, qmessage = queue.popleft()
+                    self._step(session, name, qdata, qmessage)
         finally:
             session.busy = False
+            if self._queued:
+                self._queued.pop(session, None)
         return matched
 
     def post(self, session: Session, event: str, data: Mapping[str, Any] | None = None) -> None:
@@ -251,12 +260,15 @@ class Runtime:
             old = session.handle
             if old is not None and self._by_key.get(old) is session:
                 del self._by_key[old]
+            else:
+                self._keyless.discard(session)
             session.handle = handle
             if not session.ended:
                 other = self._by_key.get(handle)
                 if other is not None and other is not session:
                     log.warning("backend gave handle %r to %r too; events for it now go to %r",
                                 handle, other, session)
+                    self._keyless.add(other)  # still live, no longer reachable by its handle
                 self._by_key[handle] = session
         return handle
 
@@ -301,8 +313,9 @@ class Runtime:
         for session in tuple(self.sessions):
             self.timers.exit(session)
             session.ended = True
-        self.sessions.clear()
         self._by_key.clear()
+        self._keyless.clear()
+        self._queued.clear()
 
     # -- inside ------------------------------------------------------------------------
     def _step(self, session: Session, name: str, data: Mapping[str, Any] | None,
@@ -343,12 +356,12 @@ class Runtime:
     def _discard(self, session: Session) -> None:
         """End ``session`` without telling anyone (a session no row ever accepted)."""
         session.ended = True
-        session.queue = None
         self.timers.exit(session)
-        self.sessions.discard(session)
         handle = session.handle
         if handle is not None and self._by_key.get(handle) is session:
             del self._by_key[handle]
+        else:
+            self._keyless.discard(session)
 
     def _tell(self, callback: Subscriber, session: Session, name: str,
               data: Mapping[str, Any]) -> None:
@@ -366,6 +379,40 @@ class Runtime:
 
             return [_compile(t, self.registry, lint=lint) for t in load_tables([item], self.registry)]
         return [_compile(item, self.registry, lint=lint)]
+
+
+class LiveSessions(AbstractSet[Session]):
+    """The live sessions of a runtime, as a read-only set: ``len``, ``in``, iteration.
+
+    A live session is in exactly one of two places: the runtime's handle map
+    (by its handle) or the few without a handle yet. Keeping no third
+    collection of every session saves a set entry a session (measured with
+    tracemalloc: 105 B a session at 20,000 sessions, 42 B at 50,000; a set
+    grows its table fourfold). Copy it (``list(runtime.sessions)``) before
+    dispatching events while iterating.
+    """
+
+    __slots__ = ("_by_key", "_keyless")
+
+    def __init__(self, by_key: dict[Hashable, Session], keyless: set[Session]) -> None:
+        self._by_key = by_key
+        self._keyless = keyless
+
+    def __len__(self) -> int:
+        return len(self._by_key) + len(self._keyless)
+
+    def __iter__(self) -> Iterator[Session]:
+        yield from self._by_key.values()
+        yield from self._keyless
+
+    def __contains__(self, item: object) -> bool:
+        if item in self._keyless:
+            return True
+        handle = getattr(item, "handle", None)
+        return handle is not None and self._by_key.get(handle) is item
+
+    def __repr__(self) -> str:
+        return f"<LiveSessions {len(self)}>"
 
 
 def _refuse_conflicts(tables: Iterable[CompiledTable]) -> None:

@@ -6,38 +6,38 @@ Rules:
   ``transitions.Machine`` reads and writes ``session.state`` (the
   ``model_attribute``) when the runtime hands the session to
   ``machine.events[name].trigger(session, ctx)``.
-* It is a ``__slots__`` record, so a hundred thousand of them fit in well
-  under 100 MiB: optional parts (``data``, ``queue``, ``timers``,
-  ``watchers``) stay ``None`` until something needs them.
+* It is a ``__slots__`` record of nine fields, so a hundred thousand of them
+  fit in about 11 MiB: optional parts (``data``, ``timers``, ``params``,
+  ``watchers``) stay ``None`` until something needs them, and what lives only
+  while a transition or a coroutine action runs is kept outside the record:
+  the queue of events raised while the session is busy in the ``Runtime``,
+  the chain of coroutine actions in ``ActionChains`` (measured with
+  tracemalloc: 104 B a session, a 112 B block, instead of 120 B in a 128 B
+  block with those two as fields).
 * Only the runtime changes a session's fields; actions read them through
   ``ctx.session`` and may keep their own values in ``session.data``.
 
 Fields: ``state`` (the state's name), ``table`` (the ``CompiledTable``),
 ``handle`` (the backend's dialog handle, opaque; also the key the backend
 uses in ``BackendEvent.session_key``), ``data`` (a dict for actions, created
-on first use), ``queue`` (events raised while the session was busy),
-``timers`` (running state timers), ``params`` (this session's parameter
-overrides), ``busy`` (a transition is running), ``ended`` (reached a final
-state), ``tail`` (the last scheduled coroutine action) and ``watchers``
-(per-session subscribers).
+on first use), ``timers`` (running state timers), ``params`` (this session's
+parameter overrides), ``busy`` (a transition is running), ``ended``
+(reached a final state) and ``watchers`` (per-session subscribers).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import asyncio
-
     from .compiler import CompiledTable
 
 
 class Session:
     """The run-time record of one session of a table."""
 
-    __slots__ = ("state", "table", "handle", "_data", "queue", "timers", "params", "busy",
-                 "ended", "tail", "watchers")
+    __slots__ = ("state", "table", "handle", "_data", "timers", "params", "busy", "ended",
+                 "watchers")
 
     def __init__(self, table: CompiledTable, state: str, handle: Any = None,
                  params: dict[str, Any] | None = None) -> None:
@@ -45,12 +45,10 @@ class Session:
         self.table = table
         self.handle = handle
         self._data: dict[str, Any] | None = None
-        self.queue: deque[tuple[str, Any, Any]] | None = None
         self.timers: list[Any] | None = None
         self.params = params
         self.busy = False
         self.ended = False
-        self.tail: asyncio.Task[None] | None = None
         self.watchers: list[Any] | None = None
 
     @property

@@ -14,10 +14,11 @@ Rules:
 * Scheduled actions run even when their session has ended in the meantime
   (a final row's clean-up work must not be lost).
 
-Theory of operation: ``session.tail`` holds the last task of the chain. A new
-task waits for the tail (``asyncio.wait`` — it never re-raises), then runs its
-coroutine; the tail is cleared when the last task finishes. ``pending`` keeps
-every unfinished task so a caller can wait until all are done.
+Theory of operation: ``tails[session]`` holds the last task of the session's
+chain (kept here, not on the session record: few sessions ever have one). A
+new task waits for the tail (``asyncio.wait`` — it never re-raises), then runs
+its coroutine; the tail is forgotten when the last task finishes. ``pending``
+keeps every unfinished task so a caller can wait until all are done.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class ActionChains:
 
     def __init__(self) -> None:
         self.pending: set[asyncio.Task[None]] = set()
+        self.tails: dict[Session, asyncio.Task[None]] = {}
+        """The last task of each session's chain, while one is unfinished."""
+
+    def tail(self, session: Session) -> asyncio.Task[None] | None:
+        """The last coroutine action of ``session`` still to finish, or None."""
+        return self.tails.get(session)
 
     def schedule(self, session: Session, make: Callable[[], Awaitable[object]],
                  on_error: Callable[[BaseException], None]) -> asyncio.Task[None]:
@@ -41,16 +48,16 @@ class ActionChains:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError("a coroutine action needs a running asyncio loop") from None
-        task = loop.create_task(_run(session.tail, make, on_error))
-        session.tail = task
+        task = loop.create_task(_run(self.tails.get(session), make, on_error))
+        self.tails[session] = task
         self.pending.add(task)
         task.add_done_callback(lambda done: self._finished(session, done))
         return task
 
     def _finished(self, session: Session, task: asyncio.Task[None]) -> None:
         self.pending.discard(task)
-        if session.tail is task:
-            session.tail = None
+        if self.tails.get(session) is task:
+            del self.tails[session]
 
     async def wait(self) -> None:
         """Return once every scheduled coroutine action (including ones they schedule) is done."""

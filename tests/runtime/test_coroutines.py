@@ -62,7 +62,7 @@ async def test_coroutines_run_after_the_transition_in_order(co_registry, build, 
         ("start", "third"), ("end", "third")]
     # the coroutine sees the session as it is when it runs
     assert rec.calls[1] == ("start", "first", "B")
-    assert s.tail is None and not rt.chains.pending
+    assert rt.chains.tail(s) is None and not rt.chains.tails and not rt.chains.pending
 
 
 async def test_sessions_do_not_wait_for_each_other(co_registry, build, rec):

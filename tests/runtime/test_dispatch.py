@@ -135,7 +135,7 @@ def test_final_state_ends_the_session(make_runtime, clock):
     assert s.ended and s.state == "End"
     assert told == [("CallEnded", {}), (SESSION_ENDED, {"state": "End"})]
     assert s not in rt.sessions and rt.session_for("dlg-1") is None
-    assert s.timers is None and s.queue is None  # the queued Next was dropped
+    assert s.timers is None and not rt._queued  # the queued Next was dropped
     assert clock.run_until_idle() == 0  # the timer was cancelled
     assert rt.dispatch(s, "Go") is False
 

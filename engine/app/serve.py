@@ -13,6 +13,14 @@ Rules:
 * Serving: the tables answer (``uas_call`` and whatever else is loaded). One
   log line per call on stdout (``sipflow.app.logging``); with ``-v`` every
   SIP message too; with ``--trace FILE`` every message goes to a pcap file.
+* Overload (``sipflow.app.overload``): while requests wait longer than
+  ``--overload-lag-ms`` (default 100 ms) in a UDP receive queue, new
+  INVITEs get ``503`` with ``Retry-After`` before any session exists
+  (statelessly, straight from the datagram: ``sipflow.app.shed``), so the
+  calls already admitted complete; one ``overload: …`` line when it
+  starts and one ``overload over: …`` line (with the INVITEs refused) when
+  it ends; at shutdown one ``overload: N INVITEs answered 503 in M
+  episodes`` line when any was. 0 turns it off.
 * Stopping: SIGINT or SIGTERM starts the drain. New INVITEs get 503 (the
   backend refuses them while draining) and every live session gets the
   ``Shutdown`` command, so the tables end it (480 while ringing, BYE when
@@ -55,7 +63,9 @@ from sipflow.transport.options import RECV_BUFFER
 from .logging import CallLog
 from .options import UsageError
 from .output import LineWriter
+from .overload import THRESHOLD, OverloadGate, open_probes
 from .setup import make_backend, make_runtime, set_receive_buffers, settle_gc, table_paths
+from .shed import StatelessReject
 
 POLL = 0.05
 """How often the drain checks whether everything has ended (seconds)."""
@@ -80,6 +90,9 @@ class ServeConfig:
     """Tests only: share of the UDP datagrams sent that are dropped (``--test-loss``)."""
     recv_buffer: int = RECV_BUFFER
     """``--recv-buffer``: bytes of receive buffer asked for each UDP socket."""
+    overload_lag: float = THRESHOLD
+    """``--overload-lag-ms`` in seconds: new INVITEs get 503 while requests wait longer
+    than this in the receive queue (``sipflow.app.overload``); 0 turns it off."""
 
 
 def address_text(address: Address) -> str:
@@ -110,6 +123,10 @@ class Server:
         self.addresses: list[Address] = []
         self.buffers: list[tuple[str, Any]] = []
         """``(address, ReceiveBuffer)`` of each UDP socket, after ``start``."""
+        self.overload: OverloadGate | None = None
+        """The overload gate, after ``start`` (None when ``--overload-lag-ms 0``)."""
+        self.shed: StatelessReject | None = None
+        """Its cheap stateless-503 path (None with ``--trace`` or ``-v``)."""
 
     # -- start -------------------------------------------------------------------------
     async def start(self) -> list[Address]:
@@ -124,6 +141,15 @@ class Server:
         self.addresses = list(getattr(self.backend, "local_addresses", []) or [])
         self.buffers = set_receive_buffers(self.backend, self.config.recv_buffer)
         self._attach_trace()
+        if self.config.overload_lag > 0:
+            self.overload = OverloadGate(open_probes(self.backend), self.clock,
+                                         threshold=self.config.overload_lag,
+                                         on_change=self._overload_changed)
+            self.backend.overload = self.overload
+            driver = getattr(self.backend, "driver", None)
+            if driver is not None and self.pcap is None and not self.config.verbose:
+                self.shed = StatelessReject(self.overload, list(driver.transports), self.clock)
+                self.shed.install()
         if self.config.loss:
             from .loss import drop_outgoing
 
@@ -178,6 +204,9 @@ class Server:
             self.log.forget(key)  # no session (safe default) or one that already ended
         return handled
 
+    def _overload_changed(self, busy: bool, gate: OverloadGate) -> None:
+        self.say(gate.describe(), **gate.record())
+
     def say(self, text: str, **record: Any) -> None:
         """A status line, flushed at once: ``text``, or ``record`` as JSON with ``--format json``."""
         self.out.now(json.dumps(record) if self.config.json else text)
@@ -222,6 +251,10 @@ class Server:
 
     async def close(self) -> None:
         """Close the listeners and the trace file; flush the log."""
+        if self.overload is not None:
+            self.overload.stop()
+        if self.shed is not None:
+            self.shed.uninstall()
         try:
             await self.backend.stop(0.0)
         finally:
@@ -252,6 +285,8 @@ async def serve(config: ServeConfig, out: TextIO | None = None, err: TextIO | No
                            requested=buffer.requested, effective=buffer.effective,
                            forced=buffer.forced, capped=buffer.capped)
         server.out.start_flushing(server.clock)
+        if server.overload is not None:
+            server.overload.start()
         settle_gc()
         await stop.wait()
         stop.clear()  # a second signal now cuts the drain short
@@ -261,6 +296,12 @@ async def serve(config: ServeConfig, out: TextIO | None = None, err: TextIO | No
                    sessions=live, drain_s=config.drain)
         server.begin_shutdown()
         clean = await server.drain(config.drain, stop)
+        gate = server.overload
+        if gate is not None and gate.refused:
+            server.say(f"overload: {gate.refused} INVITE{'s' if gate.refused != 1 else ''} "
+                       f"answered 503 in {gate.episodes} episode"
+                       f"{'s' if gate.episodes != 1 else ''}", event="overload_total",
+                       refused=gate.refused, episodes=gate.episodes)
         if clean:
             server.say("stopped: every call ended", event="stopped", open_calls=0, sessions={})
         else:

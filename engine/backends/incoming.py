@@ -11,7 +11,10 @@ Rules:
   ``DialogReleased`` only while a session still owns the handle.
 * Before any table: with ``auth``, an out-of-dialog INVITE, REGISTER,
   SUBSCRIBE, PUBLISH, MESSAGE or REFER without valid credentials gets 401;
-  while draining, a new INVITE gets 503.
+  while draining, a new INVITE gets 503 (``Retry-After: 5``); while
+  ``overload`` (an ``sipflow.app.overload.OverloadGate``, None by default)
+  is ``busy``, a new INVITE gets 503 with its ``retry_after`` and the gate's
+  ``refused`` goes up. No session, table or SDP work is done for either.
 * When ``deliver`` returns False (no row), a request still gets an answer —
   the safe default: 405 with ``Allow`` outside a dialog (no table starts on
   it), 488 to a re-INVITE or UPDATE and 500 to any other request inside one,
@@ -68,6 +71,8 @@ class Incoming:
     _deliver: Callable[[BackendEvent], bool] | None
     _calls: dict[str, CallMedia]
     _in_step: bool
+    overload: Any = None
+    """An overload gate (``busy``, ``retry_after``, ``refused``), or None: no overload control."""
 
     if TYPE_CHECKING:  # provided by EndpointBackend
         def _leg(self, handle: str) -> CallMedia: ...
@@ -125,9 +130,15 @@ class Incoming:
         if rid is not None and not event.in_dialog:
             if self.auth is not None and method in CHALLENGED and not self._authorized(rid, message):
                 return
-            if self.draining and method == "INVITE":
-                self._answer(rid, 503, headers=[("Retry-After", "5")])
-                return
+            if method == "INVITE":
+                if self.draining:
+                    self._answer(rid, 503, headers=[("Retry-After", "5")])
+                    return
+                overload = self.overload
+                if overload is not None and overload.busy:
+                    overload.refused += 1
+                    self._answer(rid, 503, headers=[("Retry-After", overload.retry_after)])
+                    return
         name = "DialogReINVITE" if method == "INVITE" and event.in_dialog else f"Dialog{method}"
         data: dict[str, Any] = {"in_dialog": event.in_dialog, "method": method,
                                 "request_id": rid, "has_sdp": False}

@@ -9,7 +9,9 @@ Rules:
   ``--auth USER:PASSWORD`` (repeatable), ``--realm``, ``--trace FILE.pcap``,
   ``-v``, ``--drain SECONDS`` (default 5), ``--format text|json``,
   ``--backend NAME`` (default sip), ``--recv-buffer BYTES`` (each UDP
-  socket's receive buffer, default 4M), and the hidden, test-only
+  socket's receive buffer, default 4M), ``--overload-lag-ms MS`` (new
+  INVITEs get 503 while requests wait longer than this; default 100, 0
+  off), and the hidden, test-only
   ``--test-loss PERCENT``.
 * ``--registrar`` is refused for now (the registrar comes in a later
   milestone): one line, exit 2.
@@ -91,6 +93,11 @@ def serve_command(
         "--recv-buffer", metavar="BYTES",
         help="Receive buffer of each UDP socket: 4194304, 4M, 512K (SO_RCVBUFFORCE when "
              "permitted, else capped at net.core.rmem_max; -v shows what was granted).")] = "4M",
+    overload_lag_ms: Annotated[float, typer.Option(
+        "--overload-lag-ms", metavar="MS",
+        help="Overload control: while requests wait longer than this in a UDP receive queue, "
+             "new INVITEs get 503 + Retry-After so admitted calls complete; 0 turns it off.")
+    ] = 100.0,
     test_loss: Annotated[float, typer.Option(
         "--test-loss", hidden=True, metavar="PERCENT",
         help="Tests only: drop this share of the UDP datagrams sent.")] = 0.0,
@@ -135,6 +142,7 @@ def serve_command(
             json=fmt == "json",
             loss=fraction(test_loss, "--test-loss"),
             recv_buffer=parse_bytes(recv_buffer, "--recv-buffer"),
+            overload_lag=number(overload_lag_ms, "--overload-lag-ms") / 1000.0,
         )
         code = run_serve(config)
     except UsageError as exc:

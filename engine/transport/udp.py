@@ -24,6 +24,14 @@ Rules:
   caller can say when the buffer was capped. A socket error is reported in
   the result, never raised (a size that is not a positive int is a
   ``ValueError``: the caller validates user input first).
+- ``QueueProbe(transport)`` measures how late the transport's datagrams
+  are: ``ping()`` sends one small datagram from a socket of its own to the
+  transport's address, and ``delay`` is how long the last one waited in the
+  receive queue (or, when the one in flight is older, its age). Probe
+  datagrams are recognised by their source address before anything else
+  and never reach ``on_receive``, the counters or a trace. One probe is in
+  flight at a time; one not back within ``lost_after`` seconds (dropped by a
+  full queue) counts as that late, and the next is sent.
 
 Theory of operation: asyncio's ``DatagramProtocol`` callbacks are forwarded to
 the transport object, which knows nothing about SIP; the driver decides what
@@ -36,6 +44,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +133,8 @@ class UdpTransport:
         self.keepalives = 0
         self._sending: Address | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._probe: tuple[str, int] | None = None  # a QueueProbe's source: (host, port)
+        self._on_probe: Callable[[bytes], None] = _ignore
         self._family = socket.AF_INET6 if family_of(local.host) == 6 else socket.AF_INET
 
     @classmethod
@@ -142,6 +154,10 @@ class UdpTransport:
     # ------------------------------------------------------------ input
 
     def _datagram(self, data: bytes, addr: Any) -> None:
+        probe = self._probe
+        if probe is not None and addr[1] == probe[1] and addr[0] == probe[0]:
+            self._on_probe(data)
+            return
         source = Address("udp", _host_of(addr), addr[1])
         if len(data) > self.max_datagram:
             self.dropped += 1
@@ -237,6 +253,89 @@ class UdpTransport:
         """Close the socket and let the loop run its close callbacks."""
         self.close()
         await asyncio.sleep(0)
+
+
+class QueueProbe:
+    """Measures how long datagrams wait in ``transport``'s receive queue (module rules).
+
+    ``clock`` reads seconds (default ``time.perf_counter``: uvloop's loop time
+    ticks in whole milliseconds). Raises ``OSError`` when the probe socket
+    cannot be opened.
+    """
+
+    LOST_AFTER = 1.0
+    """Seconds after which a probe that has not come back counts as dropped."""
+
+    def __init__(self, transport: UdpTransport, *, lost_after: float = LOST_AFTER,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.transport = transport
+        self.lost_after = lost_after
+        self.clock = clock
+        host = transport.local.host
+        family = socket.AF_INET6 if family_of(host) == 6 else socket.AF_INET
+        if host in ("0.0.0.0", "::"):  # a wildcard listener: reach it over loopback
+            host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        self.target = (host, transport.local.port)
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.sock.setblocking(False)
+            self.sock.bind((host, 0))
+        except OSError:
+            self.sock.close()
+            raise
+        bound = self.sock.getsockname()
+        transport._probe = (bound[0], bound[1])
+        transport._on_probe = self._arrived
+        self.sent = 0
+        self.returned = 0
+        self.lost = 0
+        self.last = 0.0
+        """How long the last probe back waited (seconds)."""
+        self._seq = 0
+        self._in_flight: tuple[int, float] | None = None
+
+    @property
+    def delay(self) -> float:
+        """How late the queue is: the last probe's wait, or the age of the one in flight."""
+        if self._in_flight is None:
+            return self.last
+        return max(self.last, self.clock() - self._in_flight[1])
+
+    def ping(self) -> None:
+        """Send a probe, unless one is in flight and not yet counted as dropped."""
+        now = self.clock()
+        if self._in_flight is not None:
+            if now - self._in_flight[1] < self.lost_after:
+                return
+            self.lost += 1
+            self.last = max(self.last, now - self._in_flight[1])
+        self._seq += 1
+        try:
+            self.sock.sendto(b"probe %d" % self._seq, self.target)
+        except OSError:
+            self._in_flight = None  # e.g. the socket buffer is full: try again next time
+            return
+        self.sent += 1
+        self._in_flight = (self._seq, now)
+
+    def _arrived(self, data: bytes) -> None:
+        flight = self._in_flight
+        if flight is None or data != b"probe %d" % flight[0]:
+            return  # an earlier probe, already counted as dropped
+        self._in_flight = None
+        self.returned += 1
+        self.last = self.clock() - flight[1]
+
+    def close(self) -> None:
+        """Close the probe socket and stop recognising its datagrams."""
+        if self.transport._on_probe == self._arrived:
+            self.transport._probe = None
+            self.transport._on_probe = _ignore
+        self.sock.close()
+
+
+def _ignore(data: bytes) -> None:
+    return None
 
 
 def _rcvbuf(sock: Any) -> int:

@@ -2,7 +2,7 @@
 
 Usage: ``python tools/bench_sip.py [--out FILE] [--messages N] [--repeat R]
 [--calls N] [--concurrency 1,1000] [--gc-threshold 20000] [--dialogs N]
-[--cpu K] [--sections parse,serialize,calls,dialog_bytes,lingering_bytes]``
+[--cpu K] [--sections parse,serialize,calls,dialog_bytes,lingering_bytes,driver]``
 
 Prints JSON (to ``--out FILE``, or stdout) and a one-line summary (stdout when
 the JSON goes to a file, stderr otherwise). One process, pinned to one core.
@@ -36,6 +36,12 @@ the JSON goes to a file, stderr otherwise). One process, pinned to one core.
   data). Beside it, in the same run, the reference: the same calls with the
   layer's slimming turned off (each keeps its full transaction object,
   parsed request and last response). ``--dialogs`` calls.
+* ``driver``: the serve-like path: the UAS ``SipEndpoint`` behind an
+  ``EndpointDriver`` on a virtual clock (its ``on_step`` answers INVITE and
+  BYE with 200), fed in memory by a UAC endpoint, 100 calls held; CPU per
+  call (both endpoints and the driver) and how many clock callbacks the
+  driver scheduled per message it received (a ``call_at`` plus a cancel
+  each on asyncio, ~2 us).
 * ``dialog_bytes``: bytes retained (tracemalloc) per idle confirmed dialog,
   leg included, one dialog on each side per call, after the transactions
   are gone (virtual time past 64*T1); beside it, the bytes a finished call
@@ -69,12 +75,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from sipflow.clock import VirtualClock, VirtualTimer
 from sipflow.sip.endpoint import SipEndpoint
 from sipflow.sip.events import DialogEstablished, HandleReleased, RequestReceived
 from sipflow.sip.message import Request
 from sipflow.sip.parser import parse_message
 from sipflow.sip.transaction import TransactionLayer
 from sipflow.sip.types import Address
+from sipflow.transport.driver import EndpointDriver
 
 TARGET_PARSE_PER_S = 50_000
 TARGET_SERIALIZE_PER_S = 80_000
@@ -527,6 +535,98 @@ def summary_lingering_bytes(r: dict[str, Any]) -> str:
     )
 
 
+class _CountingClock(VirtualClock):
+    """A VirtualClock that counts ``call_at`` (the driver's rescheduling)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled = 0
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> VirtualTimer:
+        self.scheduled += 1
+        return super().call_at(when, callback)
+
+
+class _Port:
+    """A transport of the driver section: what the UAS sends goes to a list."""
+
+    def __init__(self, local: Address, sink: list[bytes]) -> None:
+        self.local = local
+        self.sink = sink
+        self.on_receive: Callable[[bytes, Address], None] | None = None
+        self.on_error: Any = None
+
+    def send(self, data: bytes, dest: Address) -> None:
+        self.sink.append(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _driver_run(n: int, held: int, offered: float) -> dict[str, Any]:
+    clock = _CountingClock()
+    sent: list[bytes] = []
+    uas = SipEndpoint(UAS, rng=random.Random(2))
+    port = _Port(UAS, sent)
+
+    def on_step(_driver: EndpointDriver) -> None:
+        for e in uas.take_events():
+            if type(e) is RequestReceived and e.method in ("INVITE", "BYE"):
+                body = SDP if e.method == "INVITE" else b""
+                uas.respond(e.request_id, 200, body=body, content_type="application/sdp")
+
+    EndpointDriver(uas, clock, [port], on_step=on_step)  # type: ignore[list-item]
+    uac = SipEndpoint(UAC, rng=random.Random(1))
+    receive = port.on_receive
+    assert receive is not None
+    live: deque[str] = deque()
+    messages = 0
+
+    def exchange() -> None:
+        nonlocal messages
+        for _ in range(3):  # INVITE -> 200 -> ACK (or BYE -> 200)
+            for t in uac.take_transmits():
+                messages += 1
+                receive(t.data, UAC)
+            for data in sent:
+                uac.receive(data, UAS, clock.now())
+            sent.clear()
+            for e in uac.take_events():
+                if type(e) is DialogEstablished:
+                    live.append(e.handle)
+
+    def loop() -> None:
+        for _ in range(n):
+            clock.advance(1.0 / offered)
+            uac.handle_timers(clock.now())
+            uac.invite(UAS_URI, body=SDP, now=clock.now())
+            exchange()
+            if len(live) > held:
+                uac.request(live.popleft(), "BYE", now=clock.now())
+                exchange()
+
+    lap = timed(loop)
+    return {
+        "calls": n,
+        "us_per_call_both_sides": round(lap.cpu / n * 1e6, 1),
+        "messages_to_uas": messages,
+        "clock_call_at_per_message": round(clock.scheduled / max(1, messages), 4),
+    }
+
+
+def bench_driver(args: argparse.Namespace) -> dict[str, Any]:
+    _driver_run(200, 10, args.offered_rate)  # warm up
+    runs = [_driver_run(args.calls, 100, args.offered_rate) for _ in range(args.call_repeat)]
+    return min(runs, key=lambda r: r["us_per_call_both_sides"])
+
+
+def summary_driver(r: dict[str, Any]) -> str:
+    return (
+        f"driver: {r['us_per_call_both_sides']} us per call, "
+        f"{r['clock_call_at_per_message']} clock reschedules per message"
+    )
+
+
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
                           Callable[[dict[str, Any]], str]]] = {
     "parse": (bench_parse, summary_parse),
@@ -534,6 +634,7 @@ SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
     "calls": (bench_calls, summary_calls),
     "dialog_bytes": (bench_dialog_bytes, summary_dialog_bytes),
     "lingering_bytes": (bench_lingering_bytes, summary_lingering_bytes),
+    "driver": (bench_driver, summary_driver),
 }
 
 

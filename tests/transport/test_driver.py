@@ -101,6 +101,29 @@ def test_exactly_one_clock_callback_rescheduled_on_change(echo):
     assert clock.live() == 0
 
 
+def test_a_later_deadline_keeps_the_earlier_callback_which_then_moves_to_it(echo):
+    clock, endpoint, (u4, *_), driver = make(echo)
+    endpoint.deadlines = [1.0]
+    driver.flush()
+    scheduled = []
+    original = clock.call_at
+
+    def counting_call_at(when, callback):
+        scheduled.append(when)
+        return original(when, callback)
+
+    clock.call_at = counting_call_at
+    for step in range(1, 50):  # the earliest deadline moves later on every step
+        endpoint.deadlines = [1.0 + step * 0.1]
+        u4.on_receive(b"quiet", A4)
+    assert scheduled == [] and clock.live() == 1 and clock.next_deadline() == 1.0
+    clock.advance(1.0)  # an early wake-up: nothing is due, the callback moves
+    assert endpoint.fired == [] and scheduled == [pytest.approx(5.9)]
+    assert clock.live() == 1
+    clock.run_until_idle()
+    assert endpoint.fired == [pytest.approx(5.9)] and clock.live() == 0
+
+
 def test_timer_transmits_are_sent_at_virtual_time(echo):
     clock, endpoint, (u4, *_), driver = make(echo)
     peer = Address("udp", "192.0.2.5", 5060)

@@ -85,8 +85,10 @@ class Actions:
             if handle is None or str(handle).startswith("x"):
                 raise ValueError(f"{action}: the session has no dialog yet")
             if action == "SendACK":
-                body = self._leg(handle).body(params.get("body") or "sdp-answer")
+                leg = self._leg(handle)
+                body = leg.body(params.get("body") or "sdp-answer")
                 endpoint.ack(handle, body=body, headers=_headers(params.get("headers")), now=now)
+                leg.answered()
             elif action == "SendCANCEL":
                 endpoint.cancel(handle, now=now)
             elif action in REQUEST_ACTIONS:

@@ -21,7 +21,7 @@ Fields: ``state`` (the state's name), ``table`` (the ``CompiledTable``),
 ``handle`` (the backend's dialog handle, opaque; also the key the backend
 uses in ``BackendEvent.session_key``), ``data`` (a dict for actions, created
 on first use), ``timers`` (running state timers), ``params`` (this session's
-parameter overrides), ``busy`` (a transition is running), ``ended``
+parameter overrides: read-only, shared by sessions started with equal ones), ``busy`` (a transition is running), ``ended``
 (reached a final state) and ``watchers`` (per-session subscribers).
 """
 

@@ -31,13 +31,24 @@ log = logging.getLogger("sipflow.runtime")
 
 
 class RunningTimer:
-    """A started state timer: what fires, and the clock's handle to cancel it."""
+    """A started state timer: what fires, for which session, and the clock's handle to cancel it.
 
-    __slots__ = ("timer", "handle")
+    It is itself the clock's callback (``__call__``): one object a timer, where a
+    closure over the session and the entry cost three more (measured with
+    tracemalloc: 64 B a running timer instead of about 380 B).
+    """
 
-    def __init__(self, timer: StateTimer) -> None:
+    __slots__ = ("timer", "handle", "session", "service")
+
+    def __init__(self, timer: StateTimer, session: Session, service: TimerService) -> None:
         self.timer = timer
         self.handle: Any = None
+        self.session = session
+        self.service = service
+
+    def __call__(self) -> None:
+        """Called by the clock when the timer is due."""
+        self.service.expired(self.session, self)
 
     def cancel(self) -> None:
         """Cancel the clock's callback (harmless when it already ran)."""
@@ -86,8 +97,8 @@ class TimerService:
             except ParamError as exc:
                 log.error("%s; timer %s not started for %r", exc, timer.name, session)
                 continue
-            entry = RunningTimer(timer)
-            entry.handle = self.clock.call_at(now + delay, _expiry(self, session, entry))
+            entry = RunningTimer(timer, session, self)
+            entry.handle = self.clock.call_at(now + delay, entry)
             running.append(entry)
         session.timers = running
 
@@ -109,9 +120,3 @@ class TimerService:
             session.timers = None
         self._fire(session, entry.timer.event, {"timer": entry.timer.name})
 
-
-def _expiry(service: TimerService, session: Session, entry: RunningTimer) -> Callable[[], None]:
-    def expire() -> None:
-        service.expired(session, entry)
-
-    return expire

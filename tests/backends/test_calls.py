@@ -128,6 +128,9 @@ def test_401_is_answered_once_with_credentials() -> None:
     assert all('qop="auth"' in v for v in values)
     second = pair.messages("INVITE")[1][1]
     assert (second.headers.get("Authorization") or "").startswith("Digest ")
+    # once the 2xx is acknowledged, what a retry needed is no longer kept for the held call
+    leg = pair.caller.backend._calls[session.handle]
+    assert leg.invite is None and leg.challenge is None and leg.sdp.established
 
 
 def test_refused_credentials_are_not_retried() -> None:

@@ -90,3 +90,24 @@ def test_a_session_costs_one_112_byte_block(make_runtime):
     rt = make_runtime(SPEC)
     # the collector's 16 B header + a 16 B object header + 9 slots of 8 B: pymalloc's 112 B class
     assert sys.getsizeof(rt.start_session("s")) <= 104
+
+
+def test_equal_overrides_are_shared_and_still_checked(make_runtime):
+    import pytest
+
+    from sipflow.runtime.params import ParamError
+
+    spec = dict(SPEC, parameters={"target": "", "other": 1})
+    rt = make_runtime(spec)
+    params = {"target": "sip:bob@h"}
+    a = rt.start_session("s", params)
+    b = rt.start_session("s", dict(params))
+    c = rt.start_session("s", {"target": "sip:carol@h"})
+    assert a.params == b.params == params and a.params is b.params and a.params is not params
+    assert c.params == {"target": "sip:carol@h"} and c.params is not a.params
+    assert rt.param(a, "target") == "sip:bob@h" and rt.param(c, "target") == "sip:carol@h"
+    assert rt.param(a, "other") == 1
+    with pytest.raises(ParamError):
+        rt.start_session("s", {"nope": 1})
+    with pytest.raises(ParamError):
+        rt.start_session("s", {"nope": 1})  # a refused set is never remembered

@@ -111,7 +111,11 @@ class ServerTransaction(Transaction):
             raise LocalProtocolError(
                 f"cannot send {code} on {self.method} server transaction {self.key!r} in {state.value}"
             )
-        answered = response.cseq.method
+        # The CSeq method from the field text: a response built from the request
+        # shares its field, so parsing it into the response's cache again
+        # would be wasted (one CSeq parse and cache dict per response sent).
+        cseq = response.headers.get("cseq") or ""
+        answered = cseq.rpartition(" ")[2]
         if answered != self.method:
             raise LocalProtocolError(
                 f"response {code} with CSeq method {answered} sent on {self.method} "

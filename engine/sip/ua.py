@@ -50,6 +50,7 @@ from sipflow.sip import events as ev
 from sipflow.sip import session_timer as st
 from sipflow.sip.deadlines import Deadline, DeadlineHeap
 from sipflow.sip.dialog import Dialog, DialogStore, InviteUsage
+from sipflow.sip.headers import CSeq
 from sipflow.sip.message import Request, Response
 from sipflow.sip.parser import make_response
 from sipflow.sip.transaction import ServerTransaction, TransactionLayer
@@ -88,7 +89,7 @@ class UACore(ServerSide, ClientSide):
         self.now = 0.0
         self._legs: dict[str, Leg] = {}
         self._requests: dict[str, ServerTransaction] = {}
-        self._ongoing: dict[tuple[str, str, str], str] = {}  # merged-request check (482)
+        self._ongoing: dict[tuple[str, str, CSeq], str] = {}  # merged-request check (482)
         self._answer_by: dict[str, Deadline] = {}  # non-INVITE requests not yet answered
         self._next_handle = 0
         self._next_rid = 0

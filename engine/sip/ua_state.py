@@ -14,6 +14,7 @@ from sipflow.sip import events as ev
 from sipflow.sip.deadlines import Deadline
 from sipflow.sip.dialog import Dialog
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
+from sipflow.sip.headers import CSeq
 from sipflow.sip.message import Request, Response
 from sipflow.sip.transaction import ClientTransaction, ServerTransaction
 from sipflow.sip.types import Address
@@ -181,8 +182,9 @@ def names_of(headers: list[tuple[str, str]]) -> frozenset[str]:
     return frozenset(_COMPACT.get(n.strip().lower(), n.strip().lower()) for n, _ in headers)
 
 
-def merge_key(request: Request) -> tuple[str, str, str]:
+def merge_key(request: Request) -> tuple[str, str, CSeq]:
     """(Call-ID, From tag, CSeq) of an out-of-dialog request: two requests
     with the same key but different transactions are a merged request
-    (RFC 3261 §8.2.2.2, answered 482)."""
-    return (request.call_id, request.from_tag or "", str(request.cseq))
+    (RFC 3261 §8.2.2.2, answered 482). The parsed CSeq (a tuple) is the key
+    itself: no text built per request."""
+    return (request.call_id, request.from_tag or "", request.cseq)

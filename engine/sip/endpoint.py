@@ -281,7 +281,9 @@ def _stamp_via(request: Request, source: Address) -> None:
     rport = via.has_rport
     if not rport and via.host == source.host:
         return
-    stamped = via.copy()
+    # The top Via was just built for this message by the parser's accessor
+    # (nobody else holds it): stamp it in place instead of copying it.
+    stamped = via
     params = stamped.params
     plain = rport and params["rport"] is None and "received" not in params
     params["received"] = source.host

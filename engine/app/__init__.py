@@ -10,8 +10,11 @@ Rules:
 * ``stats`` counts calls and computes setup-time percentiles; ``progress``
   shows them (a rich bar on a terminal, plain lines otherwise).
 * ``logging`` writes one line per call (and message traces with ``-v``).
-* ``serve`` is the answering user agent (runtime + backend + signals + drain);
-  ``load`` is the call generator (rate, concurrency, duration, timeout).
+* ``serve`` is the answering user agent (runtime + backend + signals + drain),
+  with ``overload`` (when requests are late, new INVITEs get 503) and its
+  cheap stateless path ``shed``; ``load`` is the call generator (rate,
+  concurrency, duration, timeout) and ``linger`` keeps ``sipflow call`` up
+  after its last call while a peer may still retransmit to it.
 * ``setup`` loads the tables and finds the backend (every failure one
   ``UsageError`` line); ``output`` buffers log lines; ``loss`` is the
   test-only ``--test-loss`` (drop a share of the UDP datagrams sent).

@@ -16,14 +16,16 @@ Rules:
   - an ``INVITE`` whose top Via has an RFC 3261 branch: while the gate is
     ``busy``, one without a To tag whose branch was not seen in the last
     ``window`` to ``2*window`` seconds (that would be a retransmission of a
-    call already admitted, which its transaction answers) gets the 503 with
-    ``Retry-After`` (the gate's ``refused`` goes up); otherwise its branch is
-    remembered and it goes on to the SIP core;
+    call already admitted, which its transaction answers) is put to the
+    gate's ``refuse()``: refused, it gets the 503 with ``Retry-After``;
+    admitted, or not put to it, its branch is remembered and it goes on to
+    the SIP core;
   - everything else goes on untouched.
 
 * Anything unusual — folded header lines, a Via line with several values,
-  a missing header, no RFC 3261 branch — goes on to the SIP core, where the
-  backend refuses the INVITE with the full stack instead (same 503).
+  a missing header, no RFC 3261 branch — goes on to the SIP core and is
+  admitted: while this path is installed (``gate.fast_path``) the backend
+  leaves every decision to it, so that no INVITE is decided twice.
 * The 503 copies the Via lines (filling ``received`` and ``rport`` in the top
   one, RFC 3581), From, To (plus our tag), Call-ID and CSeq, and goes back to
   the source address, like every response of the endpoint.
@@ -130,7 +132,9 @@ class StatelessReject:
         self._restore: list[Callable[[], None]] = []
 
     def install(self) -> None:
-        """Wrap each transport's ``on_receive`` and start forgetting old branches."""
+        """Wrap each transport's ``on_receive`` and start forgetting old branches; from
+        now on this path decides for the INVITEs (``gate.fast_path``)."""
+        self.gate.fast_path = True
         for transport in self.transports:
             inner = transport.on_receive
             transport.on_receive = self._receiver(transport, inner)
@@ -138,7 +142,8 @@ class StatelessReject:
         self._timer = self.clock.call_at(self.clock.now() + self.window, self._rotate)
 
     def uninstall(self) -> None:
-        """Give each transport its own ``on_receive`` back."""
+        """Give each transport its own ``on_receive`` back (and the decisions to the backend)."""
+        self.gate.fast_path = False
         for restore in self._restore:
             restore()
         self._restore.clear()
@@ -164,8 +169,7 @@ class StatelessReject:
                     branch = hash(found.group(1))
                     if gate.busy and branch not in self._recent and branch not in self._older:
                         response = reject_503(data, source, tag, gate.retry_after.encode())
-                        if response is not None:
-                            gate.refused += 1
+                        if response is not None and gate.refuse():
                             self.sent += 1
                             transport.send(response, source)
                             return

@@ -13,8 +13,9 @@ Rules:
   SUBSCRIBE, PUBLISH, MESSAGE or REFER without valid credentials gets 401;
   while draining, a new INVITE gets 503 (``Retry-After: 5``); while
   ``overload`` (an ``sipflow.app.overload.OverloadGate``, None by default)
-  is ``busy``, a new INVITE gets 503 with its ``retry_after`` and the gate's
-  ``refused`` goes up. No session, table or SDP work is done for either.
+  is ``busy`` and has no ``fast_path`` deciding before us, a new INVITE its
+  ``refuse()`` refuses gets 503 with its ``retry_after``. No session,
+  table or SDP work is done for either.
 * When ``deliver`` returns False (no row), a request still gets an answer —
   the safe default: 405 with ``Allow`` outside a dialog (no table starts on
   it), 488 to a re-INVITE or UPDATE and 500 to any other request inside one,
@@ -135,8 +136,8 @@ class Incoming:
                     self._answer(rid, 503, headers=[("Retry-After", "5")])
                     return
                 overload = self.overload
-                if overload is not None and overload.busy:
-                    overload.refused += 1
+                if (overload is not None and overload.busy and not overload.fast_path
+                        and overload.refuse()):
                     self._answer(rid, 503, headers=[("Retry-After", overload.retry_after)])
                     return
         name = "DialogReINVITE" if method == "INVITE" and event.in_dialog else f"Dialog{method}"

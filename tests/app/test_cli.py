@@ -45,6 +45,8 @@ def run(*args: str) -> tuple[int, str, str]:
     (["serve", "--recv-buffer", "0"], "sipflow serve: --recv-buffer '0': must be at least 1 byte"),
     (["serve", "--recv-buffer=-4096"], "sipflow serve: --recv-buffer '-4096': must be at least 1"),
     (["serve", "--recv-buffer", "abc"], "sipflow serve: --recv-buffer 'abc': expected a number"),
+    (["serve", "--overload-lag-ms", "-1"], "sipflow serve: --overload-lag-ms -1: must be at least 0"),
+    (["serve", "--overload-lag-ms", "inf"], "sipflow serve: --overload-lag-ms inf: expected a finite"),
     (["call", "sip:bob@127.0.0.1", "--recv-buffer", "0"], "sipflow call: --recv-buffer '0'"),
     (["call", "sip:bob@127.0.0.1", "--recv-buffer=-1"], "sipflow call: --recv-buffer '-1'"),
     (["call", "sip:bob@127.0.0.1", "--recv-buffer", "abc"], "sipflow call: --recv-buffer 'abc'"),

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from sipflow.app.overload import CALM, OverloadGate
+from sipflow.app.overload import CALM, CUT, MIN_SHARE, RAISE, OverloadGate
 from sipflow.app.shed import StatelessReject, reject_503
 from sipflow.clock import VirtualClock
 from sipflow.sip.message import Response
@@ -47,49 +47,85 @@ class FakeProbe:
         self.closed = True
 
 
-def test_busy_turns_on_above_the_threshold_and_off_below_half_of_it() -> None:
+def test_the_admitted_share_is_cut_when_late_and_regained_when_not() -> None:
     clock = VirtualClock()
     changes: list[tuple[bool, str]] = []
-    gate = OverloadGate([FakeProbe()], clock, threshold=0.1,
+    gate = OverloadGate([FakeProbe()], clock, threshold=0.1, interval=0.02,
                         on_change=lambda busy, g: changes.append((busy, g.describe())))
-    for delay, busy in [(0.05, False), (0.1, False), (0.101, True), (0.08, True),
-                        (0.051, True), (0.049, False), (0.09, False), (0.2, True)]:
-        gate.update(delay)
-        assert gate.busy is busy, delay
-    # one episode: busy flapped, but never stayed off for CALM seconds
-    assert gate.episodes == 1 and len(changes) == 1
-    assert changes[0] == (True, "overload: requests wait 101 ms in the receive queue "
-                                "(limit 100 ms): new INVITEs get 503 until it is below 50 ms")
+    gate.update(0.1)  # at the limit: nothing changes
+    assert gate.share == 1.0 and not gate.busy
+    gate.update(0.15)
+    assert gate.share == pytest.approx(CUT) and gate.busy
+    clock.advance(0.02)
+    gate.update(0.2)  # less than one queue delay since the cut: it has not shown yet
+    assert gate.share == pytest.approx(CUT)
+    clock.advance(0.2)
+    gate.update(0.2)
+    assert gate.share == pytest.approx(CUT * CUT)
+    for _ in range(100):  # a long overload bottoms out, never at zero
+        clock.advance(1.0)
+        gate.update(0.3)
+    assert gate.share == MIN_SHARE
+    gate.update(0.07)  # between half the limit and the limit: hold
+    assert gate.share == MIN_SHARE
+    clock.advance(0.02)
+    gate.update(0.01)  # below half: the share grows back, RAISE per second
+    assert gate.share == pytest.approx(MIN_SHARE + RAISE * 0.02)
+    while gate.busy:
+        clock.advance(0.02)
+        gate.update(0.01)
+    assert gate.share == 1.0
+    assert gate.episodes == 1 and changes == [
+        (True, "overload: requests wait 150 ms in the receive queue (limit 100 ms): "
+               "some new INVITEs get 503")]
+
+
+def test_refuse_admits_the_share_evenly_and_counts_the_rest() -> None:
+    gate = OverloadGate([FakeProbe()], VirtualClock(), threshold=0.1)
+    assert [gate.refuse() for _ in range(3)] == [False] * 3 and gate.refused == 0  # not busy
+    gate.update(0.2)
+    gate.share = 0.25
+    decisions = [gate.refuse() for _ in range(400)]
+    assert decisions.count(False) == 100 and gate.refused == 300
+    assert all(decisions[i:i + 4].count(False) == 1 for i in range(0, 400, 4))  # spread
+    gate.share = MIN_SHARE
+    assert [gate.refuse() for _ in range(100)].count(False) in (1, 2, 3)
 
 
 def test_an_episode_ends_after_calm_seconds_and_reports_what_was_refused() -> None:
     clock = VirtualClock()
     changes: list[dict] = []
-    gate = OverloadGate([FakeProbe()], clock, threshold=0.1,
+    gate = OverloadGate([FakeProbe()], clock, threshold=0.1, interval=0.02,
                         on_change=lambda busy, g: changes.append(g.record()))
     gate.update(0.3)
-    gate.refused += 7
+    refused = sum(gate.refuse() for _ in range(7))
+    assert 0 < refused < 7  # the share (70 %) admitted the others
     clock.advance(2.0)
-    gate.update(0.01)  # off: calm from now on
+    while gate.busy:  # requests are on time again: the share climbs back to 1
+        clock.advance(0.02)
+        gate.update(0.01)
+    calm_from = clock.now()
     clock.advance(CALM - 0.1)
     gate.update(0.01)
     assert gate.in_episode and len(changes) == 1
     clock.advance(0.1)
     gate.update(0.01)
     assert not gate.in_episode and not gate.busy
-    assert changes == [
-        {"event": "overload", "delay_ms": 300.0, "limit_ms": 100},
-        {"event": "overload_over", "delay_ms": 10.0, "limit_ms": 100, "duration_s": 2.0,
-         "refused": 7, "peak_ms": 300.0}]
-    assert gate.describe() == ("overload over after 2.0 s: 7 INVITEs answered 503, "
-                               "longest wait 300 ms")
+    assert changes[0] == {"event": "overload", "delay_ms": 300.0, "limit_ms": 100}
+    assert changes[1] == {"event": "overload_over", "delay_ms": 10.0, "limit_ms": 100,
+                          "duration_s": round(calm_from, 3), "refused": refused,
+                          "peak_ms": 300.0}
+    assert gate.describe() == (f"overload over after {calm_from:.1f} s: {refused} INVITEs "
+                               f"answered 503, longest wait 300 ms")
     gate.update(0.5)  # a second episode counts its own refusals
-    gate.refused += 2
-    clock.advance(0.5)
-    gate.update(0.0)
+    again = sum(gate.refuse() for _ in range(10))
+    assert 0 < again < 10
+    while gate.busy:
+        clock.advance(0.02)
+        gate.update(0.0)
     clock.advance(CALM)
     gate.update(0.0)
-    assert gate.episodes == 2 and changes[-1]["refused"] == 2
+    assert gate.episodes == 2 and changes[-1]["refused"] == again
 
 
 def test_the_gate_samples_its_probes_on_the_clock_and_stops() -> None:
@@ -101,7 +137,7 @@ def test_the_gate_samples_its_probes_on_the_clock_and_stops() -> None:
     assert slow.pings == fast.pings == 6  # at 0, 0.02 … 0.1
     slow.delay = 0.25  # the worst probe decides
     clock.advance(0.02)
-    assert gate.busy and gate.delay == 0.25
+    assert gate.busy and gate.delay == 0.25 and gate.share < 1
     gate.stop()
     assert not gate.busy and slow.closed and fast.closed
     assert clock.next_deadline() is None
@@ -173,6 +209,12 @@ class FakeTransport:
         self.sent.append((data, dest))
 
 
+def force_busy(gate: OverloadGate) -> None:
+    """Late requests, and a share of 0: every new INVITE is refused."""
+    gate.update(1.0)
+    gate.share = 0.0
+
+
 def shed_pair(window: float = 8.0):
     clock = VirtualClock()
     gate = OverloadGate([FakeProbe()], clock, threshold=0.1)
@@ -186,7 +228,7 @@ def test_new_invites_get_503_only_while_busy_and_their_acks_are_dropped() -> Non
     clock, gate, transport, shed = shed_pair()
     transport.on_receive(invite(branch="z9hG4bK-a"), SOURCE)
     assert len(transport.passed) == 1 and not transport.sent  # not busy: to the SIP core
-    gate.update(0.2)
+    force_busy(gate)
     transport.on_receive(invite(branch="z9hG4bK-b"), SOURCE)
     assert len(transport.passed) == 1 and len(transport.sent) == 1
     wire, dest = transport.sent[0]
@@ -213,7 +255,7 @@ def test_new_invites_get_503_only_while_busy_and_their_acks_are_dropped() -> Non
 def test_a_retransmitted_invite_of_an_admitted_call_is_never_refused() -> None:
     clock, gate, transport, shed = shed_pair(window=8.0)
     transport.on_receive(invite(branch="z9hG4bK-admitted"), SOURCE)
-    gate.update(0.2)
+    force_busy(gate)
     clock.advance(7.9)  # within the window: its transaction answers it
     transport.on_receive(invite(branch="z9hG4bK-admitted"), SOURCE)
     assert len(transport.passed) == 2 and not transport.sent
@@ -224,7 +266,7 @@ def test_a_retransmitted_invite_of_an_admitted_call_is_never_refused() -> None:
 
 def test_an_invite_the_fast_path_cannot_read_goes_on_even_while_busy() -> None:
     clock, gate, transport, shed = shed_pair()
-    gate.update(0.2)
+    force_busy(gate)
     transport.on_receive(invite(branch="z9hG4bK-t", to_tag="x"), SOURCE)  # re-INVITE
     transport.on_receive(invite(via="Via: SIP/2.0/UDP 127.0.0.1:5061;branch=old2543"), SOURCE)
     assert len(transport.passed) == 2 and not transport.sent
@@ -233,9 +275,10 @@ def test_an_invite_the_fast_path_cannot_read_goes_on_even_while_busy() -> None:
 def test_uninstall_restores_the_transport() -> None:
     clock, gate, transport, shed = shed_pair()
     wrapped = transport.on_receive
+    assert gate.fast_path
     shed.uninstall()
-    assert transport.on_receive is not wrapped
-    gate.update(0.2)
+    assert transport.on_receive is not wrapped and not gate.fast_path
+    force_busy(gate)
     transport.on_receive(invite(), SOURCE)
     assert len(transport.passed) == 1 and not transport.sent
     assert clock.next_deadline() is None
@@ -271,11 +314,13 @@ def test_the_backend_refuses_new_invites_while_busy_with_the_full_stack_too() ->
             clock.advance(max(clock.next_deadline() - clock.now(), 0.0))
         return gen
 
-    gate.update(0.3)
+    force_busy(gate)
     refused = place(3)
     assert refused.stats.failures == {"503 Service Unavailable": 3}
     assert gate.refused == 3 and started == []  # no callee session was ever opened
-    gate.update(0.0)
+    gate.share = 0.5  # every other one
+    half = place(4)
+    assert (half.stats.passed, half.stats.failed) == (2, 2) and gate.refused == 5
+    gate.fast_path = True  # a stateless path decides before the backend: it leaves them be
     admitted = place(2)
-    assert (admitted.stats.passed, admitted.stats.failed) == (2, 0)
-    assert gate.refused == 3
+    assert (admitted.stats.passed, admitted.stats.failed) == (2, 0) and gate.refused == 5

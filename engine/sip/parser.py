@@ -374,10 +374,14 @@ def make_response(
     reason: str | None = None,
     headers: Headers | Iterable[tuple[str, str]] = (),
     body: bytes = b"",
+    to_tag: str | None = None,
 ) -> Response:
     """Build a response to ``request`` (RFC 3261 §8.2.6): copies every Via,
-    From, To (no tag added here), Call-ID and CSeq, and Timestamp for a 100;
-    then adds ``headers``. ``reason`` defaults to ``REASON_PHRASES``."""
+    From, To, Call-ID and CSeq, and Timestamp for a 100; then adds
+    ``headers``. ``reason`` defaults to ``REASON_PHRASES``. ``to_tag``, when
+    given and the request's To has no tag, is appended to the copied To
+    (``;tag=...``) while copying: the UAS's usual case, without building the
+    field and then replacing it (~3.5 us a response)."""
     if not isinstance(request, Request):
         raise LocalProtocolError("make_response needs the Request being answered")
     if not isinstance(status, int) or not 100 <= status <= 699:
@@ -388,6 +392,11 @@ def make_response(
     if status == 100:
         copied = (*copied, "timestamp")
     fields = [f for f in request.headers._fields if f[0] in copied]  # immutable: shared
+    if to_tag is not None and request.to_tag is None:
+        for i, f in enumerate(fields):
+            if f[0] == "to":
+                fields[i] = ("to", f[1], f"{f[2]};tag={to_tag}", None)
+                break
     out = Headers._from_wire(fields)
     extra = headers if isinstance(headers, Headers) else Headers(headers)
     for name, value in extra:

@@ -324,11 +324,18 @@ class ServerSide:
         if leg.trying is not None and txn.is_invite:
             leg.trying.cancel()
             leg.trying = None
-        response = make_response(request, status, reason, headers, body)
+        headers = list(headers)
+        tag = copy_tag = None
+        if request.to_tag is None and status > 100:
+            tag = leg.local_tag or self._hex(48)
+            # Tagged while copied, unless the application wrote a To of its own.
+            if not any(n.strip().lower() in ("to", "t") for n, _ in headers):
+                copy_tag = tag
+        response = make_response(request, status, reason, headers, body, copy_tag)
         if body and "content-type" not in response.headers:
             response.headers.add("Content-Type", content_type or "application/sdp")
-        if request.to_tag is None and status > 100:
-            set_to_tag(response, leg.local_tag or self._hex(48))
+        if tag is not None and copy_tag is None:
+            set_to_tag(response, tag)
         if self.config.user_agent and "server" not in response.headers:
             response.headers.add("Server", self.config.user_agent)
         method = request.method

@@ -231,6 +231,35 @@ def test_a_late_cancel_of_an_answered_invite_gets_200_with_the_2xx_to_tag_and_no
     assert [type(e).__name__ for e in eb.take_events()] == []
 
 
+# -- responses tagged while copied ----------------------------------------------------------
+def test_make_response_tags_the_copied_to_like_set_to_tag_does():
+    request = parse_message(INVITE)
+    plain = make_response(request, 200)
+    plain.headers.set("To", f"{plain.headers.get('To')};tag=t9")
+    tagged = make_response(request, 200, to_tag="t9")
+    assert tagged.serialize() == plain.serialize()
+    assert tagged.to_tag == "t9" and request.to_tag is None
+    assert request.headers.get("To") == "<sip:bob@127.0.0.1>"  # the request is untouched
+    in_dialog = parse_message(INVITE.replace(b"To: <sip:bob@127.0.0.1>", b"To: <sip:bob@127.0.0.1>;tag=b7"))
+    assert make_response(in_dialog, 200, to_tag="t9").to_tag == "b7"  # a tag is never replaced
+
+
+@pytest.mark.parametrize("extra", [(), (("X-Note", "1"),), (("t", "<sip:other@127.0.0.1>"),)])
+def test_uas_responses_carry_the_legs_tag_whoever_wrote_the_to(extra):
+    eb = SipEndpoint(B, rng=random.Random(2))
+    eb.receive(INVITE, A, 0.0)
+    (event,) = [e for e in eb.take_events() if type(e) is RequestReceived]
+    eb.respond(event.request_id, 180, headers=list(extra), now=0.0)
+    eb.respond(event.request_id, 486, headers=iter(extra), now=0.0)  # any iterable
+    ringing, busy = [parse_message(t.data) for t in eb.take_transmits()]
+    assert ringing.to_tag and ringing.to_tag == busy.to_tag
+    assert len(ringing.headers.get_all("To")) == 1
+    if extra and extra[0][0] == "t":  # set_to_tag keeps one To, the request's, tagged (as before)
+        assert ringing.headers.get("To").startswith("<sip:bob@127.0.0.1>;tag=")
+    else:
+        assert ringing.headers.get("To") == f"<sip:bob@127.0.0.1>;tag={ringing.to_tag}"
+
+
 # -- RFC 3581 stamping ----------------------------------------------------------------------
 def test_stamping_replaces_the_top_via_and_keeps_the_other_values():
     eb = SipEndpoint(B, rng=random.Random(2))

@@ -2,7 +2,7 @@
 
 Usage: ``python tools/bench_sip.py [--out FILE] [--messages N] [--repeat R]
 [--calls N] [--concurrency 1,1000] [--gc-threshold 20000] [--dialogs N]
-[--cpu K] [--sections parse,serialize,calls,dialog_bytes,lingering_bytes,driver]``
+[--cpu K] [--sections parse,serialize,calls,dialog_bytes,lingering_bytes,driver,held_bytes]``
 
 Prints JSON (to ``--out FILE``, or stdout) and a one-line summary (stdout when
 the JSON goes to a file, stderr otherwise). One process, pinned to one core.
@@ -42,6 +42,12 @@ the JSON goes to a file, stderr otherwise). One process, pinned to one core.
   call (both endpoints and the driver) and how many clock callbacks the
   driver scheduled per message it received (a ``call_at`` plus a cancel
   each on asyncio, ~2 us).
+* ``held_bytes``: serve-like memory per held call: the UAS endpoint alone
+  (the UAC's INVITEs and ACKs recorded first, then replayed at 1,000 calls/s
+  virtual), ``--dialogs`` calls held without BYE; bytes while each INVITE
+  transaction still lingers (Timer L) and once it is gone, and their mix for
+  ``bench_calls``' 50,000 held calls at 1,000/s (the newest 32,000 linger).
+  The SIP core's share only: no runtime, backend or session objects.
 * ``dialog_bytes``: bytes retained (tracemalloc) per idle confirmed dialog,
   leg included, one dialog on each side per call, after the transactions
   are gone (virtual time past 64*T1); beside it, the bytes a finished call
@@ -535,6 +541,80 @@ def summary_lingering_bytes(r: dict[str, Any]) -> str:
     )
 
 
+def _uas_replay(n: int, offered: float) -> list[tuple[float, bytes]]:
+    """What a UAC sends to the UAS for ``n`` held calls (INVITE, ACK), with the
+    virtual time of each: recorded from a real pair whose UAS has the seed the
+    replay uses, so the replayed UAS answers with the same tags."""
+    uac = SipEndpoint(UAC, rng=random.Random(1))
+    uas = SipEndpoint(UAS, rng=random.Random(2))
+    wire: list[tuple[float, bytes]] = []
+    now = 0.0
+    for _ in range(n):
+        now += 1.0 / offered
+        uac.invite(UAS_URI, body=SDP, now=now)
+        for _ in range(2):
+            for t in uac.take_transmits():
+                wire.append((now, t.data))
+                uas.receive(t.data, UAC, now)
+            for e in uas.take_events():
+                if type(e) is RequestReceived and e.method == "INVITE":
+                    uas.respond(e.request_id, 200, body=SDP, content_type="application/sdp")
+            for t in uas.take_transmits():
+                uac.receive(t.data, UAS, now)
+            uac.take_events()
+    return wire
+
+
+def bench_held_bytes(args: argparse.Namespace) -> dict[str, Any]:
+    """Serve-like memory: the UAS endpoint alone, held calls (no BYE)."""
+    n = args.dialogs
+    offered = 1000.0
+    wire = _uas_replay(n, offered)
+    uas = SipEndpoint(UAS, rng=random.Random(2))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for now, data in wire:
+            uas.handle_timers(now)
+            uas.receive(data, UAC, now)
+            for e in uas.take_events():
+                if type(e) is RequestReceived and e.method == "INVITE":
+                    uas.respond(e.request_id, 200, body=SDP, content_type="application/sdp")
+            uas.take_transmits()
+        gc.collect()
+        lingering = tracemalloc.get_traced_memory()[0]
+        end = wire[-1][0] + 40.0
+        uas.handle_timers(end)  # Timer L of every INVITE transaction is past
+        uas.take_transmits()
+        gc.collect()
+        idle = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    counts = uas.counts()
+    if counts.get("dialogs") != n:
+        raise RuntimeError(f"held calls not established: {counts}")
+    with_l = (lingering - before) / n
+    without = (idle - before) / n
+    # At R calls/s the newest 32*R held calls still have their INVITE
+    # transaction lingering (Timer L): 32,000 of bench_calls' 50,000 at 1,000/s.
+    share = min(1.0, 32 * 1000 / 50_000)
+    return {
+        "held_calls": n,
+        "bytes_per_held_call_txn_lingering": round(with_l),
+        "bytes_per_held_call_txn_gone": round(without),
+        "bytes_per_held_call_50k_at_1000_per_s": round(without + share * (with_l - without)),
+    }
+
+
+def summary_held_bytes(r: dict[str, Any]) -> str:
+    return (
+        f"UAS held call {r['bytes_per_held_call_txn_gone']:,} B "
+        f"({r['bytes_per_held_call_txn_lingering']:,} B while its INVITE transaction lingers; "
+        f"50k at 1,000/s: {r['bytes_per_held_call_50k_at_1000_per_s']:,} B)"
+    )
+
+
 class _CountingClock(VirtualClock):
     """A VirtualClock that counts ``call_at`` (the driver's rescheduling)."""
 
@@ -635,6 +715,7 @@ SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
     "dialog_bytes": (bench_dialog_bytes, summary_dialog_bytes),
     "lingering_bytes": (bench_lingering_bytes, summary_lingering_bytes),
     "driver": (bench_driver, summary_driver),
+    "held_bytes": (bench_held_bytes, summary_held_bytes),
 }
 
 

@@ -25,6 +25,7 @@ its leg and dialog.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from sipflow.sip import events as ev
@@ -392,7 +393,7 @@ class ClientSide:
         outside any dialog to ``uri``, optionally reusing ``call_id``,
         ``from_tag`` and ``cseq``); returns the handle."""
         now = self._at(now)
-        method = method.upper()
+        method = sys.intern(method.upper())  # one shared string: lingering transactions keep it
         if handle is None:
             if method in ("INVITE", "ACK", "CANCEL") or method in DIALOG_ONLY:
                 raise LocalProtocolError(f"{method} cannot be sent outside a dialog with request()")

@@ -12,7 +12,8 @@ Rules:
   default 100 ms) the share is cut by ``CUT`` (30 %), at most once per
   queue delay, since a cut shows in the queue no sooner; while the delay is
   below half the threshold it grows back by ``RAISE`` (100 %) per second;
-  in between it holds. ``busy`` is ``share < 1``. So the admitted rate
+  in between it holds. Past twice the threshold it drops to ``MIN_SHARE``
+  (2 %) at once, before the peers' retransmissions (T1 = 500 ms) start. ``busy`` is ``share < 1``. So the admitted rate
   settles near what serve can complete, and the queue near the threshold
   (additive increase, multiplicative decrease, as TCP does).
 * While ``busy``, ``refuse()`` decides for each NEW out-of-dialog INVITE:
@@ -56,6 +57,9 @@ CUT = 0.7
 """Factor applied to the admitted share when requests are late (at most once per queue delay)."""
 RAISE = 1.0
 """Share regained per second while requests wait less than half the threshold."""
+BRAKE = 2.0
+"""Past ``BRAKE`` times the threshold the share drops to ``MIN_SHARE`` at once: at 200 ms
+the peers' first retransmission (T1, 500 ms) is near, and each one adds to the load."""
 MIN_SHARE = 0.02
 """The smallest share admitted: a trickle of new calls always gets through."""
 RETRY_AFTER = "1"
@@ -144,7 +148,10 @@ class OverloadGate:
         """Take one measurement of how late requests are (seconds); adjust ``share``."""
         self.delay = delay
         now = self.clock.now()
-        if delay > self.threshold:
+        if delay > BRAKE * self.threshold:
+            self.share = MIN_SHARE  # far too late: peers are about to retransmit
+            self._last_cut = now
+        elif delay > self.threshold:
             # at most one cut per queue delay: the effect of the last cut shows no sooner
             if now - self._last_cut >= max(delay, self.interval):
                 self.share = max(MIN_SHARE, self.share * CUT)

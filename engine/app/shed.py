@@ -19,7 +19,9 @@ Rules:
     call already admitted, which its transaction answers) is put to the
     gate's ``refuse()``: refused, it gets the 503 with ``Retry-After``;
     admitted, or not put to it, its branch is remembered and it goes on to
-    the SIP core;
+    the SIP core. A retransmission of a refused INVITE gets the same 503
+    again, busy or not (a stateless UAS answers retransmissions alike; an
+    admission now would follow a 503 with a 200);
   - everything else goes on untouched.
 
 * Anything unusual — folded header lines, a Via line with several values,
@@ -34,7 +36,7 @@ Rules:
 
 Theory of operation: one closure per transport, testing two byte prefixes
 per datagram when nothing is refused; branches are kept as hashes in two
-sets swapped every ``window`` seconds on the ``Clock``.
+sets (and two of refused ones) swapped every ``window`` seconds on the ``Clock``.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ class StatelessReject:
         self.acks_dropped = 0
         self._recent: set[int] = set()
         self._older: set[int] = set()
+        self._refused_recent: set[int] = set()
+        self._refused_older: set[int] = set()
         self._timer: TimerHandle | None = None
         self._restore: list[Callable[[], None]] = []
 
@@ -153,6 +157,7 @@ class StatelessReject:
 
     def _rotate(self) -> None:
         self._older, self._recent = self._recent, set()
+        self._refused_older, self._refused_recent = self._refused_recent, set()
         self._timer = self.clock.call_at(self.clock.now() + self.window, self._rotate)
 
     def _receiver(self, transport: Any, inner: Callable[[bytes, Address], None]
@@ -167,9 +172,17 @@ class StatelessReject:
                 found = search_branch(data)
                 if found is not None and found.group(1).startswith(b"z9hG4bK"):
                     branch = hash(found.group(1))
-                    if gate.busy and branch not in self._recent and branch not in self._older:
+                    if branch in self._refused_recent or branch in self._refused_older:
+                        response = reject_503(data, source, tag, gate.retry_after.encode())
+                        if response is not None:  # a retransmission: the same answer again
+                            self.sent += 1
+                            transport.send(response, source)
+                            return
+                    elif (gate.busy and branch not in self._recent
+                          and branch not in self._older):
                         response = reject_503(data, source, tag, gate.retry_after.encode())
                         if response is not None and gate.refuse():
+                            self._refused_recent.add(branch)
                             self.sent += 1
                             transport.send(response, source)
                             return

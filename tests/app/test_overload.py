@@ -97,7 +97,7 @@ def test_an_episode_ends_after_calm_seconds_and_reports_what_was_refused() -> No
     changes: list[dict] = []
     gate = OverloadGate([FakeProbe()], clock, threshold=0.1, interval=0.02,
                         on_change=lambda busy, g: changes.append(g.record()))
-    gate.update(0.3)
+    gate.update(0.15)
     refused = sum(gate.refuse() for _ in range(7))
     assert 0 < refused < 7  # the share (70 %) admitted the others
     clock.advance(2.0)
@@ -111,15 +111,15 @@ def test_an_episode_ends_after_calm_seconds_and_reports_what_was_refused() -> No
     clock.advance(0.1)
     gate.update(0.01)
     assert not gate.in_episode and not gate.busy
-    assert changes[0] == {"event": "overload", "delay_ms": 300.0, "limit_ms": 100}
+    assert changes[0] == {"event": "overload", "delay_ms": 150.0, "limit_ms": 100}
     assert changes[1] == {"event": "overload_over", "delay_ms": 10.0, "limit_ms": 100,
                           "duration_s": round(calm_from, 3), "refused": refused,
-                          "peak_ms": 300.0}
+                          "peak_ms": 150.0}
     assert gate.describe() == (f"overload over after {calm_from:.1f} s: {refused} INVITEs "
-                               f"answered 503, longest wait 300 ms")
-    gate.update(0.5)  # a second episode counts its own refusals
+                               f"answered 503, longest wait 150 ms")
+    gate.update(0.5)  # a second episode counts its own refusals (past the brake: 2 % admitted)
     again = sum(gate.refuse() for _ in range(10))
-    assert 0 < again < 10
+    assert again >= 9
     while gate.busy:
         clock.advance(0.02)
         gate.update(0.0)
@@ -243,9 +243,12 @@ def test_new_invites_get_503_only_while_busy_and_their_acks_are_dropped() -> Non
     assert shed.acks_dropped == 1 and len(transport.passed) == 1
     transport.on_receive(ack.replace(tag, b"other"), SOURCE)
     assert len(transport.passed) == 2
-    # a retransmission of the refused INVITE gets the same 503 again
+    # a retransmission of the refused INVITE gets the same 503 again, even once the
+    # overload is over (admitting it now would follow the 503 with a 200)
+    gate.share, gate.busy = 1.0, False
     transport.on_receive(invite(branch="z9hG4bK-b"), SOURCE)
-    assert transport.sent[1][0] == wire
+    assert transport.sent[1][0] == wire and gate.refused == 1 and shed.sent == 2
+    force_busy(gate)
     # other requests and responses pass untouched, busy or not
     transport.on_receive(b"BYE sip:x SIP/2.0\r\n\r\n", SOURCE)
     transport.on_receive(b"SIP/2.0 200 OK\r\n\r\n", SOURCE)
@@ -324,3 +327,13 @@ def test_the_backend_refuses_new_invites_while_busy_with_the_full_stack_too() ->
     gate.fast_path = True  # a stateless path decides before the backend: it leaves them be
     admitted = place(2)
     assert (admitted.stats.passed, admitted.stats.failed) == (2, 0) and gate.refused == 5
+
+
+def test_far_too_late_drops_the_share_at_once() -> None:
+    clock = VirtualClock()
+    gate = OverloadGate([FakeProbe()], clock, threshold=0.1)
+    gate.update(0.15)
+    assert gate.share == pytest.approx(CUT)
+    clock.advance(0.02)
+    gate.update(0.21)  # past twice the threshold: no waiting for the last cut to show
+    assert gate.share == MIN_SHARE and gate.busy

@@ -2,7 +2,12 @@
 
 The sipp caller below is sipp's basic ``uac`` with one more outcome: a ``503``
 (with ``Retry-After``) to the INVITE is ACKed and the call ends there, counted
-as successful by sipp like a completed call. So sipp's ``FailedCall`` counts
+as successful by sipp like a completed call. The ACK of the 503 takes the
+INVITE's branch from the 503's Via (``[last_Via:]``). It has no ``start_txn``
+transaction matching: sipp 3.6 aborts on an assertion when a final response
+to a transaction-matched INVITE comes again (a 503 retransmitted for an INVITE
+retransmission, when the first 503 crossed it), where without it sipp ACKs
+it again. So sipp's ``FailedCall`` counts
 only what went wrong in neither way: a call that was admitted and then did not
 complete (a timeout, an unexpected message). Serve's own output says how many
 INVITEs it refused (``overload: N INVITEs answered 503``), and its call log has
@@ -29,7 +34,7 @@ RATE = 6000
 UAC_ACCEPTING_503 = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="basic call, or 503 and done">
-  <send retrans="500" start_txn="invite">
+  <send retrans="500">
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -51,16 +56,16 @@ UAC_ACCEPTING_503 = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       a=rtpmap:0 PCMU/8000
     ]]>
   </send>
-  <recv response="100" optional="true" response_txn="invite"/>
-  <recv response="180" optional="true" response_txn="invite"/>
-  <recv response="183" optional="true" response_txn="invite"/>
-  <recv response="503" optional="true" response_txn="invite" next="refused">
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="503" optional="true" next="refused">
     <action>
       <ereg regexp="^ *[0-9]+$" search_in="hdr" header="Retry-After:" check_it="true"
             assign_to="retry_after"/>
     </action>
   </recv>
-  <recv response="200" rtd="true" response_txn="invite"/>
+  <recv response="200" rtd="true"/>
   <send>
     <![CDATA[
       ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -73,7 +78,7 @@ UAC_ACCEPTING_503 = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-  <send retrans="500" start_txn="bye">
+  <send retrans="500">
     <![CDATA[
       BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -85,12 +90,12 @@ UAC_ACCEPTING_503 = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-  <recv response="200" response_txn="bye" next="done"/>
+  <recv response="200" next="done"/>
   <label id="refused"/>
-  <send ack_txn="invite">
+  <send>
     <![CDATA[
       ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_Via:]
       From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       [last_To:]
       Call-ID: [call_id]

@@ -11,6 +11,8 @@ Rules:
   when confirmed), then it waits up to ``drain`` seconds for sessions,
   dialogs and handles to end, and closes the sockets. What was still open
   is left in ``left_open`` (endpoint counts plus ``sessions``).
+* ``start`` also pins glibc's mmap threshold (``sipflow.backends.malloc``),
+  so a serving process's RSS stays flat at a steady call rate.
 * Everything else (event mapping, safe defaults, ``--auth``) is
   ``EndpointBackend``'s.
 
@@ -36,6 +38,7 @@ from sipflow.transport.bind import start_endpoint
 
 from .base import BackendEvent
 from .endpoint_backend import EndpointBackend
+from .malloc import pin_mmap_threshold
 
 DRAIN_POLL = 0.05
 """Seconds between checks while draining."""
@@ -53,6 +56,7 @@ class SipBackend(EndpointBackend):
     async def start(self, listen: list[Any], deliver: Callable[[BackendEvent], Any]) -> None:
         """Bind ``listen`` (raises ``BindError`` naming the spec) and start delivering events."""
         self._bind(deliver)
+        pin_mmap_threshold()
         self.driver = await start_endpoint(list(listen) or ["udp:127.0.0.1:0"],
                                            self.make_endpoint, clock=self.clock,
                                            on_step=self.on_step)

@@ -316,5 +316,6 @@ class TransactionLayer:
 
 
 def _kind(txn: Transaction) -> str:
-    side = "client" if isinstance(txn, ClientTransaction) else "server"
-    return f"{'invite' if txn.is_invite else 'non_invite'}_{side}"
+    if isinstance(txn, ClientTransaction):
+        return "invite_client" if txn.is_invite else "non_invite_client"
+    return "invite_server" if txn.is_invite else "non_invite_server"

@@ -14,9 +14,12 @@ Rules:
 
   - none is left (``reason`` ``"idle"``) — a clean run (every call 2xx,
     our BYE answered) leaves none, so it ends at once, without waiting;
-  - nothing has arrived for ``quiet`` seconds (``"quiet"``, default
-    T2 + 1 s = 5 s): a peer that still missed our answer retransmits at
-    least every T2 (4 s), so silence that long means it got it;
+  - nothing has arrived for as long as a peer that still missed our answer
+    would wait before retransmitting again (``"quiet"``): its intervals
+    start at T1 (0.5 s) and double up to T2 (4 s), so after ``n`` messages
+    arrived while lingering the window is ``min(T2, T1 * 2**(n + 1))`` plus
+    1 s of margin — 2 s at first (that covers two retransmissions), at most
+    T2 + 1 s = 5 s (``quiet_window``);
   - ``cap`` seconds have passed (``"cap"``, default 64*T1 = 32 s, the
     longest a Completed transaction lives anyway);
   - ``stop()`` was called (``"stopped"``; ``sipflow call`` calls it on a
@@ -45,14 +48,25 @@ from typing import Any
 from sipflow.clock import Clock, TimerHandle
 from sipflow.sip.transaction import ClientTransaction, ServerTransaction, TxnState
 
+T1 = 0.5
+"""RFC 3261 T1: a peer's first retransmission interval (seconds)."""
 T2 = 4.0
 """RFC 3261 T2: the longest interval between a peer's retransmissions (seconds)."""
-QUIET = T2 + 1.0
-"""Silence after which no peer is still retransmitting to us (T2 plus a margin)."""
+MARGIN = 1.0
+"""Added to a retransmission interval for the network and the peer's own delays."""
+QUIET = T2 + MARGIN
+"""The longest silence waited for: no peer retransmits less often than every T2."""
 CAP = 32.0
 """The longest linger: 64*T1, the lifetime of a Completed transaction on UDP."""
 POLL = 0.1
 """Seconds between checks while lingering."""
+
+
+def quiet_window(arrivals: int, longest: float = QUIET) -> float:
+    """Silence (seconds) after which a peer that missed our answer would have retransmitted,
+    once ``arrivals`` messages came while lingering (see the module rules); at most
+    ``longest``."""
+    return min(longest, min(T2, T1 * 2 ** min(arrivals + 1, 8)) + MARGIN)
 
 
 def answering_transactions(transactions: Iterable[Any]) -> int:
@@ -142,7 +156,7 @@ class Linger:
         now = self.clock.now()
         if not self.count(self.backend):
             self._finish("idle")
-        elif now - self._last_arrival >= self.quiet:
+        elif now - self._last_arrival >= quiet_window(self.arrivals, self.quiet):
             self._finish("quiet")
         elif now - self.started >= self.cap:
             self._finish("cap")

@@ -25,7 +25,8 @@ Rules:
 * After the last call the endpoint lingers while it still holds a
   transaction that may have to answer a peer's retransmission (our ACK to a
   486 lost, our 200 to a BYE lost): until none is left, nothing has arrived
-  for T2 + 1 s, or 32 s (``sipflow.app.linger``). A clean run holds none and
+  for a peer's retransmission interval (2 s, up to T2 + 1 s), or 32 s
+  (``sipflow.app.linger``). A clean run holds none and
   ends at once. A signal during the linger ends it.
 * A call whose ``MakeCall`` fires no row (or whose action fails: the runtime
   logs it) is failed at once with ``not started: MakeCall failed``.

@@ -100,7 +100,7 @@ def call_command(
 ) -> None:
     """Place calls per the uac_call table; print N passed, M failed and setup-time percentiles.
 
-    After the last call, sipflow call stays up while a peer may still retransmit to it (our ACK to a 486, or our 200 to its BYE, may have been lost): until no such transaction is left, nothing has arrived for 5 s (T2 + 1 s), or 32 s at most. A run where every call was answered 2xx and our BYE got its 200 holds none and exits at once. Ctrl-C ends the wait.
+    After the last call, sipflow call stays up while a peer may still retransmit to it (our ACK to a 486, or our 200 to its BYE, may have been lost): until no such transaction is left, or nothing has arrived for as long as such a peer waits between retransmissions (2 s at first, up to 5 s = T2 + 1 s), or 32 s at most. A run where every call was answered 2xx and our BYE got its 200 holds none and exits at once. Ctrl-C ends the wait.
     """
     from sipflow.app.load import LoadConfig, run_calls
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from sipflow.app.linger import CAP, QUIET, Linger, answering_transactions
+from sipflow.app.linger import CAP, QUIET, Linger, answering_transactions, quiet_window
 from sipflow.app.load import CallGenerator
 from sipflow.backends.loopback import LoopbackBackend
 from sipflow.clock import VirtualClock
@@ -116,9 +116,10 @@ def test_a_lost_ack_to_a_486_is_acked_again_before_the_linger_ends() -> None:
     assert len(callee.acks[last]) == 2
     assert callee.acks[last][1] - callee.sent_486[last][1] < 0.02
     assert linger.arrivals == 1
-    # then nothing more arrived: it ended T2 + 1 s after that retransmission
+    # then nothing more arrived: it ended when the callee's next retransmission (1 s later,
+    # had our ACK been lost again) plus the margin had passed
     assert linger.reason == "quiet"
-    assert abs(linger.ended - (callee.sent_486[last][1] + 0.005 + QUIET)) <= 0.11
+    assert abs(linger.ended - (callee.sent_486[last][1] + 0.005 + quiet_window(1))) <= 0.11
     assert linger.elapsed < CAP
     assert "ended: quiet" in linger.summary()
     # and it unhooked itself: what arrives now goes to the driver as before
@@ -161,15 +162,16 @@ def test_a_peer_bye_whose_200_may_be_lost_is_waited_for() -> None:
     linger.start()
     assert linger.held == 1
     run_until(clock, lambda: linger.done)
-    assert linger.reason == "quiet" and QUIET - 0.01 <= linger.elapsed <= QUIET + 0.11
+    assert linger.reason == "quiet"
+    assert quiet_window(0) - 0.01 <= linger.elapsed <= quiet_window(0) + 0.11
 
 
 def test_the_cap_and_stop_end_a_linger() -> None:
     clock = VirtualClock()
-    chatty = Linger(object(), clock, quiet=1e9, cap=2.0, count=lambda _: 1)
+    chatty = Linger(object(), clock, cap=1.0, count=lambda _: 1)
     chatty.start()
     run_until(clock, lambda: chatty.done)
-    assert chatty.reason == "cap" and 2.0 <= chatty.elapsed <= 2.11
+    assert chatty.reason == "cap" and 1.0 <= chatty.elapsed <= 1.11
     stopped = Linger(object(), clock, count=lambda _: 1)
     stopped.start()
     clock.advance(0.3)
@@ -197,3 +199,10 @@ def test_which_transactions_count() -> None:
         fake.state = state
         fake.is_invite = invite
         assert answering_transactions([txn]) == expected, (kind.__name__, state, invite)
+
+
+def test_the_quiet_window_follows_a_peers_retransmission_intervals() -> None:
+    # T1 = 0.5 s doubling to T2 = 4 s, plus 1 s of margin; 2 s before anything arrived
+    assert [quiet_window(n) for n in range(5)] == [2.0, 3.0, 5.0, 5.0, 5.0]
+    assert quiet_window(10 ** 6) == QUIET == 5.0
+    assert quiet_window(3, longest=0.5) == 0.5

@@ -137,3 +137,25 @@ def test_far_above_capacity_new_invites_get_503_and_admitted_calls_complete(
     assert refused + completed >= CALLS
     assert re.search(r"^overload: requests wait \d+ ms in the receive queue \(limit 100 ms\)",
                      out, re.M), out[-2000:]
+
+
+@pytest.mark.interop(method="INVITE", role="uas")
+def test_serve_v_reports_each_receive_buffer(sipflow_serve) -> None:
+    import json
+    import socket
+
+    serve = sipflow_serve("-v", "--format", "json", "--recv-buffer", "1M",
+                          listen=("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
+    serve.wait_output(r'"event": "recv_buffer"')
+    assert serve.stop() == 0
+    records = [json.loads(line) for line in serve.output().splitlines()]
+    buffers = [r for r in records if r["event"] == "recv_buffer"]
+    assert len(buffers) == 1  # the UDP socket; TCP has none
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as fresh:
+        default = fresh.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    record = buffers[0]
+    assert record["address"] == f"udp:127.0.0.1:{serve.ports['udp']}"
+    assert record["requested"] == 1 << 20 and record["effective"] >= default
+    # granted in full with SO_RCVBUFFORCE (root); else "capped" says whether rmem_max cut it
+    # (Linux reports twice the size granted)
+    assert record["forced"] or record["capped"] == (record["effective"] < 2 * (1 << 20))

@@ -67,8 +67,8 @@ class Transaction:
     Public attributes: ``key`` (the matching key), ``method``, ``request`` (the
     request that created the transaction), ``state`` (a ``TxnState``),
     ``is_invite``, ``reliable``, ``last_response`` (the last response sent or
-    received, ``None`` before any), ``last_status`` (its status code) and ``user_data`` (free for the TU; also
-    readable and writable as ``pending``).
+    received, ``None`` before any), ``last_status`` (its status code) and
+    ``user_data`` (free for the TU; also readable and writable as ``pending``).
 
     A lingering transaction (see ``_slim``) keeps only what its state machine
     needs: ``last_status`` stays; ``last_response`` and (except for a client

@@ -265,7 +265,7 @@ class ClientSide:
             self._client_failed(txn, now, lambda leg: ev.TransportError(leg.handle, txn.method))
             return
         data = txn.user_data if txn is not None else None
-        if data is not None:
+        if type(data) is tuple:  # still pending: (leg, rid); once answered, a tag or None
             leg, rid = data
             if rid not in self._requests:
                 return

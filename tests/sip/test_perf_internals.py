@@ -231,6 +231,27 @@ def test_a_late_cancel_of_an_answered_invite_gets_200_with_the_2xx_to_tag_and_no
     assert [type(e).__name__ for e in eb.take_events()] == []
 
 
+@pytest.mark.parametrize("status", [200, 486])
+def test_a_transport_failure_after_the_final_answer_is_quiet(status):
+    # The INVITE transaction lingers (Accepted or Completed) with only our To
+    # tag as its TU data; a late transport failure towards the peer ends it
+    # without an event and without touching the finished leg.
+    ea, eb = _pair()
+    ea.invite("sip:u@127.0.0.1:5062", body=b"v=0\r\n", now=0.0)
+    (invite_out,) = ea.take_transmits()
+    eb.receive(invite_out.data, A, 0.0)
+    (event,) = [e for e in eb.take_events() if type(e) is RequestReceived]
+    eb.respond(event.request_id, status, body=b"v=0\r\n" if status == 200 else b"", now=0.0)
+    eb.take_transmits()
+    eb.take_events()
+    eb.handle_timers(0.1)
+    server = eb.core.layer.get_server(server_key(event.message))
+    assert type(server.user_data) is str
+    eb.transport_failed(A, 0.2)
+    assert server.terminated
+    assert [type(e).__name__ for e in eb.take_events()] == []
+
+
 # -- responses tagged while copied ----------------------------------------------------------
 def test_make_response_tags_the_copied_to_like_set_to_tag_does():
     request = parse_message(INVITE)

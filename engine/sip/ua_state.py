@@ -4,6 +4,12 @@ Rules: plain data and pure functions. ``Leg`` is one handle's record,
 ``ClientCtx`` what one of our client transactions is for (``txn.user_data``),
 ``Pending2xx`` our 2xx waiting for its ACK; the helpers build small pieces of
 messages. Nothing here sends, schedules or keeps global state.
+
+A server transaction's ``user_data`` is ``(leg, request id)`` while the
+request waits for its final answer; once answered (``UACore._request_done``)
+it is our To tag (an INVITE: a late CANCEL still gets its 200 with it) or
+``None``, so 32 s of lingering transactions do not keep finished legs alive.
+A client transaction's ``ClientCtx`` is dropped once a non-INVITE is final.
 """
 
 from __future__ import annotations

@@ -129,3 +129,22 @@ def test_many_sessions_share_one_clock(make_runtime, clock):
     assert sum(s.ended for s in sessions) == 300
     clock.advance(4)
     assert all(s.ended for s in sessions) and not rt.sessions
+
+
+def test_a_running_timer_is_its_own_clock_callback(make_runtime, clock, rec):
+    import sys
+
+    from sipflow.runtime.timers import RunningTimer
+
+    rt = make_runtime(TIMED)
+    s = rt.start_session("timed")
+    rt.dispatch(s, "Go")
+    entries = list(s.timers)
+    assert [e.timer.name for e in entries] == ["NoAnswer", "Tick"]
+    for entry in entries:
+        assert isinstance(entry, RunningTimer) and entry.handle.callback is entry
+        assert entry.session is s and sys.getsizeof(entry) <= 64  # no closure beside it
+    entries[1]()  # what the clock does when Tick is due
+    assert notes(rec) == ["tick"] and s.timers == [entries[0]]
+    entries[1]()  # a timer no longer running never fires again
+    assert notes(rec) == ["tick"]

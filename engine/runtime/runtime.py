@@ -143,7 +143,7 @@ class Runtime:
             # sessions started with equal overrides share one read-only copy (``sipflow
             # call`` passes the same target to every call: 184 B a session saved)
             last = self._last_overrides
-            if last is not None and last[0] is table and last[1] == params:
+            if last is not None and last[0] is table and _same(last[1], params):
                 overrides = last[1]
             else:
                 overrides = dict(params)
@@ -472,6 +472,11 @@ def _check_durations(table: CompiledTable, values: Mapping[str, Any]) -> None:
                 parse_duration(values[ref.name],
                                f"table {table.name!r} parameter {ref.name} (timer {timer.name}, "
                                f"{timer.source.short})")
+
+
+def _same(mine: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Equal keys and values of the same types (``1`` and ``True`` are equal, not the same)."""
+    return mine == other and all(type(value) is type(mine[key]) for key, value in other.items())
 
 
 def _remove(callbacks: list[Subscriber], callback: Subscriber) -> None:

@@ -107,6 +107,9 @@ def test_equal_overrides_are_shared_and_still_checked(make_runtime):
     assert c.params == {"target": "sip:carol@h"} and c.params is not a.params
     assert rt.param(a, "target") == "sip:bob@h" and rt.param(c, "target") == "sip:carol@h"
     assert rt.param(a, "other") == 1
+    d = rt.start_session("s", {"target": "sip:bob@h", "other": 1})
+    e = rt.start_session("s", {"target": "sip:bob@h", "other": True})
+    assert d.params is not e.params and rt.param(e, "other") is True  # equal, not the same
     with pytest.raises(ParamError):
         rt.start_session("s", {"nope": 1})
     with pytest.raises(ParamError):

@@ -7,22 +7,21 @@ Rules:
   (20 ms) by a probe datagram sent to the socket from a socket of our own
   (``sipflow.transport.udp.QueueProbe``). It is the lateness every call
   suffers, whatever the call flow, the answer delay or the hold time.
-* The gate admits a ``share`` of the new INVITEs (1.0 when all is well).
-  When the worst socket's delay exceeds ``threshold`` (``--overload-lag-ms``,
-  default 100 ms) the share is cut by ``CUT`` (30 %), at most once per
-  queue delay, since a cut shows in the queue no sooner; while the delay is
-  below half the threshold it grows back by ``RAISE`` (100 %) per second;
-  in between it holds. Past twice the threshold it drops to ``MIN_SHARE``
-  (2 %) at once, before the peers' retransmissions (T1 = 500 ms) start. ``busy`` is ``share < 1``. So the admitted rate
-  settles near what serve can complete, and the queue near the threshold
-  (additive increase, multiplicative decrease, as TCP does).
-* While ``busy``, ``refuse()`` decides for each NEW out-of-dialog INVITE:
-  ``share`` of them go on, spread evenly; the others get ``503 Service
-  Unavailable`` with ``Retry-After: RETRY_AFTER``, before any session,
-  table or dialog exists (``sipflow.app.shed`` straight from the datagram,
-  else ``sipflow.backends.incoming``). Requests inside dialogs (ACK, BYE,
+* ``busy`` turns on when the worst socket's delay exceeds ``threshold``
+  (``--overload-lag-ms``, default 100 ms) and off again when it falls
+  below half of it (hysteresis). While ``busy``, ``refuse()`` says yes to
+  each NEW out-of-dialog INVITE: it gets ``503 Service Unavailable`` with
+  ``Retry-After: RETRY_AFTER``, before any session, table or dialog exists
+  (``sipflow.app.shed`` straight from the datagram, else
+  ``sipflow.backends.incoming``). Requests inside dialogs (ACK, BYE,
   re-INVITE …) and retransmissions are served as always: the calls
   already admitted complete, and they are what drains the queue.
+* Why all-or-nothing: the queue grows and drains fast (at 1.5 times the
+  capacity, by half a second per second) and the probe reports it one
+  queue delay late. Tried with sipp at about 1.5 times the capacity, an
+  admitted share cut by 15-30 % per queue delay (AIMD, as TCP) lagged
+  behind, emptied the queue, and completed no more calls; the plain gate
+  did as well or better. A later, smoother law fits behind ``refuse()``.
 * An *episode* starts when ``busy`` first turns on and ends once it has
   stayed off for ``calm`` seconds (1 s); each start and end is reported once
   through ``on_change(in_episode, gate)``: serve prints ``overload: …`` and
@@ -33,9 +32,9 @@ Rules:
   late UDP queue means a late TCP peer too); a TCP-only serve has none.
 
 Theory of operation: one timer on the ``Clock`` pings every probe, then
-reads the largest ``delay`` and adjusts ``share``; for each new INVITE the
-callers read the plain attribute ``busy`` (no call, no clock read) and
-only while it is set call ``refuse()``.
+reads the largest ``delay``; for each new INVITE the callers read the
+plain attribute ``busy`` (no call, no clock read) and only while it is set
+call ``refuse()``.
 """
 
 from __future__ import annotations
@@ -53,15 +52,6 @@ INTERVAL = 0.020
 CALM = 1.0
 """Seconds without ``busy`` that end an overload episode in the output (``busy`` itself may
 turn on and off several times a second at the edge of the capacity)."""
-CUT = 0.7
-"""Factor applied to the admitted share when requests are late (at most once per queue delay)."""
-RAISE = 1.0
-"""Share regained per second while requests wait less than half the threshold."""
-BRAKE = 2.0
-"""Past ``BRAKE`` times the threshold the share drops to ``MIN_SHARE`` at once: at 200 ms
-the peers' first retransmission (T1, 500 ms) is near, and each one adds to the load."""
-MIN_SHARE = 0.02
-"""The smallest share admitted: a trickle of new calls always gets through."""
 RETRY_AFTER = "1"
 """``Retry-After`` of an overload 503 (seconds): retry soon, the overload may be a burst."""
 
@@ -90,8 +80,7 @@ class OverloadGate:
         self.calm = calm
         self.on_change = on_change
         self.busy = False
-        """True while some new INVITEs get 503 (read by the backend for each one; then
-        ``refuse()`` decides)."""
+        """True while new INVITEs get 503 (read for each one; then ``refuse()`` counts it)."""
         self.fast_path = False
         """Set by ``sipflow.app.shed`` when it decides for the INVITEs it can read: the
         backend then leaves the decision to it."""
@@ -112,10 +101,6 @@ class OverloadGate:
         """An overload episode is going on: ``busy`` may have turned off since, but for less
         than ``calm`` seconds."""
         self._calm_since = 0.0
-        self.share = 1.0
-        """The share of new INVITEs admitted (1.0: all; ``busy`` while below)."""
-        self._credit = 0.0
-        self._last_cut = float("-inf")
         self._timer: TimerHandle | None = None
 
     @property
@@ -134,7 +119,6 @@ class OverloadGate:
             self._timer.cancel()
             self._timer = None
         self.busy = self.in_episode = False
-        self.share = 1.0
         for probe in self.probes:
             probe.close()
 
@@ -145,23 +129,19 @@ class OverloadGate:
         self._timer = self.clock.call_at(self.clock.now() + self.interval, self._sample)
 
     def update(self, delay: float) -> None:
-        """Take one measurement of how late requests are (seconds); adjust ``share``."""
+        """Take one measurement of how late requests are (seconds)."""
         self.delay = delay
         now = self.clock.now()
-        if delay > BRAKE * self.threshold:
-            self.share = MIN_SHARE  # far too late: peers are about to retransmit
-            self._last_cut = now
-        elif delay > self.threshold:
-            # at most one cut per queue delay: the effect of the last cut shows no sooner
-            if now - self._last_cut >= max(delay, self.interval):
-                self.share = max(MIN_SHARE, self.share * CUT)
-                self._last_cut = now
-        elif delay < self.threshold / 2 and self.share < 1.0:
-            self.share = min(1.0, self.share + RAISE * self.interval)
-        was_busy, self.busy = self.busy, self.share < 1.0
         if self.busy:
             self.peak = max(self.peak, delay)
-            if not self.in_episode:
+            if delay < self.threshold / 2:
+                self.busy = False
+                self._calm_since = now
+        elif delay > self.threshold:
+            self.busy = True
+            if self.in_episode:
+                self.peak = max(self.peak, delay)
+            else:
                 self.in_episode = True
                 self.episodes += 1
                 self.peak = delay
@@ -169,8 +149,6 @@ class OverloadGate:
                 self.since = now
                 if self.on_change is not None:
                     self.on_change(True, self)
-        elif was_busy:
-            self._calm_since = now
         elif self.in_episode and now - self._calm_since >= self.calm:
             self.in_episode = False
             self.duration = self._calm_since - self.since
@@ -178,14 +156,8 @@ class OverloadGate:
                 self.on_change(False, self)
 
     def refuse(self) -> bool:
-        """For one new INVITE while ``busy``: True when it is to be refused (and counted).
-
-        ``share`` of them are admitted, spread evenly (a credit adds up ``share`` per INVITE)."""
+        """For one new INVITE: True (and counted) when it is to be refused, i.e. while ``busy``."""
         if not self.busy:
-            return False
-        self._credit += self.share
-        if self._credit >= 1.0:
-            self._credit -= 1.0
             return False
         self.refused += 1
         return True
@@ -195,7 +167,7 @@ class OverloadGate:
         ms = round(self.threshold * 1000)
         if self.in_episode:
             return (f"overload: requests wait {self.delay * 1000:.0f} ms in the receive queue "
-                    f"(limit {ms} ms): some new INVITEs get 503")
+                    f"(limit {ms} ms): new INVITEs get 503 until it is below {ms // 2} ms")
         return (f"overload over after {self.duration:.1f} s: {self.refused - self.refused_at_start} "
                 f"INVITEs answered 503, longest wait {self.peak * 1000:.0f} ms")
 

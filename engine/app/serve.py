@@ -14,10 +14,9 @@ Rules:
   log line per call on stdout (``sipflow.app.logging``); with ``-v`` every
   SIP message too; with ``--trace FILE`` every message goes to a pcap file.
 * Overload (``sipflow.app.overload``): while requests wait longer than
-  ``--overload-lag-ms`` (default 100 ms) in a UDP receive queue, only a
-  share of the new INVITEs is admitted (cut by 30 % when late, regained
-  when on time); the others get ``503`` with ``Retry-After`` before any
-  session exists (statelessly, straight from the datagram:
+  ``--overload-lag-ms`` (default 100 ms) in a UDP receive queue (until
+  it is below half of it), new INVITEs get ``503`` with ``Retry-After``
+  before any session exists (statelessly, straight from the datagram:
   ``sipflow.app.shed``), so the calls admitted complete; one ``overload:
   …`` line when an episode starts and one ``overload over: …`` line (with
   the INVITEs refused) when it ends; at shutdown one ``overload: N INVITEs
@@ -92,8 +91,8 @@ class ServeConfig:
     recv_buffer: int = RECV_BUFFER
     """``--recv-buffer``: bytes of receive buffer asked for each UDP socket."""
     overload_lag: float = THRESHOLD
-    """``--overload-lag-ms`` in seconds: some new INVITEs get 503 while requests wait
-    longer than this in the receive queue (``sipflow.app.overload``); 0 turns it off."""
+    """``--overload-lag-ms`` in seconds: new INVITEs get 503 while requests wait longer
+    than this in the receive queue (``sipflow.app.overload``); 0 turns it off."""
 
 
 def address_text(address: Address) -> str:

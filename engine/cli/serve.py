@@ -9,7 +9,7 @@ Rules:
   ``--auth USER:PASSWORD`` (repeatable), ``--realm``, ``--trace FILE.pcap``,
   ``-v``, ``--drain SECONDS`` (default 5), ``--format text|json``,
   ``--backend NAME`` (default sip), ``--recv-buffer BYTES`` (each UDP
-  socket's receive buffer, default 4M), ``--overload-lag-ms MS`` (some new
+  socket's receive buffer, default 4M), ``--overload-lag-ms MS`` (new
   INVITEs get 503 while requests wait longer than this; default 100, 0
   off), and the hidden, test-only
   ``--test-loss PERCENT``.
@@ -96,8 +96,7 @@ def serve_command(
     overload_lag_ms: Annotated[float, typer.Option(
         "--overload-lag-ms", metavar="MS",
         help="Overload control: while requests wait longer than this in a UDP receive queue, "
-             "only a share of new INVITEs is admitted, the others get 503 + Retry-After, so "
-             "admitted calls complete; 0 turns it off.")
+             "new INVITEs get 503 + Retry-After so admitted calls complete; 0 turns it off.")
     ] = 100.0,
     test_loss: Annotated[float, typer.Option(
         "--test-loss", hidden=True, metavar="PERCENT",

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from sipflow.app.overload import CALM, CUT, MIN_SHARE, RAISE, OverloadGate
+from sipflow.app.overload import CALM, OverloadGate
 from sipflow.app.shed import StatelessReject, reject_503
 from sipflow.clock import VirtualClock
 from sipflow.sip.message import Response
@@ -47,85 +47,60 @@ class FakeProbe:
         self.closed = True
 
 
-def test_the_admitted_share_is_cut_when_late_and_regained_when_not() -> None:
+def test_busy_turns_on_above_the_threshold_and_off_below_half_of_it() -> None:
     clock = VirtualClock()
     changes: list[tuple[bool, str]] = []
-    gate = OverloadGate([FakeProbe()], clock, threshold=0.1, interval=0.02,
+    gate = OverloadGate([FakeProbe()], clock, threshold=0.1,
                         on_change=lambda busy, g: changes.append((busy, g.describe())))
-    gate.update(0.1)  # at the limit: nothing changes
-    assert gate.share == 1.0 and not gate.busy
-    gate.update(0.15)
-    assert gate.share == pytest.approx(CUT) and gate.busy
-    clock.advance(0.02)
-    gate.update(0.2)  # less than one queue delay since the cut: it has not shown yet
-    assert gate.share == pytest.approx(CUT)
-    clock.advance(0.2)
-    gate.update(0.2)
-    assert gate.share == pytest.approx(CUT * CUT)
-    for _ in range(100):  # a long overload bottoms out, never at zero
-        clock.advance(1.0)
-        gate.update(0.3)
-    assert gate.share == MIN_SHARE
-    gate.update(0.07)  # between half the limit and the limit: hold
-    assert gate.share == MIN_SHARE
-    clock.advance(0.02)
-    gate.update(0.01)  # below half: the share grows back, RAISE per second
-    assert gate.share == pytest.approx(MIN_SHARE + RAISE * 0.02)
-    while gate.busy:
-        clock.advance(0.02)
-        gate.update(0.01)
-    assert gate.share == 1.0
-    assert gate.episodes == 1 and changes == [
-        (True, "overload: requests wait 150 ms in the receive queue (limit 100 ms): "
-               "some new INVITEs get 503")]
+    for delay, busy in [(0.05, False), (0.1, False), (0.101, True), (0.08, True),
+                        (0.051, True), (0.049, False), (0.09, False), (0.2, True)]:
+        gate.update(delay)
+        assert gate.busy is busy, delay
+    # one episode: busy flapped, but never stayed off for CALM seconds
+    assert gate.episodes == 1 and len(changes) == 1
+    assert changes[0] == (True, "overload: requests wait 101 ms in the receive queue "
+                                "(limit 100 ms): new INVITEs get 503 until it is below 50 ms")
 
 
-def test_refuse_admits_the_share_evenly_and_counts_the_rest() -> None:
+def test_refuse_says_yes_only_while_busy_and_counts() -> None:
     gate = OverloadGate([FakeProbe()], VirtualClock(), threshold=0.1)
-    assert [gate.refuse() for _ in range(3)] == [False] * 3 and gate.refused == 0  # not busy
+    assert [gate.refuse() for _ in range(3)] == [False] * 3 and gate.refused == 0
     gate.update(0.2)
-    gate.share = 0.25
-    decisions = [gate.refuse() for _ in range(400)]
-    assert decisions.count(False) == 100 and gate.refused == 300
-    assert all(decisions[i:i + 4].count(False) == 1 for i in range(0, 400, 4))  # spread
-    gate.share = MIN_SHARE
-    assert [gate.refuse() for _ in range(100)].count(False) in (1, 2, 3)
+    assert [gate.refuse() for _ in range(3)] == [True] * 3 and gate.refused == 3
+    gate.update(0.01)
+    assert gate.refuse() is False and gate.refused == 3
 
 
 def test_an_episode_ends_after_calm_seconds_and_reports_what_was_refused() -> None:
     clock = VirtualClock()
     changes: list[dict] = []
-    gate = OverloadGate([FakeProbe()], clock, threshold=0.1, interval=0.02,
+    gate = OverloadGate([FakeProbe()], clock, threshold=0.1,
                         on_change=lambda busy, g: changes.append(g.record()))
-    gate.update(0.15)
-    refused = sum(gate.refuse() for _ in range(7))
-    assert 0 < refused < 7  # the share (70 %) admitted the others
+    gate.update(0.3)
+    for _ in range(7):
+        gate.refuse()
     clock.advance(2.0)
-    while gate.busy:  # requests are on time again: the share climbs back to 1
-        clock.advance(0.02)
-        gate.update(0.01)
-    calm_from = clock.now()
+    gate.update(0.01)  # off: calm from now on
     clock.advance(CALM - 0.1)
     gate.update(0.01)
     assert gate.in_episode and len(changes) == 1
     clock.advance(0.1)
     gate.update(0.01)
     assert not gate.in_episode and not gate.busy
-    assert changes[0] == {"event": "overload", "delay_ms": 150.0, "limit_ms": 100}
-    assert changes[1] == {"event": "overload_over", "delay_ms": 10.0, "limit_ms": 100,
-                          "duration_s": round(calm_from, 3), "refused": refused,
-                          "peak_ms": 150.0}
-    assert gate.describe() == (f"overload over after {calm_from:.1f} s: {refused} INVITEs "
-                               f"answered 503, longest wait 150 ms")
-    gate.update(0.5)  # a second episode counts its own refusals (past the brake: 2 % admitted)
-    again = sum(gate.refuse() for _ in range(10))
-    assert again >= 9
-    while gate.busy:
-        clock.advance(0.02)
-        gate.update(0.0)
+    assert changes == [
+        {"event": "overload", "delay_ms": 300.0, "limit_ms": 100},
+        {"event": "overload_over", "delay_ms": 10.0, "limit_ms": 100, "duration_s": 2.0,
+         "refused": 7, "peak_ms": 300.0}]
+    assert gate.describe() == ("overload over after 2.0 s: 7 INVITEs answered 503, "
+                               "longest wait 300 ms")
+    gate.update(0.5)  # a second episode counts its own refusals
+    gate.refuse()
+    gate.refuse()
+    clock.advance(0.5)
+    gate.update(0.0)
     clock.advance(CALM)
     gate.update(0.0)
-    assert gate.episodes == 2 and changes[-1]["refused"] == again
+    assert gate.episodes == 2 and changes[-1]["refused"] == 2
 
 
 def test_the_gate_samples_its_probes_on_the_clock_and_stops() -> None:
@@ -137,7 +112,7 @@ def test_the_gate_samples_its_probes_on_the_clock_and_stops() -> None:
     assert slow.pings == fast.pings == 6  # at 0, 0.02 … 0.1
     slow.delay = 0.25  # the worst probe decides
     clock.advance(0.02)
-    assert gate.busy and gate.delay == 0.25 and gate.share < 1
+    assert gate.busy and gate.delay == 0.25
     gate.stop()
     assert not gate.busy and slow.closed and fast.closed
     assert clock.next_deadline() is None
@@ -210,9 +185,8 @@ class FakeTransport:
 
 
 def force_busy(gate: OverloadGate) -> None:
-    """Late requests, and a share of 0: every new INVITE is refused."""
+    """Late requests: every new INVITE is refused."""
     gate.update(1.0)
-    gate.share = 0.0
 
 
 def shed_pair(window: float = 8.0):
@@ -245,7 +219,8 @@ def test_new_invites_get_503_only_while_busy_and_their_acks_are_dropped() -> Non
     assert len(transport.passed) == 2
     # a retransmission of the refused INVITE gets the same 503 again, even once the
     # overload is over (admitting it now would follow the 503 with a 200)
-    gate.share, gate.busy = 1.0, False
+    gate.update(0.0)
+    assert not gate.busy
     transport.on_receive(invite(branch="z9hG4bK-b"), SOURCE)
     assert transport.sent[1][0] == wire and gate.refused == 1 and shed.sent == 2
     force_busy(gate)
@@ -321,19 +296,10 @@ def test_the_backend_refuses_new_invites_while_busy_with_the_full_stack_too() ->
     refused = place(3)
     assert refused.stats.failures == {"503 Service Unavailable": 3}
     assert gate.refused == 3 and started == []  # no callee session was ever opened
-    gate.share = 0.5  # every other one
-    half = place(4)
-    assert (half.stats.passed, half.stats.failed) == (2, 2) and gate.refused == 5
     gate.fast_path = True  # a stateless path decides before the backend: it leaves them be
     admitted = place(2)
-    assert (admitted.stats.passed, admitted.stats.failed) == (2, 0) and gate.refused == 5
-
-
-def test_far_too_late_drops_the_share_at_once() -> None:
-    clock = VirtualClock()
-    gate = OverloadGate([FakeProbe()], clock, threshold=0.1)
-    gate.update(0.15)
-    assert gate.share == pytest.approx(CUT)
-    clock.advance(0.02)
-    gate.update(0.21)  # past twice the threshold: no waiting for the last cut to show
-    assert gate.share == MIN_SHARE and gate.busy
+    assert (admitted.stats.passed, admitted.stats.failed) == (2, 0) and gate.refused == 3
+    gate.fast_path = False
+    gate.update(0.0)  # on time again
+    again = place(2)
+    assert (again.stats.passed, again.stats.failed) == (2, 0) and gate.refused == 3

@@ -4,8 +4,10 @@ Importing ``sipflow.runtime`` stays cheap (the registry is imported by the
 table loader): the names below are loaded on first use.
 
 * ``compile_table(table, registry) -> CompiledTable`` — once per table.
-* ``Runtime(tables, registry, clock, backend=None)`` — ``start_session``,
-  ``dispatch``, ``deliver``, ``subscribe``.
+* ``Runtime(tables, registry, clock, backend=None, *, params, rng)`` —
+  ``start_session``, ``dispatch``, ``deliver``, ``subscribe``; ``sessions``
+  (a read-only ``LiveSessions`` view); ``rng`` (``random.Random``, what
+  ``GlareBackoff`` draws from: seed it for a reproducible run).
 * ``Session``, ``Context``, ``Event`` — what actions and guards see.
 """
 
@@ -18,6 +20,7 @@ _EXPORTS = {
     "compile_table": "compiler", "CompiledTable": "compiler", "CompiledRow": "compiler",
     "CompileError": "compiler", "TableRefused": "compiler",
     "Runtime": "runtime", "SESSION_ENDED": "runtime", "UnknownTable": "runtime",
+    "LiveSessions": "runtime",
     "Session": "session", "Context": "context", "Event": "context",
     "ParamError": "params", "parse_duration": "params",
 }

@@ -133,6 +133,23 @@ def test_last_sample_between_two_times() -> None:
     assert sampler.last_between_epochs(1010.0, 1020.0) is None
 
 
+def test_summary_says_whether_transactions_lingered_and_the_growth_per_10k() -> None:
+    held = {"calls": 50000, "bytes_per_call": 2940, "sample_s_after_last_setup": 58.9,
+            "transactions_linger_at_sample": False}
+    result = {"concurrent": {"serve": held, "reference": {"bytes_per_call": 3002},
+                             "ratio_bytes_per_call": 0.979},
+              "soak": {"seconds": 120.0, "rate": 450, "rss_kib_after_warmup": 79456,
+                       "rss_kib_end": 79548, "rss_growth_kib_per_10k_calls": 34.1, "warmup_s": 60.0}}
+    line = bench.summary(result)
+    assert "50000 held: serve 2940 B/call (58.9 s after the last set-up, no finished " \
+           "transaction lingering), sipp 3002 B/call (x0.979)" in line
+    assert "soak 120.0 s at 450/s: RSS 79456 -> 79548 KiB (34.1 KiB per 10k calls after 60.0 s)" in line
+    held.update(sample_s_after_last_setup=12.0, transactions_linger_at_sample=True)
+    assert "12.0 s after the last set-up, finished transactions still lingering" in bench.summary(result)
+    held["transactions_linger_at_sample"] = None
+    assert "lingering unknown" in bench.summary(result)
+
+
 def test_proc_sampling_of_this_process() -> None:
     import os
 

@@ -4,7 +4,9 @@ properties of the retransmission schedules, in virtual time."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -385,6 +387,46 @@ def test_timer_heap_orders_replaces_and_cancels():
     assert heap.next_deadline() == 3.0
     assert list(heap.pop_due(1e9)) == [(b, "E")]
     assert heap.next_deadline() is None and len(heap) == 0
+
+
+def test_timer_heap_entries_hold_no_owner_and_a_stale_one_pins_nothing():
+    heap = TimerHeap()
+    owner = Owner()
+    gone = weakref.ref(owner)
+    heap.arm(owner, "F", 32.0)
+    heap.arm(owner, "K", 5.0)  # replaces F: its entry is stale
+    gc.collect()
+    assert len(heap) == 2 and not any(gc.is_tracked(entry) for entry in heap._heap)
+    assert list(heap.pop_due(5.0)) == [(owner, "K")]
+    del owner
+    gc.collect()
+    assert gone() is None  # ended: freed though the stale F entry waits until 32 s
+    assert len(heap) == 1 and heap.next_deadline() is None and len(heap) == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["A", "B", "E", "K"]),
+                          st.integers(0, 50), st.booleans()), max_size=60))
+def test_timer_heap_matches_a_plain_model(ops):
+    """Arms and cancels on a few owners against a dict model: what pops, in
+    which order, and the next deadline agree after every step."""
+    heap = TimerHeap()
+    owners = [Owner() for _ in range(5)]
+    model: dict[tuple[int, bool], tuple[int, int, str]] = {}  # (owner, retx?) -> (when, seq, name)
+    for seq, (i, name, when, cancel) in enumerate(ops):
+        retx = name in ("A", "E")
+        if cancel:
+            (heap.cancel_retransmit if retx else heap.cancel_lifetime)(owners[i])
+            model.pop((i, retx), None)
+        else:
+            heap.arm(owners[i], name, float(when))
+            model[(i, retx)] = (when, seq, name)
+        expected = min((w for w, _, _ in model.values()), default=None)
+        assert heap.next_deadline() == (None if expected is None else float(expected))
+    fired = list(heap.pop_due(1e9))
+    expect = sorted(model.items(), key=lambda kv: (kv[1][0], kv[1][1]))
+    assert fired == [(owners[i], name) for (i, _), (_, _, name) in expect]
+    assert heap.next_deadline() is None
 
 
 def test_timer_heap_yields_timers_rearmed_during_iteration_when_due():

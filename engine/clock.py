@@ -76,7 +76,13 @@ class VirtualTimer:
         self.cancelled = False
 
     def cancel(self) -> None:
+        """Never run; drop the callback now (and what it references), not at its deadline."""
         self.cancelled = True
+        self.callback = _nothing
+
+
+def _nothing() -> None:
+    """The callback of a cancelled ``VirtualTimer``."""
 
 
 class VirtualClock:

@@ -45,3 +45,22 @@ def test_run_until_idle_limit_stops_periodic_timer():
     clock.call_later(1.0, tick)
     clock.run_until_idle(limit=10.0)
     assert count == 10
+
+
+def test_a_cancelled_virtual_timer_releases_its_callback_at_once() -> None:
+    import gc
+    import weakref
+
+    class Owner:
+        def fire(self) -> None:
+            raise AssertionError("a cancelled timer ran")
+
+    clock = VirtualClock()
+    owner = Owner()
+    timer = clock.call_at(10.0, owner.fire)
+    ref = weakref.ref(owner)
+    timer.cancel()
+    del owner
+    gc.collect()
+    assert ref() is None
+    assert clock.advance(20.0) == 0

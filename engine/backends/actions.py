@@ -14,6 +14,11 @@ Rules:
 * A request that cannot even be sent (a target that is no SIP URI) gets a
   handle of its own (``x1`` …) whose only events are ``DialogTransportError``
   and ``DialogReleased``, so the session ends through its rows.
+* A new offer (``sdp-offer``, ``sdp-hold``, ``sdp-resume`` in a re-INVITE or
+  UPDATE) while an offer is still unanswered in either direction is not sent
+  (RFC 3261 §14.1, RFC 3311 §5.1): the leg gets the answer a peer would give,
+  a ``Dialog4xxFailure`` with code 491 and ``local: true``, so the table's
+  glare rows retry after the back-off instead of the action raising.
 * Retries keep the Call-ID and From tag and raise the CSeq (RFC 3261 §8.1.3.4,
   §22.2), and offer the SDP again when the failure rolled the offer back.
 """
@@ -45,6 +50,7 @@ OWN_ACTIONS = ("SendINVITE", "SendACK", "SendCANCEL", "SendSIPResponse", "RetryW
                "FollowRedirect")
 """The other actions ``perform`` accepts."""
 SDP_BODIES = frozenset({"sdp-offer", "sdp-answer", "sdp-hold", "sdp-resume"})
+OFFERS = frozenset({"sdp-offer", "sdp-hold", "sdp-resume"})
 REL100 = {"never": "none", "none": "none", "supported": "supported", "required": "required"}
 
 
@@ -111,11 +117,21 @@ class Actions:
             body, content_type, extra = dtmf_body(kind, params.get("digits", ""))
             headers.extend(extra)
         elif kind in SDP_BODIES:
-            body = self._leg(handle).body(kind)
+            leg = self._leg(handle)
+            if kind in OFFERS and leg.sdp.pending is not None:
+                self._request_pending(handle, method)
+                return
+            body = leg.body(kind)
         else:
             body = b""
         self._endpoint().request(handle, method, body=body, content_type=content_type,
                                  headers=headers, now=now)
+
+    def _request_pending(self, handle: str, method: str) -> None:
+        """Answer our own too-early offer with 491, as the peer would (see the module rules)."""
+        data = {"code": 491, "reason": "Request Pending", "method": method, "reliable": False,
+                "has_sdp": False, "local": True}
+        self.clock.call_at(self.clock.now(), lambda: self._send(handle, "Dialog4xxFailure", data))
 
     def _out_of_dialog(self, method: str, params: Mapping[str, Any], now: float) -> DialogHandle:
         """A request outside any dialog (OPTIONS, MESSAGE) to ``params["target"]``; its handle."""

@@ -328,3 +328,22 @@ def test_answer_before_the_prack_waits_for_it() -> None:
     assert b"m=audio" in final[0].body
     assert pair.caller.backend._calls[session.handle].sdp.pending is None
     assert pair.callee.backend._calls[callee.handle].sdp.pending is None
+
+
+def test_hold_while_our_update_offer_is_unanswered_backs_off_like_glare() -> None:
+    """RFC 3311 5.1: no new offer while one is outstanding. The Hold is answered locally
+    with 491, the table backs off (GlareBackoff) and holds once the UPDATE is answered."""
+    pair = Pair(delay=0.2)  # the UPDATE is still unanswered when Hold comes
+    caller, callee = established(pair)
+    start = pair.clock.now()
+    pair.caller.runtime.dispatch(caller, "Update")
+    pair.caller.runtime.dispatch(caller, "Hold")
+    pair.run(0.1)
+    assert caller.state == "Active"  # Holding -> 491 -> back to Active, retry scheduled
+    assert not pair.caller.runtime.failures
+    pair.run(10.0)
+    assert caller.state == "OnHold" and "CallHeld" in pair.callee.names()
+    assert not pair.caller.runtime.failures and not pair.callee.runtime.failures
+    reinvites = [r.sent - start for r, m in in_dialog(pair, "INVITE") if r.src.host == "10.0.0.1"]
+    assert len(reinvites) == 1 and 2.1 <= reinvites[0] <= 4.0 + 0.05
+    assert not pair.messages("491")  # nothing was refused on the wire

@@ -47,6 +47,10 @@ __all__ = ["SipEndpoint", "EndpointConfig"]
 
 log = logging.getLogger("sipflow.sip.endpoint")
 
+MAX_PEERS_KEPT = 4096
+"""Peer addresses shared between messages (see ``SipEndpoint.receive``); past
+this many the table starts again (a bound, not a cache policy)."""
+
 
 class SipEndpoint:
     """A SIP user agent without I/O: feed it bytes and time, take what to send.
@@ -72,6 +76,10 @@ class SipEndpoint:
         self.local: tuple[Address, ...] = addresses
         self.config = config if config is not None else EndpointConfig()
         self._transmits: list[Transmit] = []
+        # One Address object per peer: a UDP driver builds a new one (and a new
+        # host string) per datagram, and each lingering server transaction
+        # keeps its source for 32 s (~150 B a transaction saved; bounded).
+        self._peers: dict[Address, Address] = {}
         self.core = UACore(addresses, self.config, rng or random.SystemRandom(), self._queue)
 
     def _queue(self, data: bytes, dest: Address) -> None:
@@ -84,6 +92,14 @@ class SipEndpoint:
     def receive(self, data: bytes, source: Address, now: float) -> None:
         """Handle one datagram or one framed stream message from ``source``."""
         self.core.now = now
+        peers = self._peers
+        known = peers.get(source)
+        if known is None:
+            if len(peers) >= MAX_PEERS_KEPT:
+                peers.clear()
+            peers[source] = source
+        else:
+            source = known
         try:
             message = parse_message(data)
         except RemoteProtocolError as exc:

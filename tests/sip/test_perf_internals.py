@@ -252,6 +252,26 @@ def test_a_transport_failure_after_the_final_answer_is_quiet(status):
     assert [type(e).__name__ for e in eb.take_events()] == []
 
 
+def test_equal_peer_addresses_become_one_object_and_the_table_is_bounded(monkeypatch):
+    from sipflow.sip import endpoint as endpoint_module
+
+    eb = SipEndpoint(B, rng=random.Random(2))
+    first = Address("udp", "".join(["127.0.0.", "1"]), 5061)  # built per datagram, as a driver does
+    again = Address("udp", "".join(["127.0.0.", "1"]), 5061)
+    assert first == again and first is not again
+    eb.receive(INVITE, first, 0.0)
+    retransmission_source = again
+    eb.receive(INVITE, retransmission_source, 0.1)
+    (event,) = [e for e in eb.take_events() if type(e) is RequestReceived]
+    server = eb.core.layer.get_server(server_key(event.message))
+    assert server.source is first
+    assert all(t.dest is first for t in eb.take_transmits())
+    monkeypatch.setattr(endpoint_module, "MAX_PEERS_KEPT", 3)
+    for port in range(6000, 6010):
+        eb.receive(b"garbage", Address("udp", "192.0.2.1", port), 0.2)
+    assert 1 <= len(eb._peers) <= 3
+
+
 # -- responses tagged while copied ----------------------------------------------------------
 def test_make_response_tags_the_copied_to_like_set_to_tag_does():
     request = parse_message(INVITE)

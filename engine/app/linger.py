@@ -34,19 +34,16 @@ Theory of operation: everything runs on the ``Clock`` through ``call_at``
 (one check every ``POLL`` seconds), so the same code lingers in real time
 over ``AsyncioClock`` and in virtual time over the loopback backend.
 
-The count reads the SIP core's live transactions without changing them.
-The transaction layer has no public query for them by state yet, so
-``answering`` reads its two transaction dicts; a ``SipEndpoint`` query
-returning this number would replace that read.
+The count is ``SipEndpoint.answering()`` (the transaction layer's count of
+Completed INVITE client and Completed server transactions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from sipflow.clock import Clock, TimerHandle
-from sipflow.sip.transaction import ClientTransaction, ServerTransaction, TxnState
 
 T1 = 0.5
 """RFC 3261 T1: a peer's first retransmission interval (seconds)."""
@@ -69,28 +66,10 @@ def quiet_window(arrivals: int, longest: float = QUIET) -> float:
     return min(longest, min(T2, T1 * 2 ** min(arrivals + 1, 8)) + MARGIN)
 
 
-def answering_transactions(transactions: Iterable[Any]) -> int:
-    """How many of ``transactions`` may still have to answer a retransmission (module rules)."""
-    count = 0
-    for txn in transactions:
-        if txn.state is not TxnState.COMPLETED:
-            continue
-        if isinstance(txn, ClientTransaction):
-            count += txn.is_invite  # Timer D: re-ACK a retransmitted non-2xx
-        elif isinstance(txn, ServerTransaction):
-            count += 1  # Timer H (our non-2xx until its ACK) or J (re-answer the request)
-    return count
-
-
 def answering(backend: Any) -> int:
     """Transactions of ``backend``'s SIP endpoint that may still answer a retransmission."""
     endpoint = getattr(backend, "endpoint", None)
-    if endpoint is None:
-        return 0
-    layer = endpoint.core.layer
-    clients = layer._clients.values()  # read only (see the module docstring)
-    servers = layer._servers.values()
-    return answering_transactions([*clients, *servers])
+    return endpoint.answering() if endpoint is not None else 0
 
 
 class Linger:

@@ -290,6 +290,11 @@ class SipEndpoint:
         transactions: all zero (or absent) when the endpoint is idle."""
         return self.core.counts()
 
+    def answering(self) -> int:
+        """Transactions that may still answer a peer's retransmission (see
+        ``TransactionLayer.answering``): 0 means exiting now leaves no peer unanswered."""
+        return self.core.layer.answering()
+
 
 def _stamp_via(request: Request, source: Address) -> None:
     """RFC 3581 / RFC 3261 §18.2.1: record the source in the top Via."""

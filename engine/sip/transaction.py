@@ -285,6 +285,19 @@ class TransactionLayer:
         so an idle layer gives ``{}`` (a ``Counter``: missing kinds read 0)."""
         return +self._counts
 
+    def answering(self) -> int:
+        """Transactions that may still have to answer a peer's retransmission: INVITE
+        client transactions in Completed (Timer D: ACK a retransmitted non-2xx again)
+        and server transactions in Completed (Timer H: our non-2xx until its ACK;
+        Timer J: answer a retransmitted request again). An application that is about
+        to exit waits for these (``sipflow call`` does)."""
+        count = 0
+        for client in self._clients.values():
+            count += client.is_invite and client.state is TxnState.COMPLETED
+        for server in self._servers.values():
+            count += server.state is TxnState.COMPLETED
+        return count
+
     def get_client(self, key: tuple) -> ClientTransaction | None:
         """The live client transaction with ``key``, if any."""
         return self._clients.get(key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from sipflow.app.linger import CAP, QUIET, Linger, answering_transactions, quiet_window
+from sipflow.app.linger import CAP, QUIET, Linger, quiet_window
 from sipflow.app.load import CallGenerator
 from sipflow.backends.loopback import LoopbackBackend
 from sipflow.clock import VirtualClock
@@ -178,27 +178,6 @@ def test_the_cap_and_stop_end_a_linger() -> None:
     stopped.stop()
     assert stopped.done and stopped.reason == "stopped"
     assert clock.next_deadline() is None  # its check timer was cancelled
-
-
-def test_which_transactions_count() -> None:
-    from sipflow.sip.transaction import ClientTransaction, ServerTransaction, TxnState
-
-    cases = [
-        (ClientTransaction, TxnState.COMPLETED, True, 1),   # Timer D: re-ACK a non-2xx
-        (ClientTransaction, TxnState.ACCEPTED, True, 0),    # Timer M: the core re-ACKs 2xx
-        (ClientTransaction, TxnState.COMPLETED, False, 0),  # Timer K: absorbs only
-        (ClientTransaction, TxnState.PROCEEDING, True, 0),
-        (ServerTransaction, TxnState.COMPLETED, True, 1),   # Timer G/H: our non-2xx until ACK
-        (ServerTransaction, TxnState.COMPLETED, False, 1),  # Timer J: re-answer the request
-        (ServerTransaction, TxnState.CONFIRMED, True, 0),   # Timer I: absorbs ACKs only
-        (ServerTransaction, TxnState.ACCEPTED, True, 0),
-    ]
-    for kind, state, invite, expected in cases:
-        fake = type("Fake", (kind,), {"__init__": lambda self: None})
-        txn = fake.__new__(fake)
-        fake.state = state
-        fake.is_invite = invite
-        assert answering_transactions([txn]) == expected, (kind.__name__, state, invite)
 
 
 def test_the_quiet_window_follows_a_peers_retransmission_intervals() -> None:

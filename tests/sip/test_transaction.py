@@ -783,3 +783,36 @@ def test_each_lifetime_timer_ends_its_transaction_on_time(timer, setup, udp_end,
     expected = udp_end if peer is UDP_PEER else tcp_end
     assert ended == [pytest.approx(expected)], timer
     assert h.layer.counts() == {} and len(h.layer.heap) == 0
+
+
+def test_answering_counts_what_may_still_answer_a_retransmission():
+    """INVITE client Completed (Timer D) and server Completed (H, J) count; Accepted,
+    Confirmed, a non-INVITE client in Completed (Timer K) and live ones do not."""
+    h = Harness()
+    invite = make_request(branch=fresh_branch(), call_id="c1")
+    client = h.layer.send_request(invite, UDP_PEER, 0.0)
+    assert h.layer.answering() == 0  # Calling
+    h.receive(answer(invite, 486), UDP_PEER, 0.1)
+    assert client.state == "Completed" and h.layer.answering() == 1  # Timer D
+    options = make_request("OPTIONS", fresh_branch(), call_id="c2")
+    h.layer.send_request(options, UDP_PEER, 0.1)
+    h.receive(answer(options, 200), UDP_PEER, 0.2)
+    assert h.layer.answering() == 1  # Timer K absorbs only
+    ok_invite = make_request(branch=fresh_branch(), call_id="c3")
+    h.layer.send_request(ok_invite, UDP_PEER, 0.2)
+    h.receive(answer(ok_invite, 200), UDP_PEER, 0.3)
+    assert h.layer.answering() == 1  # Accepted: the UA core re-ACKs 2xx
+    server_invite = make_request(branch=fresh_branch(), call_id="c4")
+    txn = incoming(h, server_invite, 0.4)
+    h.respond(txn, answer(server_invite, 486), 0.4)
+    assert h.layer.answering() == 2  # Timer G/H: our 486 until its ACK
+    ack = make_request("ACK", server_invite.top_via.branch, cseq_method="ACK", to_tag="b1",
+                       call_id="c4")
+    incoming(h, ack, 0.5)
+    assert txn.state == "Confirmed" and h.layer.answering() == 1
+    bye = make_request("BYE", fresh_branch(), call_id="c5", to_tag="b1")
+    txn = incoming(h, bye, 0.6)
+    h.respond(txn, answer(bye, 200), 0.6)
+    assert h.layer.answering() == 2  # Timer J: answer a retransmitted BYE again
+    h.at(40.0)
+    assert h.layer.answering() == 0 and h.layer.counts() == {}

@@ -123,7 +123,8 @@ class EndpointBackend(Incoming, Actions):
         policy = SessionTimerPolicy(session_expires=self.session_expires)
         config = EndpointConfig(allow=self.advertised.allow or ("OPTIONS",),
                                 supported=self.advertised.supported, session_timer=policy,
-                                user=self.user, trying_delay=self.trying_delay)
+                                user=self.user, trying_delay=self.trying_delay,
+                                auto_ack=False)  # the tables ACK every 2xx (SendACK)
         if self.media is None:
             host = addresses[0].host if addresses else "127.0.0.1"
             self.media = MediaConfig(address=host)

@@ -119,6 +119,7 @@ class UACore(ServerSide, ClientSide):
     def _new_handle(self, role: str) -> Leg:
         self._next_handle += 1
         leg = Leg(f"c{self._next_handle}", role)
+        leg.auto_ack = self.config.auto_ack
         self._legs[leg.handle] = leg
         return leg
 

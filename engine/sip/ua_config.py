@@ -45,6 +45,10 @@ class EndpointConfig:
       the application has not answered (RFC 3261 §17.2.1: 200 ms; 0: at once).
     - ``retry_after``: seconds in ``Retry-After`` of a 500 for overlapping
       re-INVITEs / offers (RFC 3261 §14.2 asks for 0-10).
+    - ``auto_ack``: the core ACKs the 2xx to a re-INVITE we send on a call we
+      received; False leaves that ACK to ``ack()`` (the tables' ``SendACK``).
+      On a call we placed, ``invite(auto_ack=...)`` decides, for the initial
+      INVITE and every re-INVITE alike.
     """
 
     timers: TimerConfig = field(default_factory=TimerConfig)
@@ -58,6 +62,7 @@ class EndpointConfig:
     max_forwards: int = 70
     retry_after: int = 5
     trying_delay: float = 0.2
+    auto_ack: bool = True
 
     def __post_init__(self) -> None:
         allow = tuple(m.upper() for m in self.allow)

@@ -588,3 +588,29 @@ def test_2xx_is_retransmitted_on_tcp_too_until_the_ack():
     net.run_for(2.0)
     oks = [t for t, s, _d, d in net.wire if s == tb and d.startswith(b"SIP/2.0 200")]
     assert [round(t, 3) for t in oks] == [0.0, 0.5, 1.5]
+
+
+def test_auto_ack_off_leaves_the_ack_of_a_reinvite_2xx_to_the_callee_application():
+    """EndpointConfig(auto_ack=False): on a call it received, the core does not ACK the 2xx
+    to its own re-INVITE; ``ack()`` does, once (the backends run this way)."""
+    from sipflow.sip.ua_config import EndpointConfig
+
+    net = Net(A, B, config=EndpointConfig(auto_ack=False))
+    h = net[A].invite(uri(B), body=SDP, auto_ack=True, now=net.now)
+    inv = one(net.take(B), ev.RequestReceived)
+    net[B].respond(inv.request_id, 200, body=SDP)
+    net.flush()
+    hb = inv.handle
+    net.take(A), net.take(B)
+    net[B].request(hb, "INVITE", body=SDP)
+    reinv = one(net.take(A), ev.RequestReceived)
+    net[A].respond(reinv.request_id, 200, body=SDP)
+    net.flush()
+    assert [e.code for e in responses(net.take(B))] == [200]
+    assert net.methods_on_wire()[-2:] == ["INVITE", "200"]  # no ACK yet
+    net[B].ack(hb, now=net.now)
+    net.flush()
+    assert net.methods_on_wire()[-1] == "ACK"
+    with pytest.raises(LocalProtocolError):
+        net[B].ack(hb, now=net.now)
+    assert h

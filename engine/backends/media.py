@@ -26,11 +26,9 @@ from __future__ import annotations
 from typing import Any
 
 from sipflow.sip.errors import RemoteProtocolError
-from sipflow.sip.offer_answer import MediaConfig, SdpSession, make_answer
+from sipflow.sip.offer_answer import MediaConfig, SdpSession
 
 SDP = "application/sdp"
-RECEIVING = frozenset({"sendrecv", "recvonly"})
-"""Directions in which the offerer receives media; an offer with none of them is a hold."""
 
 
 def sdp_body(message: Any) -> bytes | None:
@@ -73,7 +71,7 @@ class CallMedia:
         early, self.early_answer = self.early_answer, None
         try:
             if sdp.pending == "local":
-                sdp.receive_answer(body)
+                sdp.take_answer(body)
                 data["sdp"] = "answer"
                 if 100 <= code < 200:
                     self.early_answer = body
@@ -82,21 +80,18 @@ class CallMedia:
                 data["sdp"] = "answer"
                 self.early_answer = early if code < 200 else None
                 return
-            desc = sdp.receive_offer(body)
+            offer = sdp.take_offer(body)
         except RemoteProtocolError as exc:
             data["sdp_error"] = exc.status or 400
             return
         data["sdp"] = "offer"
         try:
-            make_answer(desc, sdp.config, sess_id=sdp.sess_id,
-                        allow_all_disabled=sdp.established)
+            offer.check_answerable(sdp.config, allow_all_disabled=sdp.established)
         except RemoteProtocolError as exc:
             sdp.reject_offer()
             data["sdp_error"] = exc.status or 488
             return
-        active = [m for m in desc.media if m.port != 0]
-        data["hold"] = bool(active) and not any(
-            desc.media_direction(m) in RECEIVING for m in active)
+        data["hold"] = offer.hold
 
     def answered(self) -> None:
         """Our INVITE got a 2xx and we acknowledged it: nothing sends it again (a retry

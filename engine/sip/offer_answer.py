@@ -38,6 +38,18 @@ dialog layer and the tables ask it ``offer_outstanding``/``pending`` to tell
 "offer in 183 answered in PRACK" from "offer in UPDATE", and map its errors to
 488/491/500.
 
+Per call, the work is kept small (it runs twice for every call a UA makes
+or takes). Our bodies are text: what follows the ``o=`` line of an offer or
+of an answer's audio section is rendered once per ``MediaConfig`` (by the
+model's own serializer, so byte for byte the same) and kept with it; a
+call only writes its ``o=`` line. The peer's bodies are read into an
+immutable ``PeerDescription`` (m-lines, effective directions, codecs),
+remembered under the text after their ``o=`` line (``sdp.origin_rest``),
+which is all that varies between the calls of one peer; the ``o=`` line
+itself is checked every time, and anything else (another shape, a fault)
+goes through the full parser. ``make_answer`` and ``SdpSession`` share one
+negotiation (``_negotiate``). Re-offers (hold, resume) go through the model.
+
 Usage::
 
     media = MediaConfig(address="192.0.2.1", port=40000)   # one per user agent
@@ -51,8 +63,9 @@ Usage::
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.sdp import (
@@ -64,6 +77,7 @@ from sipflow.sip.sdp import (
     SdpError,
     SessionDescription,
     Timing,
+    origin_rest,
     parse,
 )
 
@@ -75,9 +89,12 @@ __all__ = [
     "Codec",
     "MediaConfig",
     "OfferAnswerError",
+    "PeerDescription",
+    "PeerStream",
     "SdpError",
     "SdpSession",
     "answer_direction",
+    "describe",
     "hold",
     "make_answer",
     "make_offer",
@@ -171,6 +188,8 @@ class MediaConfig:
             raise ValueError(f"MediaConfig: bad session name {self.session_name!r}")
         if self.ptime is not None and self.ptime <= 0:
             raise ValueError(f"MediaConfig: ptime {self.ptime} must be positive")
+        # Not a field: the texts and lookup tables derived from the fields, built once.
+        object.__setattr__(self, "_tables", _Tables(self))
 
     @property
     def addrtype(self) -> str:
@@ -210,15 +229,18 @@ def _new_origin(config: MediaConfig, sess_id: int, version: int) -> Origin:
     return Origin(config.username, str(sess_id), version, "IN", config.addrtype, config.address)
 
 
-def _audio_media(config: MediaConfig, codecs: Sequence[tuple[int, Codec]], direction: str) -> Media:
-    media = Media("audio", config.port, "RTP/AVP", [str(pt) for pt, _ in codecs])
-    for pt, codec in codecs:
-        channels = f"/{codec.channels}" if codec.channels != 1 else ""
-        media.attributes.append(
-            Attribute("rtpmap", f"{pt} {codec.name}/{codec.clock_rate}{channels}")
-        )
-        if codec.fmtp:
-            media.attributes.append(Attribute("fmtp", f"{pt} {codec.fmtp}"))
+#: One RTP payload format as negotiation sees it: (payload type, encoding name,
+#: clock rate, channels, fmtp parameters or None).
+_Format = tuple[int, str, int, int, str | None]
+
+
+def _audio_media(config: MediaConfig, formats: Sequence[_Format], direction: str) -> Media:
+    media = Media("audio", config.port, "RTP/AVP", [str(f[0]) for f in formats])
+    for pt, name, clock_rate, channels, fmtp in formats:
+        suffix = f"/{channels}" if channels != 1 else ""
+        media.attributes.append(Attribute("rtpmap", f"{pt} {name}/{clock_rate}{suffix}"))
+        if fmtp:
+            media.attributes.append(Attribute("fmtp", f"{pt} {fmtp}"))
     if config.ptime is not None:
         media.attributes.append(Attribute("ptime", str(config.ptime)))
     media.attributes.append(Attribute(direction))
@@ -234,14 +256,19 @@ def _skeleton(config: MediaConfig, origin: Origin) -> SessionDescription:
     )
 
 
+def _own_formats(config: MediaConfig) -> tuple[_Format, ...]:
+    return tuple(
+        (c.payload_type, c.name, c.clock_rate, c.channels, c.fmtp) for c in config.codecs
+    )
+
+
 def make_offer(
     config: MediaConfig, *, sess_id: int = 0, version: int = 0, direction: str | None = None
 ) -> SessionDescription:
     """A fresh offer: one audio stream with the configured codecs and their
     payload types, in the configured (or given) direction."""
     desc = _skeleton(config, _new_origin(config, sess_id, version))
-    codecs = [(codec.payload_type, codec) for codec in config.codecs]
-    desc.media.append(_audio_media(config, codecs, direction or config.direction))
+    desc.media.append(_audio_media(config, _own_formats(config), direction or config.direction))
     return desc
 
 
@@ -265,23 +292,135 @@ def media_codecs(media: Media) -> list[tuple[int, Codec]]:
     return out
 
 
-def _common_codecs(offered: Media, config: MediaConfig) -> list[tuple[int, Codec]]:
-    common: list[tuple[int, Codec]] = []
-    for pt, theirs in media_codecs(offered):
-        for ours in config.codecs:
-            if ours.matches(theirs.name, theirs.clock_rate, theirs.channels):
-                fmtp = theirs.fmtp if theirs.fmtp is not None else ours.fmtp
-                common.append(
-                    (pt, Codec(theirs.name, theirs.clock_rate, pt, theirs.channels, fmtp))
-                )
-                break
-    if all(codec.is_dtmf for _, codec in common):
-        return []
-    return common
+class PeerStream(NamedTuple):
+    """What offer/answer reads of one m-line of the peer's: media type, port,
+    transport, first format (``"0"`` when none), effective direction, and the
+    formats with a known meaning, in order, as ``(payload type, encoding,
+    clock rate, channels, fmtp)``."""
+
+    media: str
+    port: int
+    proto: str
+    first_format: str
+    direction: str
+    formats: tuple[_Format, ...]
 
 
-def _rejected(offered: Media) -> Media:
-    return Media(offered.media, 0, offered.proto, list(offered.formats[:1]) or ["0"])
+class PeerDescription(NamedTuple):
+    """What offer/answer reads of a peer's description (immutable; see
+    ``describe``): its m-lines in order, and ``hold``: at least one stream is
+    active and none of them receives (RFC 3264 §8.4)."""
+
+    streams: tuple[PeerStream, ...]
+    hold: bool
+
+    def check_answerable(self, config: MediaConfig, *, allow_all_disabled: bool = False) -> None:
+        """Raise ``OfferAnswerError`` (488) exactly when ``make_answer`` would
+        for this offer."""
+        _negotiate(self.streams, config, config.direction, allow_all_disabled)
+
+
+def _formats(media: Media) -> tuple[_Format, ...]:
+    """The formats negotiation may read: those of an active ``RTP/AVP`` audio stream."""
+    if media.media != "audio" or media.proto.upper() != "RTP/AVP" or media.port == 0:
+        return ()
+    return tuple((pt, c.name, c.clock_rate, c.channels, c.fmtp) for pt, c in media_codecs(media))
+
+
+def describe(desc: SessionDescription) -> PeerDescription:
+    """The ``PeerDescription`` of a parsed description."""
+    streams = tuple(
+        PeerStream(
+            media.media,
+            media.port,
+            media.proto,
+            media.formats[0] if media.formats else "0",
+            desc.media_direction(media),
+            _formats(media),
+        )
+        for media in desc.media
+    )
+    active = [stream for stream in streams if stream.port != 0]
+    return PeerDescription(streams, bool(active) and not any(_receives(s.direction) for s in active))
+
+
+_PEERS: dict[bytes, PeerDescription] = {}
+_PEERS_MAX = 256
+
+
+def _read(body: bytes | str) -> PeerDescription:
+    """``describe(parse(body))``, remembered under ``origin_rest(body)``: the
+    peer's bodies differ from call to call in their ``o=`` line only, which
+    ``origin_rest`` checks on its own. Raises what ``parse`` raises."""
+    if isinstance(body, bytes):
+        key = origin_rest(body)
+        if key is not None:
+            known = _PEERS.get(key)
+            if known is not None:
+                return known
+    else:
+        key = None
+    peer = describe(parse(body))
+    if key is not None:
+        if len(_PEERS) >= _PEERS_MAX:
+            _PEERS.clear()
+        _PEERS[key] = peer
+    return peer
+
+
+#: An accepted stream of an answer: its formats and direction; ``None`` is a rejected one.
+_Section = tuple[tuple[_Format, ...], str] | None
+
+
+def _common_formats(offered: PeerStream, config: MediaConfig) -> tuple[_Format, ...]:
+    ours = config._tables.by_key  # type: ignore[attr-defined]
+    common: list[_Format] = []
+    dtmf_only = True
+    for pt, name, clock_rate, channels, fmtp in offered.formats:
+        lower = name.lower()
+        own = ours.get((lower, clock_rate, channels))
+        if own is not None:
+            common.append((pt, name, clock_rate, channels, fmtp if fmtp is not None else own.fmtp))
+            if lower != "telephone-event":
+                dtmf_only = False
+    return () if dtmf_only else tuple(common)
+
+
+def _negotiate(
+    streams: Sequence[PeerStream], config: MediaConfig, wanted: str, allow_all_disabled: bool
+) -> list[_Section]:
+    """RFC 3264 §6 for ``streams`` offered: one section per m-line. Raises
+    ``OfferAnswerError`` (488) when no stream is acceptable (see ``make_answer``)."""
+    sections: list[_Section] = []
+    accepted = False
+    reasons: list[str] = []
+    for index, stream in enumerate(streams, start=1):
+        why = ""
+        if accepted:
+            why = "only one audio stream is supported"
+        elif stream.media != "audio":
+            why = f"media {stream.media!r} is not supported"
+        elif stream.proto.upper() != "RTP/AVP":
+            why = f"transport {stream.proto!r} is not supported"
+        elif stream.port == 0:
+            why = "the offer disabled it (port 0)"
+        common = () if why else _common_formats(stream, config)
+        if not why and not common:
+            why = "no codec in common"
+        if why:
+            reasons.append(f"m-line {index}: {why}")
+            sections.append(None)
+            continue
+        accepted = True
+        sections.append((common, answer_direction(stream.direction, wanted)))
+    if accepted or (allow_all_disabled and streams and all(s.port == 0 for s in streams)):
+        return sections
+    detail = "; ".join(reasons) if reasons else "the offer has no m-line"
+    raise OfferAnswerError(f"Offer not acceptable: {detail}.", 488)
+
+
+def _rejected(offered: PeerStream) -> Media:
+    return Media(offered.media, 0, offered.proto, [offered.first_format])
 
 
 def make_answer(
@@ -302,43 +441,68 @@ def make_answer(
     when ``allow_all_disabled`` is set and the offer disabled every stream
     itself (a re-offer removing the media, RFC 3264 §8.2): that offer is
     answered with every port 0."""
-    wanted = direction or config.direction
+    streams = describe(offer).streams
+    sections = _negotiate(streams, config, direction or config.direction, allow_all_disabled)
     answer = _skeleton(config, _new_origin(config, sess_id, version))
-    accepted = False
-    reasons: list[str] = []
-    for index, media in enumerate(offer.media, start=1):
-        why = ""
-        if accepted:
-            why = "only one audio stream is supported"
-        elif media.media != "audio":
-            why = f"media {media.media!r} is not supported"
-        elif media.proto.upper() != "RTP/AVP":
-            why = f"transport {media.proto!r} is not supported"
-        elif media.port == 0:
-            why = "the offer disabled it (port 0)"
-        common = [] if why else _common_codecs(media, config)
-        if not why and not common:
-            why = "no codec in common"
-        if why:
-            reasons.append(f"m-line {index}: {why}")
-            answer.media.append(_rejected(media))
-            continue
-        accepted = True
-        offered_direction = offer.media_direction(media)
-        answer.media.append(
-            _audio_media(config, common, answer_direction(offered_direction, wanted))
-        )
-    if (
-        not accepted
-        and allow_all_disabled
-        and offer.media
-        and all(m.port == 0 for m in offer.media)
-    ):
-        return answer
-    if not accepted:
-        detail = "; ".join(reasons) if reasons else "the offer has no m-line"
-        raise OfferAnswerError(f"Offer not acceptable: {detail}.", 488)
+    for stream, section in zip(streams, sections, strict=True):
+        if section is None:
+            answer.media.append(_rejected(stream))
+        else:
+            answer.media.append(_audio_media(config, *section))
     return answer
+
+
+def _text(lines: Iterator[str] | list[str]) -> bytes:
+    return "".join(line + "\r\n" for line in lines).encode("utf-8")
+
+
+class _Tables:
+    """What a ``MediaConfig`` makes again and again, made once: the text after
+    the ``o=`` line of our offers (by direction), of our answers' session part
+    and audio sections (by formats and direction; bounded), and our codecs by
+    (lower-case name, clock rate, channels). Every text comes from the
+    description model's own serializer, so it is the same byte for byte."""
+
+    __slots__ = ("config", "by_key", "session", "offers", "sections")
+
+    def __init__(self, config: MediaConfig) -> None:
+        self.config = config
+        self.by_key: dict[tuple[str, int, int], Codec] = {}
+        for codec in config.codecs:
+            self.by_key.setdefault((codec.name.lower(), codec.clock_rate, codec.channels), codec)
+        self.session = _text(list(_skeleton(config, Origin()).lines())[2:])
+        self.offers: dict[str, bytes] = {}
+        self.sections: dict[tuple[tuple[_Format, ...], str], bytes] = {}
+
+    def offer(self, direction: str) -> bytes:
+        """The text after ``o=`` of ``make_offer`` in ``direction``."""
+        text = self.offers.get(direction)
+        if text is None:
+            text = self.offers[direction] = self.session + self.section(
+                _own_formats(self.config), direction
+            )
+        return text
+
+    def section(self, formats: tuple[_Format, ...], direction: str) -> bytes:
+        """The text of our audio section with ``formats`` in ``direction``."""
+        key = (formats, direction)
+        text = self.sections.get(key)
+        if text is None:
+            if len(self.sections) >= _PEERS_MAX:
+                self.sections.clear()
+            text = _text(_audio_media(self.config, formats, direction).lines())
+            self.sections[key] = text
+        return text
+
+    def answer(self, streams: Sequence[PeerStream], sections: Sequence[_Section]) -> bytes:
+        """The text after ``o=`` of the answer ``make_answer`` builds from ``sections``."""
+        parts = [self.session]
+        for stream, section in zip(streams, sections, strict=True):
+            if section is None:
+                parts.append(_text(_rejected(stream).lines()))
+            else:
+                parts.append(self.section(*section))
+        return b"".join(parts)
 
 
 def hold(desc: SessionDescription) -> SessionDescription:
@@ -424,7 +588,7 @@ class SdpSession:
         self._pending: str | None = None
         self._direction: str = config.direction
         self._we_answered = False
-        self._offer: SessionDescription | None = None  # the parsed remote offer, while pending
+        self._offer: PeerDescription | None = None  # the remote offer, while pending
 
     # -- state ----------------------------------------------------------------
 
@@ -473,11 +637,7 @@ class SdpSession:
     @property
     def remote_on_hold(self) -> bool:
         """The peer's last description stops its receiving on every active stream."""
-        desc = self.remote_description
-        if desc is None:
-            return False
-        active = [m for m in desc.media if m.port != 0]
-        return bool(active) and not any(_receives(desc.media_direction(m)) for m in active)
+        return self._remote is not None and _read(self._remote).hold
 
     def negotiated_codecs(self) -> list[Codec]:
         """The codecs of the audio stream agreed in the last completed exchange."""
@@ -505,10 +665,9 @@ class SdpSession:
                 f"cannot make an offer while a {self._pending} offer is outstanding"
             )
         if self._local is None:
-            desc = make_offer(self.config, sess_id=self.sess_id, direction=self._direction)
+            body = self._stamp_ours(self.config._tables.offer(self._direction))  # type: ignore[attr-defined]
         else:
-            desc = self._reoffer(parse(self._local))
-        body = self._stamp(desc)
+            body = self._stamp(self._reoffer(parse(self._local)))
         self._saved_local, self._saved_remote = self._local, self._remote
         self._local = body
         self._pending = "local"
@@ -538,20 +697,27 @@ class SdpSession:
         received again byte for byte (a 183 and then the 200), is accepted
         and changes nothing. Raises ``SdpError`` on garbage (nothing changes)
         and ``OfferAnswerError`` (400) when no offer of ours is outstanding
-        or the m-lines do not match."""
+        or the m-lines do not match. ``take_answer`` does the same without
+        returning the parsed answer."""
+        self.take_answer(body)
+        return parse(body)
+
+    def take_answer(self, body: bytes | str) -> PeerDescription:
+        """``receive_answer``, returning what offer/answer reads of the answer
+        (cheap: the peer's bodies are parsed in full once per shape)."""
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         if self._pending is None and data == self._remote:
             # The same answer again (in a 183 and then in the 200): nothing changes.
-            return parse(data)
+            return _read(data)
         if self._pending != "local" or self._local is None:
             raise OfferAnswerError("an SDP answer arrived but no offer of ours is outstanding", 400)
-        desc = parse(body)
+        peer = _read(body)
         offered = _media_kinds(self._local)
-        if len(desc.media) != len(offered):
+        if len(peer.streams) != len(offered):
             raise OfferAnswerError(
-                f"the answer has {len(desc.media)} m-lines, our offer had {len(offered)}", 400
+                f"the answer has {len(peer.streams)} m-lines, our offer had {len(offered)}", 400
             )
-        for index, (ours, theirs) in enumerate(zip(offered, desc.media, strict=True), start=1):
+        for index, (ours, theirs) in enumerate(zip(offered, peer.streams, strict=True), start=1):
             if ours != theirs.media:
                 raise OfferAnswerError(
                     f"m-line {index} of the answer is {theirs.media!r}, the offer's is {ours!r}",
@@ -561,7 +727,7 @@ class SdpSession:
         self._pending = None
         self._saved_local = self._saved_remote = None
         self._we_answered = False
-        return desc
+        return peer
 
     def rollback(self) -> None:
         """Withdraw our outstanding offer (the request failed: 491, 488, timeout).
@@ -581,24 +747,31 @@ class SdpSession:
         """Take the peer's offer; answer it with ``create_answer`` (now or in a
         later message). Raises ``SdpError`` on garbage, ``OfferAnswerError``
         with 491 (glare: our offer is outstanding), 500 (their previous offer
-        is unanswered) or 488 (fewer m-lines than before, RFC 3264 §8)."""
+        is unanswered) or 488 (fewer m-lines than before, RFC 3264 §8).
+        ``take_offer`` does the same without returning the parsed offer."""
+        self.take_offer(body)
+        return parse(body)
+
+    def take_offer(self, body: bytes | str) -> PeerDescription:
+        """``receive_offer``, returning what offer/answer reads of the offer
+        (cheap: the peer's bodies are parsed in full once per shape)."""
         if self._pending == "local":
             raise OfferAnswerError("an offer arrived while ours is outstanding (glare)", 491)
         if self._pending == "remote":
             raise OfferAnswerError("a second offer arrived before we answered the first", 500)
-        desc = parse(body)
+        peer = _read(body)
         if self._remote is not None:
             before = len(_media_kinds(self._remote))
-            if len(desc.media) < before:
+            if len(peer.streams) < before:
                 raise OfferAnswerError(
-                    f"the re-offer has {len(desc.media)} m-lines, fewer than the {before} before",
+                    f"the re-offer has {len(peer.streams)} m-lines, fewer than the {before} before",
                     488,
                 )
         self._saved_local, self._saved_remote = self._local, self._remote
         self._remote = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         self._pending = "remote"
-        self._offer = desc
-        return desc
+        self._offer = peer
+        return peer
 
     def create_answer(self) -> bytes:
         """Our answer to the outstanding remote offer. Raises
@@ -606,18 +779,16 @@ class SdpSession:
         then withdrawn and the previous state restored."""
         if self._pending != "remote" or self._offer is None:
             raise LocalProtocolError("no remote offer to answer")
+        streams = self._offer.streams
         try:
-            desc = make_answer(
-                self._offer,
-                self.config,
-                sess_id=self.sess_id,
-                direction=self._direction,
-                allow_all_disabled=self._saved_remote is not None,
+            sections = _negotiate(
+                streams, self.config, self._direction, self._saved_remote is not None
             )
         except OfferAnswerError:
             self.reject_offer()
             raise
-        body = self._stamp(desc)
+        tables: _Tables = self.config._tables  # type: ignore[attr-defined]
+        body = self._stamp_ours(tables.answer(streams, sections))
         self._local = body
         self._pending = None
         self._saved_local = self._saved_remote = None
@@ -657,12 +828,24 @@ class SdpSession:
     def _stamp(self, desc: SessionDescription) -> bytes:
         """Serialize ``desc`` with our sess-id and the right sess-version:
         the last one when the body is unchanged, else one more than the highest."""
-        desc.origin.sess_id = str(self.sess_id)
+        origin = desc.origin
+        rest = _text(list(desc.lines())[2:])
+        return self._stamp_text(origin.username, origin.nettype, origin.addrtype, origin.address, rest)
+
+    def _stamp_ours(self, rest: bytes) -> bytes:
+        """``_stamp`` for a description with our own origin and ``rest`` after it."""
+        config = self.config
+        return self._stamp_text(config.username, "IN", config.addrtype, config.address, rest)
+
+    def _stamp_text(
+        self, username: str, nettype: str, addrtype: str, address: str, rest: bytes
+    ) -> bytes:
+        """``v=0``, the ``o=`` line with our sess-id and the right sess-version, ``rest``."""
+        head = f"v=0\r\no={username} {self.sess_id} ".encode()
+        tail = f" {nettype} {addrtype} {address}\r\n".encode() + rest
         if self._local is not None:
-            desc.origin.sess_version = _version_of(self._local)
-            body = desc.serialize()
+            body = head + str(_version_of(self._local)).encode() + tail
             if body == self._local:
                 return body
             self.version += 1
-        desc.origin.sess_version = self.version
-        return desc.serialize()
+        return head + str(self.version).encode() + tail

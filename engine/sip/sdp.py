@@ -25,6 +25,11 @@ A description is plain dataclasses: session-level fields, then a list of
 typed views (``rtpmaps``, ``fmtp``, ``ptime``, ``direction``) read and
 write that list, so nothing is stored twice and unknown attributes survive a
 round trip. Offer/answer logic lives in ``sipflow.sip.offer_answer``.
+
+``origin_rest`` serves callers that see many bodies differing only in their
+``o=`` line (a peer's SDP, call after call): it checks that line as ``parse``
+would and returns the rest of the body, on which all else ``parse`` finds
+depends, so a result derived from one full parse can be reused.
 """
 
 from __future__ import annotations
@@ -49,11 +54,14 @@ __all__ = [
     "SdpError",
     "SessionDescription",
     "Timing",
+    "origin_rest",
     "parse",
 ]
 
 MAX_SDP_BYTES = 65_536
 MAX_LINES = 2_000
+#: Bodies up to this size may take the ``origin_rest`` fast path.
+FAST_PATH_BYTES = 4_096
 
 #: The four direction attributes (RFC 8866 §6.7).
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
@@ -278,6 +286,18 @@ class Media(_AttributeView):
                 return value[len(prefix) :].strip()
         return None
 
+    def lines(self) -> Iterator[str]:
+        """The section's lines, without line ends, in RFC 8866 order (``m=`` first)."""
+        port = f"{self.port}/{self.port_count}" if self.port_count is not None else str(self.port)
+        yield " ".join([f"m={self.media}", port, self.proto, *self.formats])
+        if self.title is not None:
+            yield f"i={self.title}"
+        yield from (f"c={conn}" for conn in self.connections)
+        yield from (f"b={bw}" for bw in self.bandwidths)
+        if self.key is not None:
+            yield f"k={self.key}"
+        yield from (f"a={attr}" for attr in self.attributes)
+
     @property
     def ptime(self) -> float | None:
         """``a=ptime`` in milliseconds, or ``None``."""
@@ -332,19 +352,7 @@ class SessionDescription(_AttributeView):
             yield f"k={self.key}"
         yield from (f"a={attr}" for attr in self.attributes)
         for media in self.media:
-            port = (
-                f"{media.port}/{media.port_count}"
-                if media.port_count is not None
-                else str(media.port)
-            )
-            yield " ".join([f"m={media.media}", port, media.proto, *media.formats])
-            if media.title is not None:
-                yield f"i={media.title}"
-            yield from (f"c={conn}" for conn in media.connections)
-            yield from (f"b={bw}" for bw in media.bandwidths)
-            if media.key is not None:
-                yield f"k={media.key}"
-            yield from (f"a={attr}" for attr in media.attributes)
+            yield from media.lines()
 
     def to_text(self) -> str:
         """The description as text with CRLF line ends."""
@@ -430,6 +438,45 @@ def _parse_origin(value: str, line: int) -> Origin:
     return Origin(
         username, sess_id, _parse_int(version, "sess-version", line), nettype, addrtype, address
     )
+
+
+def _origin_ok(value: str) -> bool:
+    """``_parse_origin`` would accept ``value`` (already stripped of trailing blanks)."""
+    parts = value.split(" ")
+    return len(parts) == 6 and all(parts) and parts[2].isdigit() and parts[2].isascii()
+
+
+def origin_rest(data: bytes) -> bytes | None:
+    """The text after the ``o=`` line of a body whose first line is ``v=0``
+    and whose second line is an ``o=`` that ``parse`` accepts; ``None`` for
+    any other body (longer than ``FAST_PATH_BYTES``, another shape, or an
+    ``o=`` line at fault: ``parse`` then says what is wrong).
+
+    Whether such a body parses, and everything ``parse`` returns for it but
+    the origin, depend on this text alone: the ``o=`` line is checked on its
+    own and nothing else reads it. So the rest is a key under which a caller
+    may keep what it derived from one full parse (``sipflow.sip.offer_answer``
+    does, for the peer's bodies, which differ from call to call in ``o=``
+    only)."""
+    if len(data) > FAST_PATH_BYTES:
+        return None
+    if data.startswith(b"v=0\r\no="):
+        start = 7
+    elif data.startswith(b"v=0\no="):
+        start = 6
+    else:
+        return None
+    end = data.find(b"\n", start)
+    if end < 0:
+        return None
+    raw = data[start:end - 1] if data[end - 1] == 13 else data[start:end]  # 13: CR
+    if b"\r" in raw or b"\0" in raw:
+        return None
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return data[end + 1 :] if _origin_ok(value.rstrip(" \t")) else None
 
 
 def _parse_media(value: str, line: int) -> Media:

@@ -79,6 +79,7 @@ from sipflow.sip.sdp import (
     Timing,
     origin_rest,
     parse,
+    static_rtpmap,
 )
 
 __all__ = [
@@ -280,7 +281,7 @@ def media_codecs(media: Media) -> list[tuple[int, Codec]]:
         return out
     rtpmaps = media.rtpmaps()
     for pt in media.payload_types:
-        rtpmap = rtpmaps.get(pt) or media.codec(pt)
+        rtpmap = rtpmaps.get(pt) or static_rtpmap(pt)  # media.codec(pt), rtpmaps parsed once
         if rtpmap is None:
             continue
         out.append(

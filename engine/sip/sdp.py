@@ -35,6 +35,7 @@ depends, so a result derived from one full parse can be reused.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ __all__ = [
     "Timing",
     "origin_rest",
     "parse",
+    "static_rtpmap",
 ]
 
 MAX_SDP_BYTES = 65_536
@@ -118,6 +120,15 @@ STATIC_PAYLOAD_TYPES: dict[int, tuple[str, int, int]] = {
     17: ("DVI4", 22050, 1),
     18: ("G729", 8000, 1),
 }
+
+
+def static_rtpmap(payload_type: int) -> RtpMap | None:
+    """The RFC 3551 static meaning of ``payload_type`` as an ``RtpMap`` (channels
+    ``None`` for one), or ``None`` for a dynamic or unassigned one."""
+    static = STATIC_PAYLOAD_TYPES.get(payload_type)
+    if static is None:
+        return None
+    return RtpMap(payload_type, static[0], static[1], static[2] if static[2] != 1 else None)
 
 
 @dataclass
@@ -271,12 +282,7 @@ class Media(_AttributeView):
     def codec(self, payload_type: int) -> RtpMap | None:
         """The payload type's ``rtpmap``, or its RFC 3551 static meaning."""
         rtpmap = self.rtpmaps().get(payload_type)
-        if rtpmap is not None:
-            return rtpmap
-        static = STATIC_PAYLOAD_TYPES.get(payload_type)
-        if static is None:
-            return None
-        return RtpMap(payload_type, static[0], static[1], static[2] if static[2] != 1 else None)
+        return rtpmap if rtpmap is not None else static_rtpmap(payload_type)
 
     def fmtp(self, payload_type: int) -> str | None:
         """The parameters of ``a=fmtp:<payload_type> ...``, or ``None``."""
@@ -387,6 +393,7 @@ def _is_token(text: str) -> bool:
     return _TOKEN_RE.fullmatch(text) is not None
 
 
+@functools.lru_cache(maxsize=512)  # a pure function of short values that repeat call after call
 def _parse_rtpmap(value: str) -> RtpMap | None:
     head, _, tail = value.partition(" ")
     parts = tail.strip().split("/")

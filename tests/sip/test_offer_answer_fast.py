@@ -28,6 +28,7 @@ from sipflow.sip.offer_answer import (
     describe,
     make_answer,
     make_offer,
+    media_codecs,
 )
 from sipflow.sip.sdp import Media, SdpError, SessionDescription, parse
 
@@ -96,7 +97,7 @@ def offers(draw: st.DrawFn) -> bytes:
 # ---------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(configs, st.integers(0, 2**62), st.sampled_from(DIRECTIONS))
 def test_offer_text_is_the_model_serialized(
     config: MediaConfig, sess_id: int, direction: str
@@ -108,7 +109,7 @@ def test_offer_text_is_the_model_serialized(
     assert parse(body).serialize() == body
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(configs, offers(), st.integers(0, 2**62))
 def test_answer_text_is_the_model_serialized(
     config: MediaConfig, offer: bytes, sess_id: int
@@ -146,7 +147,7 @@ def test_reoffers_keep_versions_and_bytes() -> None:
 # ---------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(offers(), st.integers(0, 2**63))
 def test_taken_offer_is_the_full_description(offer: bytes, other_id: int) -> None:
     expected = describe(parse(offer))
@@ -156,7 +157,7 @@ def test_taken_offer_is_the_full_description(offer: bytes, other_id: int) -> Non
         assert session.remote == body
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(offers(), st.sampled_from([b"3 IN IP4", b"\r\n"]), st.binary(max_size=6))
 def test_damaged_bodies_fail_as_parse_does(offer: bytes, where: bytes, junk: bytes) -> None:
     SdpSession(MediaConfig()).take_offer(offer)  # the shape is now remembered
@@ -258,3 +259,21 @@ def test_tables_are_not_part_of_the_config_value() -> None:
     SdpSession(a).create_offer()
     assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
     assert "_tables" not in repr(a)
+
+
+def test_media_codecs_reads_rtpmaps_once_and_agrees_with_codec() -> None:
+    """Static payload types without an rtpmap mean what ``Media.codec`` says."""
+    media = parse(
+        "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\n"
+        "m=audio 5004 RTP/AVP 0 10 8 96 34 101\r\na=rtpmap:8 PCMA/16000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
+    ).media[0]
+    got = media_codecs(media)
+    assert [pt for pt, _ in got] == [0, 10, 8, 101]  # 96: no rtpmap; 34: not static audio
+    for pt, codec in got:
+        rtpmap = media.codec(pt)
+        assert rtpmap is not None
+        assert (codec.name, codec.clock_rate, codec.channels, codec.fmtp) == (
+            rtpmap.encoding, rtpmap.clock_rate, rtpmap.channels or 1, media.fmtp(pt)
+        )
+    assert got[1][1].channels == 2 and got[2][1].clock_rate == 16000

@@ -136,7 +136,7 @@ def body_of(first: bytes, origin: str, end: bytes, rest: bytes) -> bytes:
     return first + b"o=" + origin.encode("utf-8", "surrogatepass") + end + rest
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(line_one, origin_values, line_end, rests)
 def test_a_rest_means_the_origin_line_parses(
     first: bytes, origin: str, end: bytes, rest: bytes
@@ -150,7 +150,7 @@ def test_a_rest_means_the_origin_line_parses(
     parse(first + b"o=" + origin.encode() + end + b"s=-\r\nt=0 0\r\n")
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(line_one, origin_values, line_end, line_one, origin_values, line_end, rests)
 def test_bodies_with_one_rest_parse_alike(
     first_a: bytes,

@@ -160,7 +160,9 @@ DEFAULT_CODECS: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT)
 @dataclass(frozen=True)
 class MediaConfig:
     """What the local side offers and accepts. Shared by every dialog of a
-    user agent, so it costs nothing per dialog."""
+    user agent, so it costs nothing per dialog. It also keeps, outside its
+    fields (equality, hash and repr ignore them), the texts our bodies are
+    made of and its codecs by name, clock rate and channels."""
 
     address: str = "127.0.0.1"
     port: int = 40000
@@ -374,7 +376,7 @@ _Section = tuple[tuple[_Format, ...], str] | None
 
 
 def _common_formats(offered: PeerStream, config: MediaConfig) -> tuple[_Format, ...]:
-    ours = config._tables.by_key  # type: ignore[attr-defined]
+    ours = _tables_of(config).by_key
     common: list[_Format] = []
     dtmf_only = True
     for pt, name, clock_rate, channels, fmtp in offered.formats:
@@ -451,6 +453,12 @@ def make_answer(
         else:
             answer.media.append(_audio_media(config, *section))
     return answer
+
+
+def _tables_of(config: MediaConfig) -> _Tables:
+    """The ``_Tables`` kept with ``config`` (made by its ``__post_init__``)."""
+    tables: _Tables = config.__dict__["_tables"]
+    return tables
 
 
 def _text(lines: Iterator[str] | list[str]) -> bytes:
@@ -534,10 +542,15 @@ def resume(desc: SessionDescription, direction: str = "sendrecv") -> SessionDesc
 
 
 def _media_kinds(body: bytes) -> list[str]:
-    """The media type of every m-line of a body that already parsed, cheaply."""
-    return [
-        line[2:].split(b" ", 1)[0].decode() for line in body.split(b"\n") if line.startswith(b"m=")
-    ]
+    """The media type of every m-line of a body that already parsed, cheaply
+    (its first line is ``v=0``, and a space follows every media type)."""
+    kinds: list[str] = []
+    at = body.find(b"\nm=")
+    while at >= 0:
+        end = body.find(b" ", at + 3)
+        kinds.append(body[at + 3 : end].decode())
+        at = body.find(b"\nm=", end)
+    return kinds
 
 
 def _version_of(body: bytes) -> int:
@@ -666,7 +679,7 @@ class SdpSession:
                 f"cannot make an offer while a {self._pending} offer is outstanding"
             )
         if self._local is None:
-            body = self._stamp_ours(self.config._tables.offer(self._direction))  # type: ignore[attr-defined]
+            body = self._stamp_ours(_tables_of(self.config).offer(self._direction))
         else:
             body = self._stamp(self._reoffer(parse(self._local)))
         self._saved_local, self._saved_remote = self._local, self._remote
@@ -788,8 +801,7 @@ class SdpSession:
         except OfferAnswerError:
             self.reject_offer()
             raise
-        tables: _Tables = self.config._tables  # type: ignore[attr-defined]
-        body = self._stamp_ours(tables.answer(streams, sections))
+        body = self._stamp_ours(_tables_of(self.config).answer(streams, sections))
         self._local = body
         self._pending = None
         self._saved_local = self._saved_remote = None

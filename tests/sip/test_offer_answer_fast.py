@@ -240,7 +240,7 @@ def test_make_answer_ignores_formats_of_streams_it_rejects() -> None:
 
 def test_memo_and_text_caches_are_bounded() -> None:
     config = MediaConfig()
-    tables = config._tables  # type: ignore[attr-defined]
+    tables = offer_answer._tables_of(config)
     for port in range(1, 3 * offer_answer._PEERS_MAX):
         fmtp = f"a=fmtp:0 x={port}\r\n"
         body = (
@@ -277,3 +277,9 @@ def test_media_codecs_reads_rtpmaps_once_and_agrees_with_codec() -> None:
             rtpmap.encoding, rtpmap.clock_rate, rtpmap.channels or 1, media.fmtp(pt)
         )
     assert got[1][1].channels == 2 and got[2][1].clock_rate == 16000
+
+
+@settings(max_examples=100, deadline=None)
+@given(offers())
+def test_media_kinds_of_parsed_bodies(offer: bytes) -> None:
+    assert offer_answer._media_kinds(offer) == [m.media for m in parse(offer).media]

@@ -687,12 +687,12 @@ class SdpSession:
         self._pending = "local"
         return body
 
-    def _reoffer(self, previous: SessionDescription) -> SessionDescription:
-        """Our last body again, the active audio stream in the current local
-        direction, every other m-line in place. When no audio stream is
-        active any more (the peer removed it), audio comes back in the first
-        disabled audio slot, else in a new m-line (RFC 3264 §8.1)."""
-        desc = previous.copy()
+    def _reoffer(self, desc: SessionDescription) -> SessionDescription:
+        """Our last body again (``desc``, freshly parsed: changed in place), the
+        active audio stream in the current local direction, every other m-line
+        in place. When no audio stream is active any more (the peer removed
+        it), audio comes back in the first disabled audio slot, else in a new
+        m-line (RFC 3264 §8.1)."""
         desc.direction = None
         for media in desc.media:
             if media.media == "audio" and media.port != 0:
@@ -811,7 +811,7 @@ class SdpSession:
 
     def answer_offer(self, body: bytes | str) -> bytes:
         """``receive_offer`` then ``create_answer``."""
-        self.receive_offer(body)
+        self.take_offer(body)
         return self.create_answer()
 
     def reject_offer(self) -> None:

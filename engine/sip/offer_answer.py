@@ -349,6 +349,7 @@ def describe(desc: SessionDescription) -> PeerDescription:
 
 _PEERS: dict[bytes, PeerDescription] = {}
 _PEERS_MAX = 256
+_SECTION_MAX = 1_024
 
 
 def _read(body: bytes | str) -> PeerDescription:
@@ -497,10 +498,11 @@ class _Tables:
         key = (formats, direction)
         text = self.sections.get(key)
         if text is None:
-            if len(self.sections) >= _PEERS_MAX:
-                self.sections.clear()
             text = _text(_audio_media(self.config, formats, direction).lines())
-            self.sections[key] = text
+            if len(text) <= _SECTION_MAX:  # a peer's long fmtp values are not kept
+                if len(self.sections) >= _PEERS_MAX:
+                    self.sections.clear()
+                self.sections[key] = text
         return text
 
     def answer(self, streams: Sequence[PeerStream], sections: Sequence[_Section]) -> bytes:

@@ -393,8 +393,13 @@ def _is_token(text: str) -> bool:
     return _TOKEN_RE.fullmatch(text) is not None
 
 
-@functools.lru_cache(maxsize=512)  # a pure function of short values that repeat call after call
 def _parse_rtpmap(value: str) -> RtpMap | None:
+    # A pure function of short values that repeat call after call: short ones are
+    # remembered (bounded in number and size: a peer's long values pin nothing).
+    return _read_rtpmap_cached(value) if len(value) <= 64 else _read_rtpmap(value)
+
+
+def _read_rtpmap(value: str) -> RtpMap | None:
     head, _, tail = value.partition(" ")
     parts = tail.strip().split("/")
     if not head.isdigit() or len(parts) not in (2, 3) or not parts[0]:
@@ -406,6 +411,9 @@ def _parse_rtpmap(value: str) -> RtpMap | None:
         return None
     channels = int(parts[2]) if len(parts) == 3 else None
     return RtpMap(payload_type, parts[0], int(parts[1]), channels)
+
+
+_read_rtpmap_cached = functools.lru_cache(maxsize=512)(_read_rtpmap)
 
 
 def _parse_int(text: str, what: str, line: int, maximum: int | None = None) -> int:

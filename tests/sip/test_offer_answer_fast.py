@@ -283,3 +283,17 @@ def test_media_codecs_reads_rtpmaps_once_and_agrees_with_codec() -> None:
 @given(offers())
 def test_media_kinds_of_parsed_bodies(offer: bytes) -> None:
     assert offer_answer._media_kinds(offer) == [m.media for m in parse(offer).media]
+
+
+def test_long_peer_values_are_answered_but_not_kept() -> None:
+    config = MediaConfig()
+    fmtp = "x=" + "1" * 3000
+    body = (
+        "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\n"
+        f"m=audio 5004 RTP/AVP 0\r\na=fmtp:0 {fmtp}\r\n"
+    ).encode()
+    answer = SdpSession(config, sess_id=1).answer_offer(body)
+    assert answer == make_answer(parse(body), config, sess_id=1).serialize()
+    assert f"a=fmtp:0 {fmtp}\r\n".encode() in answer
+    sections = offer_answer._tables_of(config).sections
+    assert all(len(text) <= offer_answer._SECTION_MAX for text in sections.values())

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sipflow.sip import sdp
 from sipflow.sip.sdp import FAST_PATH_BYTES, SdpError, SessionDescription, origin_rest, parse
 
 BODY = (
@@ -182,3 +183,12 @@ def test_random_bytes_never_escape(head: bytes, rest: bytes) -> None:
     for body in (head, b"v=0\r\no=" + head + b"\r\n" + rest):
         key = origin_rest(body)
         assert key is None or body.endswith(key)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789 /PCMUopus-", max_size=90))
+def test_remembered_rtpmaps_are_parsed_ones(value: str) -> None:
+    """Short rtpmap values come from a bounded memo, long ones are parsed each time."""
+    assert sdp._parse_rtpmap(value) == sdp._read_rtpmap(value)
+    assert sdp._parse_rtpmap(value) == sdp._parse_rtpmap(value)
+    assert sdp._read_rtpmap_cached.cache_info().currsize <= 512

@@ -253,9 +253,13 @@ def sipp_uas(workdir: Path, timeout_s: float, calls: int = 0) -> tuple[SippRun, 
     return uas, port
 
 
+SERVE_ARGS: list[str] = []
+"""Extra ``sipflow serve`` arguments (``--serve-arg``, e.g. ``--overload-lag-ms=0``)."""
+
+
 def start_serve(workdir: Path) -> ServeProcess:
     """Start ``sipflow serve`` on a free UDP port of 127.0.0.1 (its port in ``.ports['udp']``)."""
-    return ServeProcess(["--listen", "udp:127.0.0.1:0"], workdir).start()
+    return ServeProcess(["--listen", "udp:127.0.0.1:0", *SERVE_ARGS], workdir).start()
 
 
 # --------------------------------------------------------------------------- steps
@@ -669,7 +673,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the soak rate (default: half the max serve rate found)")
     parser.add_argument("--sample-interval", type=float, default=0.5,
                         help="seconds between RSS samples (default: 0.5)")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                        help="pass ARG to every sipflow serve started (repeatable; e.g. "
+                             "--serve-arg=--overload-lag-ms=0 to measure without overload control)")
     args = parser.parse_args(argv)
+    SERVE_ARGS[:] = args.serve_arg
     if min(args.step_seconds, args.start_rate, args.max_rate, args.budget_seconds,
            args.concurrent_rate, args.sample_interval, args.precision) <= 0:
         parser.error("--step-seconds, --start-rate, --max-rate, --budget-seconds, "

@@ -14,7 +14,7 @@ Rules:
   log line per call on stdout (``sipflow.app.logging``); with ``-v`` every
   SIP message too; with ``--trace FILE`` every message goes to a pcap file.
 * Overload (``sipflow.app.overload``): while requests wait longer than
-  ``--overload-lag-ms`` (default 100 ms) in a UDP receive queue (until
+  ``--overload-lag-ms`` (default 250 ms) in a UDP receive queue (until
   it is below half of it), new INVITEs get ``503`` with ``Retry-After``
   before any session exists (statelessly, straight from the datagram:
   ``sipflow.app.shed``), so the calls admitted complete; one ``overload:

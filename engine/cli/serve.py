@@ -10,7 +10,7 @@ Rules:
   ``-v``, ``--drain SECONDS`` (default 5), ``--format text|json``,
   ``--backend NAME`` (default sip), ``--recv-buffer BYTES`` (each UDP
   socket's receive buffer, default 4M), ``--overload-lag-ms MS`` (new
-  INVITEs get 503 while requests wait longer than this; default 100, 0
+  INVITEs get 503 while requests wait longer than this; default 250, 0
   off), and the hidden, test-only
   ``--test-loss PERCENT``.
 * ``--registrar`` is refused for now (the registrar comes in a later
@@ -97,7 +97,7 @@ def serve_command(
         "--overload-lag-ms", metavar="MS",
         help="Overload control: while requests wait longer than this in a UDP receive queue, "
              "new INVITEs get 503 + Retry-After so admitted calls complete; 0 turns it off.")
-    ] = 100.0,
+    ] = 250.0,
     test_loss: Annotated[float, typer.Option(
         "--test-loss", hidden=True, metavar="PERCENT",
         help="Tests only: drop this share of the UDP datagrams sent.")] = 0.0,

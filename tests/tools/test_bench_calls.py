@@ -226,3 +226,19 @@ def test_tiny_run_json_and_summary(tmp_path: Path) -> None:
     assert soak["rss_growth_kib_per_10k_calls"] == bench.growth_per_10k(
         soak["rss_kib_after_warmup"], soak["rss_kib_end"], 10, 1.0 - soak["warmup_s"])
     assert "KiB per 10k calls after" in lines[0]
+
+
+def test_serve_arg_reaches_every_serve_started(tmp_path: Path, monkeypatch) -> None:
+    started: list[list[str]] = []
+
+    class FakeServe:
+        def __init__(self, args: list[str], workdir: Path) -> None:
+            started.append(args)
+
+        def start(self) -> FakeServe:
+            return self
+
+    monkeypatch.setattr(bench, "ServeProcess", FakeServe)
+    monkeypatch.setattr(bench, "SERVE_ARGS", ["--overload-lag-ms=0"])
+    bench.start_serve(tmp_path)
+    assert started == [["--listen", "udp:127.0.0.1:0", "--overload-lag-ms=0"]]

@@ -11,35 +11,72 @@ Rules:
 * Percentiles use the nearest-rank method (no interpolation): p50 of
   ``[1, 2, 3, 4]`` is 2, p99 of 200 samples is the 198th smallest. With no
   sample they are ``None`` and print as ``-``.
+* Setup times are kept in a ``SetupTimes`` histogram, not a list, so a long
+  ``--duration`` run holds bounded memory (a list cost 32 B per call: 230 MB
+  for an hour at 2,000 calls/s). A time is counted in whole microseconds:
+  exactly below 2.048 ms, and above that rounded down to a bucket 1/1024 of
+  a power of two wide (so at most 0.1 % low). At most 1,024 buckets
+  per power of two: about 20,000 for times up to 1,000 s.
 * ``RateMeter`` gives the current calls per second over a sliding window
   (default 1 s) from the times of recent events.
 * ``summary_line()`` is exactly ``N passed, M failed`` followed by the setup
   times; ``as_dict()`` is the JSON report (counts, percentiles in
   milliseconds, failures by reason).
 
-Theory of operation: plain counters and one list of setup times (a float per
-established call); nothing here reads a clock — callers pass ``now``.
+Theory of operation: plain counters and a dict of bucket → count for the
+setup times; nothing here reads a clock — callers pass ``now``.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 PERCENTILES = (50, 95, 99)
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """The nearest-rank ``q``-th percentile (0 < q ≤ 100) of ascending ``sorted_values``."""
-    if not 0 < q <= 100:
-        raise ValueError(f"percentile {q!r}: must be in (0, 100]")
-    if not sorted_values:
-        return None
-    rank = math.ceil(q / 100 * len(sorted_values))
-    return sorted_values[max(rank, 1) - 1]
+EXACT_US = 2048
+"""Setup times below this many microseconds are kept exactly (to the microsecond)."""
+
+
+class SetupTimes:
+    """A histogram of setup times (seconds) with nearest-rank percentiles (module rules)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[int] = Counter()
+        self._n = 0
+
+    def add(self, seconds: float) -> None:
+        """Count one setup time (a negative one counts as 0)."""
+        us = max(round(seconds * 1e6), 0)
+        if us >= EXACT_US:
+            shift = us.bit_length() - EXACT_US.bit_length() + 1
+            us = (us >> shift) << shift  # the bucket's lower end
+        self._counts[us] += 1
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def buckets(self) -> int:
+        """How many distinct buckets are held (the memory bound of the module rules)."""
+        return len(self._counts)
+
+    def percentile(self, q: float) -> float | None:
+        """The nearest-rank ``q``-th percentile in seconds (None without samples)."""
+        if not 0 < q <= 100:
+            raise ValueError(f"percentile {q!r}: must be in (0, 100]")
+        if not self._n:
+            return None
+        rank = max(math.ceil(q / 100 * self._n), 1)
+        seen = 0
+        for us in sorted(self._counts):
+            seen += self._counts[us]
+            if seen >= rank:
+                return us / 1e6
+        raise AssertionError("unreachable: the counts add up to the sample count")
 
 
 class RateMeter:
@@ -82,7 +119,7 @@ class CallStats:
     established: int = 0
     passed: int = 0
     failed: int = 0
-    setup_times: list[float] = field(default_factory=list)
+    setup_times: SetupTimes = field(default_factory=SetupTimes)
     """Seconds from INVITE sent to 200 received, one per established call."""
     failures: Counter[str] = field(default_factory=Counter)
     """Reason → number of calls that failed for it."""
@@ -101,7 +138,7 @@ class CallStats:
     def call_established(self, setup_time: float) -> None:
         """A 200 arrived ``setup_time`` seconds after the INVITE."""
         self.established += 1
-        self.setup_times.append(setup_time)
+        self.setup_times.add(setup_time)
 
     def call_passed(self) -> None:
         """An established call ended normally."""
@@ -124,8 +161,7 @@ class CallStats:
 
     def percentiles(self) -> dict[int, float | None]:
         """p50/p95/p99 of the setup times, in seconds (None without samples)."""
-        ordered = sorted(self.setup_times)
-        return {q: percentile(ordered, q) for q in PERCENTILES}
+        return {q: self.setup_times.percentile(q) for q in PERCENTILES}
 
     def elapsed(self) -> float:
         """Seconds from the first INVITE to the end (0 before both are known)."""

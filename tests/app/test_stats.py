@@ -3,36 +3,56 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipflow.app.stats import CallStats, RateMeter, percentile
+from sipflow.app.stats import EXACT_US, CallStats, RateMeter, SetupTimes
 
 
 def test_nearest_rank_percentiles() -> None:
-    assert percentile([1, 2, 3, 4], 50) == 2
-    assert percentile([1, 2, 3, 4], 100) == 4
-    assert percentile([7], 99) == 7
-    values = list(range(1, 201))
-    assert percentile(values, 50) == 100
-    assert percentile(values, 95) == 190
-    assert percentile(values, 99) == 198
-    assert percentile([], 50) is None
+    times = SetupTimes()
+    for us in (1, 2, 3, 4):
+        times.add(us / 1e6)
+    assert times.percentile(50) == 2e-6
+    assert times.percentile(100) == 4e-6
+    one = SetupTimes()
+    one.add(7e-6)
+    assert one.percentile(99) == 7e-6
+    times = SetupTimes()
+    for us in range(1, 201):
+        times.add(us / 1e6)
+    assert (times.percentile(50), times.percentile(95), times.percentile(99)) == (
+        100e-6, 190e-6, 198e-6)
+    assert len(times) == 200
+    assert SetupTimes().percentile(50) is None
     with pytest.raises(ValueError):
-        percentile([1], 0)
+        times.percentile(0)
 
 
-@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1),
+@given(st.lists(st.floats(min_value=0, max_value=1000, allow_nan=False), min_size=1),
        st.floats(min_value=0.01, max_value=100))
-def test_percentile_is_a_sample_with_enough_below(values: list[float], q: float) -> None:
-    ordered = sorted(values)
-    p = percentile(ordered, q)
-    assert p in ordered
-    at_or_below = sum(1 for v in ordered if v <= p)
-    assert at_or_below >= math.ceil(q / 100 * len(ordered))
-    assert sum(1 for v in ordered if v < p) < math.ceil(q / 100 * len(ordered))
+def test_percentile_is_the_exact_one_rounded_down_to_its_bucket(values: list[float], q: float) -> None:
+    times = SetupTimes()
+    for v in values:
+        times.add(v)
+    exact = sorted(values)[max(math.ceil(q / 100 * len(values)), 1) - 1]
+    p = times.percentile(q)
+    assert p is not None
+    assert exact - exact / 1024 - 1e-6 <= p <= exact + 1e-6
+
+
+def test_memory_is_bounded_by_the_buckets() -> None:
+    times = SetupTimes()
+    rng = random.Random(5)
+    for _ in range(100_000):
+        times.add(rng.uniform(0, 1000.0))
+    assert len(times) == 100_000
+    # 1,024 buckets per power of two above 2.048 ms (about 19 of them up to 1,000 s)
+    assert times.buckets() <= EXACT_US + 20 * 1024
+    assert times.buckets() < 30_000
 
 
 def test_rate_meter_window() -> None:

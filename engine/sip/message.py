@@ -12,7 +12,8 @@ Rules:
   that came off the wire keeps its original text and is serialized byte-exact
   until it is replaced.
 - Typed accessors (``cseq``, ``vias``, ``from_`` ...) parse on first use and
-  cache the result; every ``Headers`` mutation invalidates the cache. They
+  cache the result in the ``Headers``; a change to a header drops the values
+  derived from it (and only those: see ``_CACHED_FROM``). They
   raise ``RemoteProtocolError`` for a malformed or missing header. The parser
   may leave a validated fast-path regex match in the cache instead of the
   value (top Via, From, To, Contact); the accessor builds the value from it.
@@ -145,6 +146,29 @@ def _checked_key(name: str, value: str) -> str:
     return key
 
 
+# The accessor cache lives in ``Headers`` (see ``Headers._cache``): which of its
+# entries each header key feeds. A change to a field of that key drops exactly
+# these entries; a change to any other header (Content-Length, Server ...)
+# keeps them all. Every accessor that caches must be listed here.
+_CACHED_FROM: dict[str, tuple[str, ...]] = {
+    "via": ("top_via", "top_branch", "vias"),
+    "from": ("from", "from_tag"),
+    "to": ("to", "to_tag"),
+    "call-id": ("call_id",),
+    "cseq": ("cseq",),
+    "contact": ("contact",),
+    "route": ("route",),
+    "record-route": ("record_route",),
+    "max-forwards": ("max_forwards",),
+    "expires": ("expires",),
+    "rseq": ("rseq",),
+    "content-type": ("content_type",),
+    "supported": ("supported",),
+    "require": ("require",),
+    "proxy-require": ("proxy_require",),
+}
+
+
 class Headers:
     """Ordered multi-map of header fields (see the module rules).
 
@@ -152,13 +176,18 @@ class Headers:
     written, trimmed and unfolded value, and the original line(s) or ``None``
     once the field was created or changed locally. Fields are immutable
     (changes replace them), so copies and responses share them, and the
-    garbage collector stops tracking them (tuples of strings)."""
+    garbage collector stops tracking them (tuples of strings).
 
-    __slots__ = ("_fields", "_version", "_first")
+    ``_cache`` holds the typed values the message accessors derived from
+    these fields; every change drops the entries of the changed key
+    (``_CACHED_FROM``), so a value is never read stale and an unrelated
+    change (a response gaining Content-Length or Server) costs no re-parse."""
+
+    __slots__ = ("_fields", "_first", "_cache")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        self._version = 0
         self._first: dict[str, Field] | None = None
+        self._cache: dict[str, Any] = {}
         out: list[Field] = []
         for name, value in fields:
             out.append((_checked_key(name, value), name, value.strip(), None))
@@ -166,13 +195,16 @@ class Headers:
 
     @classmethod
     def _from_wire(
-        cls, fields: list[Field], first: dict[str, Field] | None = None
+        cls,
+        fields: list[Field],
+        first: dict[str, Field] | None = None,
+        cache: dict[str, Any] | None = None,
     ) -> Headers:
         """Build from parsed fields (used by the parser; no copying)."""
         h = cls.__new__(cls)
         h._fields = fields
-        h._version = 0
         h._first = first
+        h._cache = {} if cache is None else cache
         return h
 
     # -- reading -----------------------------------------------------------
@@ -185,9 +217,14 @@ class Headers:
         self._first = first
         return first
 
-    def _mutated(self) -> None:
-        self._version += 1
-        self._first = None
+    def _changed(self, key: str) -> None:
+        """Fields of ``key`` changed: drop the cached values derived from them."""
+        cache = self._cache
+        if cache:
+            names = _CACHED_FROM.get(key)
+            if names is not None:
+                for name in names:
+                    cache.pop(name, None)
 
     def get(self, name: str) -> str | None:
         """The first field's value (trimmed, unfolded), or ``None``."""
@@ -200,7 +237,7 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value across all fields of ``name``, in order; for list
         headers (``LIST_HEADERS``) comma-separated values are split."""
-        key = _key(name)
+        key = _KEYS.get(name) or _key(name)
         if key in LIST_HEADERS:
             out: list[str] = []
             for f in self._fields:
@@ -215,7 +252,7 @@ class Headers:
         first = self._first
         if first is None:
             first = self._index()
-        return _key(name) in first
+        return (_KEYS.get(name) or _key(name)) in first
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """(name as written, value) for every field, in wire order."""
@@ -249,7 +286,7 @@ class Headers:
                 break
         else:
             fields.append(new)
-        self._version += 1
+        self._changed(key)
         if self._first is not None:  # keep the index: ``new`` is now the first of its key
             self._first[key] = new
 
@@ -272,7 +309,7 @@ class Headers:
             self._fields.append(new)
             if index is not None and key not in index:
                 index[key] = new
-        self._version += 1
+        self._changed(key)
 
     def remove(self, name: str) -> int:
         """Remove every field of ``name``; returns how many were removed."""
@@ -281,7 +318,7 @@ class Headers:
         self._fields = [f for f in self._fields if f[0] != key]
         removed = before - len(self._fields)
         if removed:
-            self._version += 1
+            self._changed(key)
             if self._first is not None:
                 self._first.pop(key, None)
         return removed
@@ -297,16 +334,18 @@ class Headers:
                     del self._fields[i]
                 else:
                     self._fields[i] = (key, f[1], ", ".join(values[1:]), None)
-                self._mutated()
+                self._changed(key)
+                self._first = None
                 return values[0] if values else None
         return None
 
     def copy(self) -> Headers:
-        """An independent copy (fields keep their original text)."""
+        """An independent copy (fields keep their original text; the copy
+        parses its typed values afresh)."""
         h = Headers.__new__(Headers)
         h._fields = list(self._fields)  # fields are immutable tuples
-        h._version = 0
         h._first = None
+        h._cache = {}
         return h
 
     def lines(self) -> list[str]:
@@ -317,9 +356,10 @@ class Headers:
 class SipMessage:
     """What requests and responses share: headers, body, typed accessors and
     serialization. ``source`` is free for drivers (e.g. the ``Address`` a
-    message came from)."""
+    message came from). The typed accessors cache their values in
+    ``headers._cache`` (see ``Headers``)."""
 
-    __slots__ = ("headers", "body", "source", "_cache", "_cache_hdr", "_cache_ver")
+    __slots__ = ("headers", "body", "source")
 
     is_request: bool = False
     version: str = "SIP/2.0"
@@ -330,18 +370,6 @@ class SipMessage:
             raise LocalProtocolError(f"body must be bytes, not {type(body).__name__}")
         self.body: bytes = bytes(body)
         self.source: Any = None
-        self._cache: dict[str, Any] = {}
-        self._cache_hdr: Headers | None = None
-        self._cache_ver = -1
-
-    # -- cache -------------------------------------------------------------
-    def _cached(self) -> dict[str, Any]:
-        h = self.headers
-        if self._cache_hdr is not h or self._cache_ver != h._version:
-            self._cache = {}
-            self._cache_hdr = h
-            self._cache_ver = h._version
-        return self._cache
 
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
@@ -353,8 +381,7 @@ class SipMessage:
     @property
     def call_id(self) -> str:
         """The Call-ID."""
-        h = self.headers
-        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
+        cache = self.headers._cache
         value = cache.get("call_id")
         if value is None:
             value = cache["call_id"] = self._required("call-id")
@@ -363,8 +390,7 @@ class SipMessage:
     @property
     def cseq(self) -> CSeq:
         """The CSeq (number and method)."""
-        h = self.headers
-        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
+        cache = self.headers._cache
         value = cache.get("cseq")
         if value is None:
             value = cache["cseq"] = CSeq.parse(self._required("cseq"))
@@ -373,7 +399,7 @@ class SipMessage:
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first."""
-        cache = self._cached()
+        cache = self.headers._cache
         value = cache.get("vias")
         if value is None:
             value = cache["vias"] = [Via.parse(v) for v in self.headers.get_all("via")]
@@ -382,8 +408,7 @@ class SipMessage:
     @property
     def top_via(self) -> Via:
         """The first Via value (RemoteProtocolError when there is none)."""
-        h = self.headers
-        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
+        cache = self.headers._cache
         value = cache.get("top_via")
         if value is None:
             first = self.headers.get("via")
@@ -403,7 +428,7 @@ class SipMessage:
         fast-path match without building the ``Via`` when it can be; the same
         value and errors as ``top_via.branch``."""
         h = self.headers
-        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
+        cache = h._cache
         branch = cache.get("top_branch", _MISSING)
         if branch is not _MISSING:
             return branch  # type: ignore[return-value]
@@ -421,8 +446,7 @@ class SipMessage:
         return self.top_via.branch
 
     def _name_addr(self, key: str, where: str) -> NameAddr:
-        h = self.headers
-        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
+        cache = self.headers._cache
         value = cache.get(key)
         if value is None:
             value = cache[key] = NameAddr.parse(self._required(key), where)
@@ -448,8 +472,7 @@ class SipMessage:
         match, the tag is read from the match's parameters (cached under
         ``tag_key``) without building the ``NameAddr``; once built, the
         ``NameAddr`` is authoritative."""
-        h = self.headers
-        cache = self._cache if self._cache_hdr is h and self._cache_ver == h._version else self._cached()
+        cache = self.headers._cache
         value = cache.get(key)
         if value is None:  # not parsed yet (a message we built): validate as the parser does
             m = NameAddr.match_fast(self._required(key).strip())
@@ -458,8 +481,7 @@ class SipMessage:
         if type(value) is re.Match:
             tag = cache.get(tag_key, _MISSING)
             if tag is _MISSING:
-                params = value.group(8)
-                tag = cache[tag_key] = _split_plain_params(params).get("tag") if params else None
+                tag = cache[tag_key] = NameAddr._match_tag(value)
             return tag  # type: ignore[return-value]
         if value is None:
             value = self._name_addr(key, where)
@@ -468,25 +490,21 @@ class SipMessage:
     @property
     def from_tag(self) -> str | None:
         """The From tag, or ``None``."""
-        h = self.headers
-        if self._cache_hdr is h and self._cache_ver == h._version:
-            tag = self._cache.get("from_tag", _MISSING)
-            if tag is not _MISSING:
-                return tag  # type: ignore[return-value]
-        return self._tag("from", "from_tag", "From header")
+        tag = self.headers._cache.get("from_tag", _MISSING)
+        if tag is _MISSING:
+            return self._tag("from", "from_tag", "From header")
+        return tag  # type: ignore[return-value]
 
     @property
     def to_tag(self) -> str | None:
         """The To tag, or ``None``."""
-        h = self.headers
-        if self._cache_hdr is h and self._cache_ver == h._version:
-            tag = self._cache.get("to_tag", _MISSING)
-            if tag is not _MISSING:
-                return tag  # type: ignore[return-value]
-        return self._tag("to", "to_tag", "To header")
+        tag = self.headers._cache.get("to_tag", _MISSING)
+        if tag is _MISSING:
+            return self._tag("to", "to_tag", "To header")
+        return tag  # type: ignore[return-value]
 
     def _name_addr_list(self, key: str, name: str) -> list[NameAddr]:
-        cache = self._cached()
+        cache = self.headers._cache
         value = cache.get(key)
         if value is None:
             where = f"{canonical_name(name)} header"
@@ -519,7 +537,7 @@ class SipMessage:
         return self._name_addr_list("record_route", "record-route")
 
     def _int(self, key: str, name: str, maximum: int = MAX_CSEQ) -> int | None:
-        cache = self._cached()
+        cache = self.headers._cache
         if key in cache:
             return cache[key]
         text = self.headers.get(name)
@@ -551,13 +569,14 @@ class SipMessage:
     @property
     def content_type(self) -> str | None:
         """The media type in lower case (``application/sdp``), no parameters."""
-        info = self.content_type_info
+        cache = self.headers._cache
+        info = cache["content_type"] if "content_type" in cache else self.content_type_info
         return None if info is None else info.media
 
     @property
     def content_type_info(self) -> ContentType | None:
         """Content-Type with its parameters (boundary, charset ...)."""
-        cache = self._cached()
+        cache = self.headers._cache
         if "content_type" in cache:
             return cache["content_type"]
         text = self.headers.get("content-type")
@@ -566,7 +585,7 @@ class SipMessage:
         return value
 
     def _token_set(self, key: str, name: str) -> frozenset[str]:
-        cache = self._cached()
+        cache = self.headers._cache
         value = cache.get(key)
         if value is None:
             value = cache[key] = frozenset(v.lower() for v in self.headers.get_all(name))
@@ -575,12 +594,14 @@ class SipMessage:
     @property
     def supported(self) -> frozenset[str]:
         """Supported option tags, lower case."""
-        return self._token_set("supported", "supported")
+        value = self.headers._cache.get("supported")
+        return value if value is not None else self._token_set("supported", "supported")
 
     @property
     def require(self) -> frozenset[str]:
         """Require option tags, lower case."""
-        return self._token_set("require", "require")
+        value = self.headers._cache.get("require")
+        return value if value is not None else self._token_set("require", "require")
 
     @property
     def proxy_require(self) -> frozenset[str]:
@@ -598,9 +619,6 @@ class SipMessage:
         new.headers = self.headers.copy()
         new.body = self.body
         new.source = self.source
-        new._cache = {}
-        new._cache_hdr = None
-        new._cache_ver = -1
         self._copy_start_line(new)
         return new
 
@@ -611,7 +629,6 @@ class SipMessage:
         """Replace the first Via value with ``text`` (``via`` parsed), keeping
         every other cached accessor value (From, To, CSeq … do not depend on
         the Via). Used to stamp ``received``/``rport`` on arrival."""
-        cache = self._cached()
         h = self.headers
         fields = h._fields
         for i, f in enumerate(fields):
@@ -622,15 +639,13 @@ class SipMessage:
                 else:
                     new: Field = ("via", f[1], text, None)
                     fields[i] = new
-                    h._version += 1
+                    h._changed("via")
                     if h._first is not None:
                         h._first["via"] = new
                 break
         else:  # pragma: no cover - a request without Via never parses
             h.add("Via", text, first=True)
-        self._cache_ver = h._version
-        cache["top_via"] = via
-        cache.pop("vias", None)
+        h._cache["top_via"] = via
 
     # -- output ------------------------------------------------------------
     def start_line(self) -> str:
@@ -715,9 +730,6 @@ def rebuild(data: bytes, source: Any = None) -> Request | Response:
     msg.headers = Headers._from_wire(fields)
     msg.body = body
     msg.source = source
-    msg._cache = {}
-    msg._cache_hdr = None
-    msg._cache_ver = -1
     return msg
 
 

@@ -271,14 +271,10 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
                 problem = (f"header {name} appears more than once", 400)
         else:
             first[key] = field
-    headers = Headers._from_wire(fields, first)
-    msg.headers = headers
+    cache: dict[str, Any] = {}
+    msg.headers = Headers._from_wire(fields, first, cache)
     msg.body = body
     msg.source = None
-    cache: dict[str, Any] = {}
-    msg._cache = cache
-    msg._cache_hdr = headers
-    msg._cache_ver = 0
 
     if problem is None:
         if len(fields) > MAX_HEADERS:

@@ -47,13 +47,15 @@ __all__ = [
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
-# host labels: alphanumeric runs joined by hyphens (no backtracking needed)
-_LABEL = r"[A-Za-z0-9_]+(?:-+[A-Za-z0-9_]+)*"
-_HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+# host labels: alphanumeric runs joined by hyphens. The grammar is
+# unambiguous (no label character is a separator), so every repeat is
+# possessive: the same language, and ~25 % less time in the matcher.
+_LABEL = r"[A-Za-z0-9_]++(?:-++[A-Za-z0-9_]++)*+"
+_HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*+\.?")
 _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+")
-_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]++"
 _HOSTNAME = _HOSTNAME_RE.pattern
-_PVALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$]+"
+_PVALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$]++"
 # Fast paths: the common shapes, matched by one regex each; anything else
 # takes the general code below, so both accept exactly the same language.
 # (Possessive quantifiers keep them linear: Python 3.11+.)
@@ -510,6 +512,13 @@ class NameAddr:
             if port is None or int(port) <= 65535:
                 return m
         return None
+
+    @staticmethod
+    def _match_tag(m: re.Match[str]) -> str | None:
+        """The ``tag`` parameter of a ``match_fast`` match, without building
+        the ``NameAddr``."""
+        params = m.group(8)
+        return _split_plain_params(params).get("tag") if params else None
 
     @classmethod
     def _from_match(cls, m: re.Match[str]) -> NameAddr:

@@ -65,16 +65,13 @@ class DeadlineHeap:
         heapq.heapify(self._heap)
         self._dead = 0
 
-    def _drop_dead_top(self) -> None:
+    def next_deadline(self) -> float | None:
+        """The earliest live deadline, or None (dead entries on top are dropped)."""
         heap = self._heap
         while heap and not heap[0][2].alive:
             heapq.heappop(heap)
             self._dead -= 1
-
-    def next_deadline(self) -> float | None:
-        """The earliest live deadline, or None."""
-        self._drop_dead_top()
-        return self._heap[0][0] if self._heap else None
+        return heap[0][0] if heap else None
 
     def pop_due(self, now: float) -> list[Deadline]:
         """Remove and return every live entry with ``when <= now``, earliest first.

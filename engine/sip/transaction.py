@@ -67,7 +67,7 @@ from sipflow.sip.errors import LocalProtocolError
 from sipflow.sip.message import Request, Response
 from sipflow.sip.parser import make_response
 from sipflow.sip.timers import TimerConfig, TimerHeap
-from sipflow.sip.transaction_base import Transaction, TxnState
+from sipflow.sip.transaction_base import COMPLETED, PROCEEDING, TERMINATED, Transaction, TxnState
 from sipflow.sip.transaction_client import ClientTransaction
 from sipflow.sip.transaction_msg import (
     MAGIC_COOKIE,
@@ -178,7 +178,7 @@ class TransactionLayer:
             )
         txn = ClientTransaction(self, key, request, dest)
         self._clients[key] = txn
-        self._counts[_kind(txn)] += 1
+        self._counts[txn.kind] += 1
         txn.start(now)
         if request.method == "CANCEL" and not txn.terminated:
             invite = self._clients.get((key[0], "INVITE"))
@@ -213,13 +213,13 @@ class TransactionLayer:
             return
         txn = ServerTransaction(self, key, request, source)
         self._servers[key] = txn
-        self._counts[_kind(txn)] += 1
+        self._counts[txn.kind] += 1
         self.tu.on_request(txn, request, source, now)
         if (
             self.auto_trying
             and txn.is_invite
             and txn.last_status is None
-            and txn.state is TxnState.PROCEEDING
+            and txn.state is PROCEEDING
         ):
             txn.respond(make_response(request, 100), now)
 
@@ -293,9 +293,9 @@ class TransactionLayer:
         to exit waits for these (``sipflow call`` does)."""
         count = 0
         for client in self._clients.values():
-            count += client.is_invite and client.state is TxnState.COMPLETED
+            count += client.is_invite and client.state is COMPLETED
         for server in self._servers.values():
-            count += server.state is TxnState.COMPLETED
+            count += server.state is COMPLETED
         return count
 
     def get_client(self, key: tuple) -> ClientTransaction | None:
@@ -314,7 +314,7 @@ class TransactionLayer:
         the TU reads the parsed values while it handles the message that
         caused the state change."""
         for txn in self._linger:
-            if txn.state is not TxnState.TERMINATED:
+            if txn.state is not TERMINATED:
                 txn._slim()
         self._linger.clear()
 
@@ -322,13 +322,8 @@ class TransactionLayer:
         return (branch, "CANCEL") in self._clients
 
     def _forget(self, txn: Transaction) -> None:
-        table: dict = self._clients if isinstance(txn, ClientTransaction) else self._servers
+        table: dict = self._clients if txn._sends_requests else self._servers
         if table.get(txn.key) is txn:
             del table[txn.key]
-            self._counts[_kind(txn)] -= 1
+            self._counts[txn.kind] -= 1
 
-
-def _kind(txn: Transaction) -> str:
-    if isinstance(txn, ClientTransaction):
-        return "invite_client" if txn.is_invite else "non_invite_client"
-    return "invite_server" if txn.is_invite else "non_invite_server"

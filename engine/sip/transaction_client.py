@@ -30,7 +30,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sipflow.sip.transaction_base import LayerPort, Transaction, TxnState
+from sipflow.sip.transaction_base import (
+    ACCEPTED,
+    CALLING,
+    COMPLETED,
+    PROCEEDING,
+    TRYING,
+    LayerPort,
+    Transaction,
+)
 from sipflow.sip.transaction_msg import build_non2xx_ack, status_of
 from sipflow.sip.types import Address
 
@@ -45,6 +53,7 @@ class ClientTransaction(Transaction):
     __slots__ = ("dest",)
 
     _sends_requests = True
+    _KINDS = ("non_invite_client", "invite_client")
 
     def __init__(self, layer: LayerPort, key: tuple, request: Request, dest: Address) -> None:
         is_invite = request.method == "INVITE"
@@ -53,7 +62,7 @@ class ClientTransaction(Transaction):
             key,
             request,
             dest.transport.lower() != "udp",
-            TxnState.CALLING if is_invite else TxnState.TRYING,
+            CALLING if is_invite else TRYING,
         )
         self.dest = dest
 
@@ -91,33 +100,33 @@ class ClientTransaction(Transaction):
         """A CANCEL for this INVITE was sent (RFC 3261 §9.1): if no final
         response comes within 64*T1, the transaction times out with Timer B
         even in Proceeding (in Calling, Timer B is already running)."""
-        if self.is_invite and self.state is TxnState.PROCEEDING:
+        if self.is_invite and self.state is PROCEEDING:
             self._arm("B", self._layer.config.timeout(), now)
 
     def _receive_invite(self, response: Response, now: float) -> bool:
         code = status_of(response)
         state = self.state
         tu = self._layer.tu
-        if state is TxnState.CALLING or state is TxnState.PROCEEDING:
+        if state is CALLING or state is PROCEEDING:
             heap = self._layer.heap
             self.last_response = response
             if code < 200:
-                if state is TxnState.CALLING:
-                    self.state = TxnState.PROCEEDING
+                if state is CALLING:
+                    self.state = PROCEEDING
                     heap.cancel_all(self)  # no A retransmissions, no B (§17.1.1.2)
                     self._wire = None
                     if self._layer._cancel_pending(self.key[0]):
                         self.cancel_sent(now)  # CANCEL sent early: §9.1 still applies
                 tu.on_response(self, response, now)
             elif code < 300:
-                self.state = TxnState.ACCEPTED
+                self.state = ACCEPTED
                 self._linger()
                 heap.cancel_all(self)
                 self._wire = None
                 self._arm("M", self._layer.config.timeout(), now)
                 tu.on_response(self, response, now)
             else:
-                self.state = TxnState.COMPLETED
+                self.state = COMPLETED
                 self._linger()
                 heap.cancel_all(self)
                 self._wire = build_non2xx_ack(self.request, response).serialize()
@@ -129,14 +138,14 @@ class ClientTransaction(Transaction):
                 timer_d = self._layer.config.d(self.reliable)
                 if timer_d <= 0:
                     self._end()
-                elif self.state is TxnState.COMPLETED:
+                elif self.state is COMPLETED:
                     self._arm("D", timer_d, now)
-        elif state is TxnState.ACCEPTED:
+        elif state is ACCEPTED:
             if 200 <= code < 300:  # RFC 6026 §8.4: every 2xx goes up, the TU ACKs it
                 self.last_response = response
                 self._linger()  # dropped again once handled
                 tu.on_response(self, response, now)
-        elif state is TxnState.COMPLETED:
+        elif state is COMPLETED:
             if code >= 300:  # §17.1.1.2: a retransmitted final response gets the ACK again
                 self._retransmit(now)
             elif code >= 200:
@@ -146,20 +155,20 @@ class ClientTransaction(Transaction):
     def _receive_non_invite(self, response: Response, now: float) -> None:
         code = status_of(response)
         state = self.state
-        if state is not TxnState.TRYING and state is not TxnState.PROCEEDING:
+        if state is not TRYING and state is not PROCEEDING:
             return  # Completed: absorb retransmissions (§17.1.2.2)
         self.last_response = response
         tu = self._layer.tu
         if code < 200:
-            self.state = TxnState.PROCEEDING
+            self.state = PROCEEDING
             tu.on_response(self, response, now)
             return
-        self.state = TxnState.COMPLETED
+        self.state = COMPLETED
         self._linger()
         self._layer.heap.cancel_all(self)
         self._wire = None
         tu.on_response(self, response, now)
-        if self.state is not TxnState.COMPLETED:
+        if self.state is not COMPLETED:
             return
         timer_k = self._layer.config.k(self.reliable)
         if timer_k <= 0:
@@ -178,7 +187,7 @@ class ClientTransaction(Transaction):
                 self._arm("A", self._interval, now)
         elif name == "E":
             if self._retransmit(now):
-                if self.state is TxnState.PROCEEDING:
+                if self.state is PROCEEDING:
                     self._interval = config.t2
                 else:
                     self._interval = min(self._interval * 2, config.t2)

@@ -34,8 +34,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sipflow.sip.errors import LocalProtocolError
-from sipflow.sip.transaction_base import LayerPort, Transaction, TxnState
-from sipflow.sip.transaction_msg import status_of
+from sipflow.sip.transaction_base import (
+    ACCEPTED,
+    COMPLETED,
+    CONFIRMED,
+    PROCEEDING,
+    TRYING,
+    LayerPort,
+    Transaction,
+)
 from sipflow.sip.types import Address
 
 if TYPE_CHECKING:
@@ -56,7 +63,7 @@ class ServerTransaction(Transaction):
             key,
             request,
             source.transport.lower() != "udp",
-            TxnState.PROCEEDING if is_invite else TxnState.TRYING,
+            PROCEEDING if is_invite else TRYING,
         )
         self.source = source
 
@@ -69,7 +76,7 @@ class ServerTransaction(Transaction):
         """The request was received again: answer with the last response where the
         state machine says so, absorb it otherwise."""
         state = self.state
-        if state is TxnState.PROCEEDING or state is TxnState.COMPLETED:
+        if state is PROCEEDING or state is COMPLETED:
             if self._wire is not None:
                 self._retransmit(now)
         # Trying: no response yet; Accepted, Confirmed: absorbed.
@@ -78,8 +85,8 @@ class ServerTransaction(Transaction):
         """An ACK matched this INVITE transaction. Returns ``True`` when the ACK
         belongs to the TU (the ACK of a 2xx, in Accepted), ``False`` when absorbed."""
         state = self.state
-        if state is TxnState.COMPLETED:
-            self.state = TxnState.CONFIRMED
+        if state is COMPLETED:
+            self.state = CONFIRMED
             self._linger()
             heap = self._layer.heap
             heap.cancel_all(self)  # G and H
@@ -90,24 +97,24 @@ class ServerTransaction(Transaction):
             else:
                 self._arm("I", timer_i, now)
             return False
-        return state is TxnState.ACCEPTED
+        return state is ACCEPTED
 
     # -- responses from the TU ---------------------------------------------------
 
     def respond(self, response: Response, now: float) -> None:
         """Send ``response`` and move the state machine (see the module rules)."""
-        code = status_of(response)
+        code = response.status
         state = self.state
         if self.is_invite:
-            if state is TxnState.ACCEPTED and not 200 <= code < 300:
+            if state is ACCEPTED and not 200 <= code < 300:
                 raise LocalProtocolError(
                     f"cannot send {code} on INVITE server transaction {self.key!r}: a 2xx was sent"
                 )
-            if state is not TxnState.PROCEEDING and state is not TxnState.ACCEPTED:
+            if state is not PROCEEDING and state is not ACCEPTED:
                 raise LocalProtocolError(
                     f"cannot send {code} on INVITE server transaction {self.key!r} in {state.value}"
                 )
-        elif state is not TxnState.TRYING and state is not TxnState.PROCEEDING:
+        elif state is not TRYING and state is not PROCEEDING:
             raise LocalProtocolError(
                 f"cannot send {code} on {self.method} server transaction {self.key!r} in {state.value}"
             )
@@ -121,18 +128,19 @@ class ServerTransaction(Transaction):
                 f"response {code} with CSeq method {answered} sent on {self.method} "
                 f"server transaction {self.key!r}"
             )
-        self.last_response = response
+        self._last_response = response  # what the ``last_response`` setter does
+        self._status = None
         wire = response.serialize()
         config = self._layer.config
         if code < 200:
-            self.state = TxnState.PROCEEDING
+            self.state = PROCEEDING
             self._wire = wire
             if not self._transmit(wire):
                 self._fail_transport(now)
             return
         if self.is_invite and code < 300:
-            first = state is TxnState.PROCEEDING
-            self.state = TxnState.ACCEPTED
+            first = state is PROCEEDING
+            self.state = ACCEPTED
             self._linger()
             self._wire = None  # 2xx retransmission is the TU's job (§13.3.1.4)
             if first:
@@ -140,7 +148,7 @@ class ServerTransaction(Transaction):
             if not self._transmit(wire):
                 self._fail_transport(now)
             return
-        self.state = TxnState.COMPLETED
+        self.state = COMPLETED
         self._linger()
         self._wire = wire
         if not self._transmit(wire):

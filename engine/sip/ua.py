@@ -99,6 +99,12 @@ class UACore(ServerSide, ClientSide):
         self._options = frozenset(config.supported)
         self._timer_on = "timer" in self._options
         self._rel_on = "100rel" in self._options
+        # Fixed per endpoint: the Server field and what every 2xx to INVITE
+        # advertises (RFC 3261 §13.3.1.4, RFC 3262/4028 option tags).
+        self._server = config.user_agent or None
+        self._capabilities: tuple[tuple[str, str], ...] = (("Allow", self._allow),)
+        if self._options:
+            self._capabilities += (("Supported", self._supported),)
         self._contacts: dict[Address, str] = {}
         self._resolved: dict[tuple[str, str], Address] = {}
 
@@ -228,7 +234,7 @@ class UACore(ServerSide, ClientSide):
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of the layer and the core, or None."""
-        a = self.layer.next_deadline()
+        a = self.layer.heap.next_deadline()
         b = self.timers.next_deadline()
         if a is None:
             return b
@@ -258,13 +264,16 @@ class UACore(ServerSide, ClientSide):
             return
         if kind == "2xx":
             pending = usage.pending_2xx
-            if pending is not None:
-                self._send_wire(pending.bytes(), pending.dest)
-                pending.interval = min(pending.interval * 2, self.config.timers.t2)
-                pending.retx = self.timers.schedule(now + pending.interval, "2xx", dialog)
-        elif kind == "2xx-end":
-            self._stop_2xx(usage)
-            self.events.append(ev.AckTimeout(dialog.handle))
+            if pending is None:
+                return
+            if now >= pending.give_up_at:  # 64*T1 without the ACK
+                self._stop_2xx(usage)
+                self.events.append(ev.AckTimeout(dialog.handle))
+                return
+            self._send_wire(pending.bytes(), pending.dest)
+            pending.interval = min(pending.interval * 2, self.config.timers.t2)
+            when = min(now + pending.interval, pending.give_up_at)
+            pending.retx = self.timers.schedule(when, "2xx", dialog)
         elif kind == "ack-drop":
             if usage.ack_wire is not None and usage.ack_wire[3] is deadline:
                 usage.ack_wire = None
@@ -341,8 +350,11 @@ class UACore(ServerSide, ClientSide):
                 txn.user_data = leg.local_tag
             else:
                 txn.user_data = None
-        if rid in leg.requests:
-            leg.requests = tuple(r for r in leg.requests if r != rid)
+        requests = leg.requests
+        if requests == (rid,):  # the usual case: its only pending request
+            leg.requests = ()
+        elif rid in requests:
+            leg.requests = tuple(r for r in requests if r != rid)
         if rid == leg.invite_rid:
             leg.invite_rid = None  # answered: only a pending INVITE's id is ever looked up
 

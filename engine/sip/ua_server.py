@@ -41,14 +41,16 @@ from sipflow.sip.ua_state import (
     HeaderList,
     Leg,
     Pending2xx,
-    add_capabilities,
     merge_key,
+    names_of,
     set_to_tag,
 )
 
 __all__ = ["ServerSide"]
 
 log = logging.getLogger("sipflow.sip.ua")
+
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 class ServerSide:
@@ -129,7 +131,7 @@ class ServerSide:
 
     def _respond_txn(self, txn: ServerTransaction, response: Response, now: float) -> None:
         """Send ``response`` on ``txn`` (send errors reach ``on_transport_error``)."""
-        self.layer.respond(txn, response, now)
+        txn.respond(response, now)  # what ``TransactionLayer.respond`` does
 
     def _precheck(self, txn: ServerTransaction, request: Request, now: float) -> bool:
         """RFC 3261 §8.2.1-§8.2.2 checks; True when the request was rejected."""
@@ -146,8 +148,9 @@ class ServerSide:
             if request.max_forwards == 0 and method != "OPTIONS":
                 self._reject(txn, 483, now)
                 return True
-            unknown = sorted(tag for tag in request.require if tag not in self._options)
-            if unknown:
+            require = request.require
+            if require and not require <= self._options:
+                unknown = sorted(require - self._options)
                 self._reject(txn, 420, now, [("Unsupported", ", ".join(unknown))])
                 return True
             if self._timer_on and method in ("INVITE", "UPDATE"):
@@ -309,7 +312,10 @@ class ServerSide:
         now: float | None = None,
     ) -> None:
         """Answer the request ``request_id`` (see ``SipEndpoint.respond``)."""
-        now = self._at(now)
+        if now is None:
+            now = self.now
+        else:
+            self.now = now
         txn = self._requests.get(request_id)
         if txn is None:
             raise LocalProtocolError(f"no pending request {request_id!r} to answer")
@@ -319,34 +325,65 @@ class ServerSide:
             raise LocalProtocolError(f"a {status} cannot be sent reliably: only 101-199 can")
         leg, _ = txn.user_data
         request = txn.request
+        method = request.method
         if reliable:
             self._check_reliable(request)
         if leg.trying is not None and txn.is_invite:
             leg.trying.cancel()
             leg.trying = None
-        headers = list(headers)
+        to_tag = request.to_tag
+        # The dialog the request belongs to (a UAC's early dialog is not leg.dialog).
+        dialog = leg.dialog if to_tag is None else self.dialogs.for_request(request)
+        usage = dialog.invite if dialog is not None else None
+        # Every header field the core adds goes in with the application's, in
+        # one build (make_response); the fields the application wrote itself
+        # are the only ones the response could already have besides the copied
+        # Via/From/To/Call-ID/CSeq.
+        fields = list(headers)
+        given = names_of(fields) if fields else _NO_NAMES
         tag = copy_tag = None
-        if request.to_tag is None and status > 100:
+        if to_tag is None and status > 100:
             tag = leg.local_tag or self._hex(48)
             # Tagged while copied, unless the application wrote a To of its own.
-            if not any(n.strip().lower() in ("to", "t") for n, _ in headers):
+            if "to" not in given:
                 copy_tag = tag
-        response = make_response(request, status, reason, headers, body, copy_tag)
-        if body and "content-type" not in response.headers:
-            response.headers.add("Content-Type", content_type or "application/sdp")
+        if body and "content-type" not in given:
+            fields.append(("Content-Type", content_type or "application/sdp"))
+        if self._server is not None and "server" not in given:
+            fields.append(("Server", self._server))
+        initial = False
+        if method == "INVITE" and usage is not None:
+            initial = leg.invite_rid is not None and txn is self._requests.get(leg.invite_rid)
+            if 100 < status < 300:
+                if "contact" not in given:  # the application may set its own
+                    fields.append(("Contact", self._contact(self._local_for(txn.source))))
+                if initial:
+                    for value in request.headers.get_all("Record-Route"):
+                        fields.append(("Record-Route", value))
+                if status >= 200:
+                    fields += self._capabilities
+        elif 200 <= status < 300:
+            if method == "UPDATE" and usage is not None:
+                if "contact" not in given:
+                    fields.append(("Contact", self._contact(self._local_for(txn.source))))
+            elif method == "OPTIONS" and usage is None:
+                # RFC 3261 §11.2: what we allow, support and accept.
+                if "allow" not in given:
+                    fields.append(("Allow", self._allow))
+                if self._supported and "supported" not in given:
+                    fields.append(("Supported", self._supported))
+                if "accept" not in given:
+                    fields.append(("Accept", "application/sdp"))
+        response = make_response(request, status, reason, fields, body, copy_tag)
         if tag is not None and copy_tag is None:
             set_to_tag(response, tag)
-        if self.config.user_agent and "server" not in response.headers:
-            response.headers.add("Server", self.config.user_agent)
-        method = request.method
-        # The dialog the request belongs to (a UAC's early dialog is not leg.dialog).
-        dialog = leg.dialog if request.to_tag is None else self.dialogs.for_request(request)
-        if method == "INVITE" and dialog is not None and dialog.invite is not None:
-            self._respond_invite(leg, dialog, txn, response, reliable, now)
+        if method == "INVITE" and usage is not None:
+            self._respond_invite(leg, dialog, txn, response, reliable, initial, now)  # type: ignore[arg-type]
         else:
             if reliable:
                 raise LocalProtocolError("only provisional responses to INVITE can be reliable")
-            self._respond_other(leg, dialog, request, response, txn.source)
+            if usage is not None and method in ("UPDATE", "PRACK"):
+                self._respond_in_usage(dialog, request, response)  # type: ignore[arg-type]
             self._respond_txn(txn, response, now)
         if status >= 200:
             self._request_done(leg, request_id)
@@ -354,30 +391,19 @@ class ServerSide:
                 self._end_dialog(leg, dialog, "bye-received", now)
             self._maybe_release(leg)
 
-    def _respond_other(
-        self,
-        leg: Leg,
-        dialog: Dialog | None,
-        request: Request,
-        response: Response,
-        source: Address,
-    ) -> None:
-        method = request.method
-        status = response.status
-        if dialog is None or dialog.invite is None or not 200 <= status < 300:
-            if method == "UPDATE" and dialog is not None and dialog.invite is not None:
-                if has_sdp(request) and status >= 200:
-                    dialog.invite.remote_offer = False
-            if method == "OPTIONS" and 200 <= status < 300:
-                add_capabilities(response, self._allow, self._supported)
-            return
+    def _respond_in_usage(self, dialog: Dialog, request: Request, response: Response) -> None:
+        """Offer/answer and session-timer state of an answer to UPDATE or PRACK
+        inside an INVITE usage (its Contact is already in ``response``)."""
         usage = dialog.invite
-        if method == "UPDATE":
-            if "contact" not in response.headers:
-                response.headers.add("Contact", self._contact(self._local_for(source)))
+        assert usage is not None
+        status = response.status
+        if not 200 <= status < 300:
+            if request.method == "UPDATE" and has_sdp(request) and status >= 200:
+                usage.remote_offer = False
+            return
+        if request.method == "UPDATE":
             self._uas_session_timer(dialog, request, response)
-        if method in ("UPDATE", "PRACK"):
-            usage.sent(has_sdp(response))
+        usage.sent(has_sdp(response))
 
     def _peer_of(self, dialog: Dialog) -> Address | None:
         """Where the dialog's requests go (first route, else remote target);
@@ -395,21 +421,15 @@ class ServerSide:
         txn: ServerTransaction,
         response: Response,
         reliable: bool,
+        initial: bool,
         now: float,
     ) -> None:
+        """Send ``response`` (its header fields complete, see ``respond``) to an
+        INVITE of ``dialog``'s usage; ``initial``: the INVITE that created it."""
         usage = dialog.invite
         assert usage is not None
         request = txn.request
         status = response.status
-        initial = leg.invite_rid is not None and txn is self._requests.get(leg.invite_rid)
-        local = self._local_for(txn.source)
-        headers = response.headers
-        if status > 100 and status < 300:
-            if "contact" not in headers:  # the application may set its own
-                headers.add("Contact", self._contact(local))
-            if initial:
-                for value in request.headers.get_all("Record-Route"):
-                    headers.add("Record-Route", value)
         if 100 < status < 200:
             if reliable:
                 self._send_reliable(leg, dialog, txn, response, now)
@@ -430,9 +450,6 @@ class ServerSide:
             if initial:
                 self._end_dialog(leg, dialog, "rejected", now)
             return
-        headers.add("Allow", self._allow)
-        if self._options:
-            headers.add("Supported", self._supported)
         self._uas_session_timer(dialog, request, response)
         if not usage.oa_done:
             usage.sent(has_sdp(response))
@@ -471,11 +488,10 @@ class ServerSide:
         assert usage is not None
         self._stop_2xx(usage)
         t1 = self.config.timers.t1
-        pending = Pending2xx(response, txn.source, txn.request.cseq.seq, t1)
+        pending = Pending2xx(response, txn.source, txn.request.cseq.seq, t1, now + 64 * t1)
         # On every transport (§13.3.1.4): reliability is hop by hop, and a proxy
         # may forward over UDP what reached it over TCP.
         pending.retx = self.timers.schedule(now + t1, "2xx", dialog)
-        pending.give_up = self.timers.schedule(now + 64 * t1, "2xx-end", dialog)
         usage.pending_2xx = pending
 
     def _stop_2xx(self, usage: InviteUsage) -> None:
@@ -483,8 +499,6 @@ class ServerSide:
         if pending is not None:
             if pending.retx is not None:
                 pending.retx.cancel()
-            if pending.give_up is not None:
-                pending.give_up.cancel()
             usage.pending_2xx = None
 
     # -- reliable provisionals (RFC 3262) --------------------------------------

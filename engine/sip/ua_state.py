@@ -21,14 +21,14 @@ from sipflow.sip.deadlines import Deadline
 from sipflow.sip.dialog import Dialog
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.headers import CSeq
-from sipflow.sip.message import Request, Response
+from sipflow.sip.message import COMPACT_FORMS, Request, Response
 from sipflow.sip.transaction import ClientTransaction, ServerTransaction
 from sipflow.sip.types import Address
 from sipflow.sip.uri import SipUri
 
 __all__ = [
     "HeaderList", "TARGET_REFRESH", "DIALOG_ONLY", "Leg", "ClientCtx", "Pending2xx",
-    "resolve_uri", "txn_rid", "angle", "set_to_tag", "add_capabilities", "response_event",
+    "resolve_uri", "txn_rid", "angle", "set_to_tag", "response_event",
     "names_of", "merge_key",
 ]
 
@@ -99,20 +99,24 @@ class ClientCtx:
 
 
 class Pending2xx:
-    """Our 2xx to an INVITE, retransmitted until its ACK (§13.3.1.4). The
-    response is serialized again only if a retransmission is due (most ACKs
-    arrive first)."""
+    """Our 2xx to an INVITE, retransmitted until its ACK (§13.3.1.4), for at
+    most 64*T1 (``give_up_at``). The response is serialized again only if a
+    retransmission is due (most ACKs arrive first). One core timer
+    (``retx``) serves both: it fires for the next retransmission, or at
+    ``give_up_at`` when that comes first."""
 
-    __slots__ = ("response", "wire", "dest", "cseq", "interval", "retx", "give_up")
+    __slots__ = ("response", "wire", "dest", "cseq", "interval", "give_up_at", "retx")
 
-    def __init__(self, response: Response, dest: Address, cseq: int, interval: float) -> None:
+    def __init__(
+        self, response: Response, dest: Address, cseq: int, interval: float, give_up_at: float
+    ) -> None:
         self.response: Response | None = response
         self.wire: bytes | None = None
         self.dest = dest
         self.cseq = cseq
         self.interval = interval
+        self.give_up_at = give_up_at
         self.retx: Deadline | None = None
-        self.give_up: Deadline | None = None
 
     def bytes(self) -> bytes:
         """The 2xx as sent (serialized once, on the first retransmission)."""
@@ -159,17 +163,6 @@ def set_to_tag(response: Response, tag: str) -> None:
         response.headers.set("To", f"{to};tag={tag}")
 
 
-def add_capabilities(response: Response, allow: str, supported: str) -> None:
-    """Add ``Allow``, ``Supported`` and ``Accept`` unless present (the 200 to
-    OPTIONS, RFC 3261 §11.2)."""
-    if "allow" not in response.headers:
-        response.headers.add("Allow", allow)
-    if supported and "supported" not in response.headers:
-        response.headers.add("Supported", supported)
-    if "accept" not in response.headers:
-        response.headers.add("Accept", "application/sdp")
-
-
 def response_event(
     leg: Leg, response: Response, method: str, reliable: bool, tag: str | None
 ) -> ev.ResponseReceived:
@@ -179,13 +172,11 @@ def response_event(
     )
 
 
-_COMPACT = {"m": "contact", "c": "content-type", "k": "supported", "x": "session-expires"}
-
-
 def names_of(headers: list[tuple[str, str]]) -> frozenset[str]:
     """The lower-case full names among application-supplied header fields (so
-    the core does not add a second Contact, Content-Type …)."""
-    return frozenset(_COMPACT.get(n.strip().lower(), n.strip().lower()) for n, _ in headers)
+    the core does not add a second Contact, Content-Type, To …; compact
+    forms expanded)."""
+    return frozenset(COMPACT_FORMS.get(n.strip().lower(), n.strip().lower()) for n, _ in headers)
 
 
 def merge_key(request: Request) -> tuple[str, str, CSeq]:

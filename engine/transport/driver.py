@@ -7,7 +7,14 @@ Rules:
   the application after it used the endpoint's own API, e.g. ``invite``).
 - After every step the driver sends every ``take_transmits()`` through the
   transport matching ``dest.transport`` and the address family of
-  ``dest.host``, then makes sure exactly ONE clock callback is due at or
+  ``dest.host`` (the choice is remembered per transport name and host).
+- Then it calls ``on_step(driver)`` once (the backend reads ``take_events()``
+  there) and sends again, so what the hook asked the endpoint to send goes
+  out in the same step. A flush from inside the hook sends but does not call
+  the hook again. (When a transport failure during the step gave the
+  endpoint new events, the hook runs again, at most ``MAX_HOOK_ROUNDS``
+  times in all.)
+- Last, once per step, it makes sure exactly ONE clock callback is due at or
   before ``next_deadline()``: a callback already due no later is kept (it
   may wake the endpoint early: one step with nothing due, then the callback
   moves to the deadline of that time); an earlier deadline replaces it; no
@@ -16,12 +23,6 @@ Rules:
   2xx and Trying timers are cancelled: rescheduling on each move cost one
   ``call_at`` and one cancel per message, ``tools/bench_sip.py`` section
   ``driver``.)
-- Then it calls ``on_step(driver)`` once (the backend reads ``take_events()``
-  there) and flushes again, so what the hook asked the endpoint to send goes
-  out in the same step. A flush from inside the hook sends and reschedules
-  but does not call the hook again. (When a transport failure during the
-  step gave the endpoint new events, the hook runs again, at most
-  ``MAX_HOOK_ROUNDS`` times in all.)
 - A deadline that ``handle_timers`` does not move past ``now`` (a core bug)
   would spin the loop: after ``MAX_SPINS`` such callbacks in a row the driver
   logs one error and retries every ``SPIN_BACKOFF`` seconds instead.
@@ -71,6 +72,8 @@ MAX_HOOK_ROUNDS = 4
 """Times ``on_step`` may run in one step when transport failures keep making events."""
 SPIN_BACKOFF = 0.01
 """How far a stuck deadline is pushed back (seconds), so the loop never spins."""
+MAX_ROUTES = 4096
+"""Remembered ``(transport name, host)`` → transport choices (forgotten all at once when full)."""
 
 TraceHook = Callable[[float, str, Address, Address, bytes], None]
 """``(time, transport, src, dst, data)``: one message received or sent (see ``set_trace``)."""
@@ -93,6 +96,7 @@ class EndpointDriver:
         self.on_step = on_step
         self.on_error: ErrorCallback = on_error or log_error
         self.transports: list[Transport] = []
+        self._routes: dict[tuple[str, str], Transport | None] = {}
         self.sent = 0
         """Messages handed to a transport so far."""
         self._timer: TimerHandle | None = None
@@ -114,6 +118,7 @@ class EndpointDriver:
         transport.on_receive = self.receive if self.trace is None else self._traced(transport)
         transport.on_error = self._report
         self.transports.append(transport)
+        self._routes.clear()
 
     def set_trace(self, hook: TraceHook | None) -> None:
         """Report every message received and sent to ``hook`` (None: stop tracing)."""
@@ -145,6 +150,16 @@ class EndpointDriver:
 
         For a host name (no family) the first transport of that name is used.
         """
+        key = (dest.transport, dest.host)
+        routes = self._routes
+        if key in routes:
+            return routes[key]
+        if len(routes) >= MAX_ROUTES:
+            routes.clear()
+        found = routes[key] = self._find_transport(dest)
+        return found
+
+    def _find_transport(self, dest: Address) -> Transport | None:
         family = family_of(dest.host)
         fallback = None
         for transport in self.transports:
@@ -193,11 +208,11 @@ class EndpointDriver:
 
     def _after_step(self) -> None:
         if self._in_step:
-            self._send_and_schedule()
+            self._send_all()  # a flush from the hook: the step schedules when it ends
             return
         self._in_step = True
         try:
-            self._send_and_schedule()
+            self._send_all()
             for _ in range(MAX_HOOK_ROUNDS):
                 self._failed = False
                 if self.on_step is not None:
@@ -205,39 +220,40 @@ class EndpointDriver:
                         self.on_step(self)
                     except Exception:
                         log.exception("the on_step hook failed")
-                self._send_and_schedule()
+                self._send_all()
                 if not self._failed:
                     break
         finally:
             self._in_step = False
+            if not self._closed:
+                self._schedule()
 
-    def _send_and_schedule(self) -> None:
+    def _send_all(self) -> None:
         try:
             transmits = self.endpoint.take_transmits()
         except Exception:
             log.exception("the SIP endpoint failed in take_transmits")
-            transmits = []
+            return
         for transmit in transmits:
             self._send(transmit)
-        self._schedule()
 
     def _send(self, transmit: Transmit) -> None:
-        transport = self.transport_for(transmit.dest)
+        data, dest = transmit
+        transport = self._routes.get((dest.transport, dest.host))
         if transport is None:
-            self._report(transmit.dest, TransportError(
-                f"no {transmit.dest.transport} transport for {transmit.dest} "
-                f"({len(transmit.data)} bytes not sent)"))
+            transport = self.transport_for(dest)
+        if transport is None:
+            self._report(dest, TransportError(
+                f"no {dest.transport} transport for {dest} ({len(data)} bytes not sent)"))
             return
         self.sent += 1
         if self.trace is not None:
-            self._call_trace(transmit.dest.transport, transport.local, transmit.dest,
-                             transmit.data)
+            self._call_trace(dest.transport, transport.local, dest, data)
         try:
-            transport.send(transmit.data, transmit.dest)
+            transport.send(data, dest)
         except Exception as exc:  # a transport must not raise; never let it escape
-            log.exception("transport %s raised while sending to %s", transport.local,
-                          transmit.dest)
-            self._report(transmit.dest, exc)
+            log.exception("transport %s raised while sending to %s", transport.local, dest)
+            self._report(dest, exc)
 
     def _schedule(self) -> None:
         try:

@@ -61,6 +61,9 @@ from sipflow.transport.base import (
 )
 from sipflow.transport.options import MAX_DATAGRAM
 
+MAX_SOURCES = 4096
+"""Source addresses remembered as ``Address`` objects (forgotten all at once when full)."""
+
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)
 """Linux's ``SO_RCVBUFFORCE`` (Python's ``socket`` module does not name it)."""
 
@@ -101,9 +104,17 @@ class ReceiveBuffer:
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    """Forwards asyncio's callbacks to the ``UdpTransport`` (set once it is built)."""
+    """Forwards asyncio's callbacks to the ``UdpTransport`` (set once it is built).
+
+    ``attach`` makes ``datagram_received`` the transport's own ``_datagram``
+    (an instance attribute: no forwarding frame per datagram).
+    """
 
     owner: UdpTransport | None = None
+
+    def attach(self, owner: UdpTransport) -> None:
+        self.owner = owner
+        self.datagram_received = owner._datagram  # type: ignore[method-assign]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if self.owner is not None:
@@ -136,6 +147,7 @@ class UdpTransport:
         self._probe: tuple[str, int] | None = None  # a QueueProbe's source: (host, port)
         self._on_probe: Callable[[bytes], None] = _ignore
         self._family = socket.AF_INET6 if family_of(local.host) == 6 else socket.AF_INET
+        self._sources: dict[Any, Address] = {}  # asyncio's source address -> ours
 
     @classmethod
     async def open(cls, host: str, port: int, *, max_datagram: int = MAX_DATAGRAM) -> UdpTransport:
@@ -147,18 +159,22 @@ class UdpTransport:
             lambda: protocol, local_addr=(host, port), family=family)
         bound = transport.get_extra_info("sockname")
         self = cls(transport, Address("udp", _host_of(bound), bound[1]), max_datagram)
-        protocol.owner = self
+        protocol.attach(self)
         log.info("listening on %s", self.local)
         return self
 
     # ------------------------------------------------------------ input
 
     def _datagram(self, data: bytes, addr: Any) -> None:
-        probe = self._probe
-        if probe is not None and addr[1] == probe[1] and addr[0] == probe[0]:
-            self._on_probe(data)
-            return
-        source = Address("udp", _host_of(addr), addr[1])
+        source = self._sources.get(addr)
+        if source is None:  # a new peer (never the probe's address: it is not kept)
+            probe = self._probe
+            if probe is not None and addr[1] == probe[1] and addr[0] == probe[0]:
+                self._on_probe(data)
+                return
+            if len(self._sources) >= MAX_SOURCES:
+                self._sources.clear()
+            source = self._sources[addr] = Address("udp", _host_of(addr), addr[1])
         if len(data) > self.max_datagram:
             self.dropped += 1
             log.warning("dropped a %d-byte datagram from %s: larger than %d bytes",
@@ -217,7 +233,13 @@ class UdpTransport:
             self._tasks.add(task)  # keep a reference until it is done
             task.add_done_callback(self._tasks.discard)
             return
-        self._sendto(data, dest, dest.host)
+        self._sending = dest  # the same as _sendto, without a call per message
+        try:
+            self._transport.sendto(data, (dest.host, dest.port))
+        except (OSError, ValueError, TypeError) as exc:
+            self._report(dest, exc)
+        finally:
+            self._sending = None
 
     def _sendto(self, data: bytes, dest: Address, ip: str) -> None:
         self._sending = dest
@@ -284,6 +306,7 @@ class QueueProbe:
             self.sock.close()
             raise
         bound = self.sock.getsockname()
+        transport._sources.clear()  # a peer that had this address before is gone
         transport._probe = (bound[0], bound[1])
         transport._on_probe = self._arrived
         self.sent = 0

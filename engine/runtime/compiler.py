@@ -16,6 +16,10 @@ Rules:
   state.
 * A row's guards become one condition: all must hold, in order, ``{not: g}``
   negates; a guard that raises counts as "does not hold" (and is logged).
+  Guards are side-effect free (``context``) and nothing runs between the rows
+  tried for one event, so each distinct guard (same name, same parameters) is
+  called at most once an event: its result is kept in ``ctx.guards`` for the
+  rows after it (a guard that raised is not kept: the next row tries it again).
 * A row's actions run in one ``before`` callback, in order, before the state
   changes. An action that raises is logged with the row's ``file:line``; the
   rest of that row's actions are skipped, the transition still completes.
@@ -123,13 +127,20 @@ class CompiledGuard:
     call: GuardCall
     dynamic: bool
     types: dict[str, str]
+    key: Any = None
+    """Shared by the table's guards that name the same guard with the same parameters
+    (negated or not): the key of the guard's result in ``Context.guards``."""
 
     def holds(self, ctx: Context) -> bool:
         """Whether the guard (negated for ``{not: ...}``) holds for the event in ``ctx``."""
+        return self.value(ctx) is not self.negate
+
+    def value(self, ctx: Context) -> bool:
+        """The guard's own result for the event in ``ctx`` (``{not: ...}`` not applied)."""
         params = self.params
         if self.dynamic:
             params = _resolved(params, self.types, ctx, f"{self.call.source.short}: {self.name}")
-        return bool(self.func(ctx, **params)) is not self.negate
+        return bool(self.func(ctx, **params))
 
 
 @dataclass(slots=True)
@@ -220,6 +231,12 @@ class FastTransition(Transition):
     own state change.
     """
 
+    guard: Callable[[EventData], bool] | None = None
+    """Set by ``compile_table`` on a compiled row with guards: its one condition, the
+    row's guards (``FastEvent.trigger`` calls it directly, see ``compiled``)."""
+    compiled = False
+    """True for a row ``compile_table`` added: no ``prepare``, no condition but ``guard``."""
+
     def execute(self, event_data: EventData) -> bool:
         """Try this transition for ``event_data``; True when it fired."""
         machine = event_data.machine
@@ -233,6 +250,13 @@ class FastTransition(Transition):
                 func = machine.resolve_callable(func, event_data)
             if func(event_data) != cond.target:
                 return False
+        self.fire(event_data)
+        return True
+
+    def fire(self, event_data: EventData) -> None:
+        """What ``execute`` does once the conditions held: ``before`` callbacks, the state
+        change, ``after`` callbacks (the machine's lists around them)."""
+        machine = event_data.machine
         if machine._before_state_change:
             _run(machine, machine._before_state_change, event_data)
         for func in self.before:  # ``_run`` inlined: nearly every row has one ``before``
@@ -246,7 +270,6 @@ class FastTransition(Transition):
             _run(machine, self.after, event_data)
         if machine._after_state_change:
             _run(machine, machine._after_state_change, event_data)
-        return True
 
     def _change_state(self, event_data: EventData) -> None:
         machine = event_data.machine
@@ -274,7 +297,10 @@ class FastEvent(MachineEvent):
     ``prepare_event``/``finalize_event``/``on_exception`` callbacks, logging
     as it goes. A compiled table uses none of that, so this ``trigger`` reads
     the model's state, builds the one ``EventData`` and tries the state's
-    transitions in order until one fires, returning whether one did. An
+    transitions in order until one fires, returning whether one did (a row
+    ``compile_table`` added, marked ``compiled``, has no ``prepare`` and its
+    guards as its one condition: its ``guard`` is called here and ``fire`` runs
+    when it holds, without the generic ``execute``). An
     exception from a callback propagates, as it does in transitions without
     ``on_exception``. When the machine is queued, does not send
     ``EventData``, has any of those three callback lists, or the state has no
@@ -296,7 +322,13 @@ class FastEvent(MachineEvent):
         event_data = EventData(state, self, machine, model, args=args, kwargs=kwargs)
         for transition in candidates:
             event_data.transition = transition
-            if transition.execute(event_data):
+            if transition.compiled:  # a table row: its guards are its only condition
+                guard = transition.guard
+                if guard is None or guard(event_data):
+                    transition.fire(event_data)
+                    event_data.result = True
+                    break
+            elif transition.execute(event_data):
                 event_data.result = True
                 break
         return event_data.result
@@ -337,6 +369,7 @@ def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> Com
                            ignore_invalid_triggers=False, name=table.name)
 
     rows = [_compile_row(i, row, table, version, registry) for i, row in enumerate(table.rows)]
+    _share_guard_keys(rows)
     non_final = [name for name in table.states if name not in final]
     precedence: dict[tuple[str, str], list[CompiledRow]] = {}
     # Named-state rows first (file order), then Any rows (file order): transitions
@@ -344,11 +377,15 @@ def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> Com
     ordered = [r for r in rows if not r.row.is_any] + [r for r in rows if r.row.is_any]
     for crow in ordered:
         sources = non_final if crow.row.is_any else list(crow.row.sources)
+        guard = _condition(crow) if crow.guards else None
         machine.add_transition(crow.row.event, sources, crow.row.target,
-                               conditions=[_condition(crow)] if crow.guards else None,
+                               conditions=[guard] if guard is not None else None,
                                before=[_fire(crow)])
         for state in sources:
             precedence.setdefault((state, crow.row.event), []).append(crow)
+            transition = machine.events[crow.row.event].transitions[state][-1]  # just added
+            transition.compiled = True
+            transition.guard = guard
 
     triggers = {key: machine.events[key[1]] for key in precedence}
     return CompiledTable(
@@ -383,26 +420,45 @@ def _exit_timers(event_data: EventData) -> None:
                   ctx.session.state, type(exc).__name__, exc, exc_info=exc)
 
 
+def _share_guard_keys(rows: Iterable[CompiledRow]) -> None:
+    """Give guards that name the same guard with equal parameters one shared ``key``.
+
+    Guards are side-effect free and see only the event, the session and its
+    parameters, none of which changes while one event's rows are tried (no
+    action runs before a row is chosen): so a guard's result is computed once
+    a trigger and kept in ``Context.guards`` under this key (uas_call's
+    ``DialogINVITE`` decision table names 6 distinct guards 25 times)."""
+    keys: dict[tuple[str, str], tuple[str, str]] = {}
+    for crow in rows:
+        for guard in crow.guards:
+            key = (guard.name, repr(sorted(guard.params.items())))
+            guard.key = keys.setdefault(key, key)
+
+
 def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:
-    """The row's guards as one closure: each guard's callable, parameters and negation are
-    unpacked once here, so a static guard costs one call (``guard.holds`` only for guards
-    whose parameters are resolved per session)."""
-    checks = tuple((guard, guard.func, guard.params, guard.negate, guard.dynamic)
+    """The row's guards as one closure: each guard's callable, parameters, negation and
+    shared key are unpacked once here. A guard's result is looked up in the trigger's
+    ``ctx.guards`` first and computed (one call; ``guard.value`` only for guards whose
+    parameters are resolved per session) when another row has not already done so."""
+    checks = tuple((guard, guard.key, guard.func, guard.params, guard.negate, guard.dynamic)
                    for guard in crow.guards)
 
     def condition(event_data: EventData) -> bool:
         ctx: Context = event_data.args[0]
-        guard = None
-        try:
-            for guard, func, params, negate, dynamic in checks:
-                if dynamic:
-                    if not guard.holds(ctx):
-                        return False
-                elif bool(func(ctx, **params)) is negate:
-                    return False
-        except Exception as exc:  # a broken guard must not break the session
-            ctx.runtime.guard_failed(ctx, crow, guard, exc)
-            return False
+        seen = ctx.guards
+        if seen is None:
+            seen = ctx.guards = {}
+        for guard, key, func, params, negate, dynamic in checks:
+            value = seen.get(key)
+            if value is None:
+                try:
+                    value = guard.value(ctx) if dynamic else bool(func(ctx, **params))
+                except Exception as exc:  # a broken guard must not break the session
+                    ctx.runtime.guard_failed(ctx, crow, guard, exc)
+                    return False  # not kept: the next row naming it tries (and logs) it again
+                seen[key] = value
+            if value is negate:
+                return False
         return True
 
     return condition

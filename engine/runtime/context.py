@@ -19,7 +19,9 @@ Rules:
   see the state the session ended up in; later (in a coroutine action) it is
   delivered at once.
 
-Guards must not call ``perform``, ``raise_event`` or ``publish``.
+Guards must not call ``perform``, ``raise_event`` or ``publish``, nor change
+anything: a guard's result for an event is computed once and reused by every
+row that names the same guard with the same parameters (``ctx.guards``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Event:
 class Context:
     """The ``ctx`` argument of actions and guards."""
 
-    __slots__ = ("runtime", "session", "event", "row", "pending")
+    __slots__ = ("runtime", "session", "event", "row", "pending", "guards")
 
     def __init__(self, runtime: Runtime, session: Session, event: Event) -> None:
         self.runtime = runtime
@@ -61,6 +63,9 @@ class Context:
         self.pending: list[tuple[str, Mapping[str, Any]]] | tuple[()] | None = ()
         """Application events published during the transition (a list once there is one);
         None once the transition is over."""
+        self.guards: dict[Any, bool] | None = None
+        """The results of the guards tried for this event, by ``CompiledGuard.key`` (a guard
+        named by several rows is called once)."""
 
     def param(self, name: str) -> Any:
         """The value of the table parameter ``name`` for this session."""

@@ -91,8 +91,8 @@ def test_guards_stop_at_the_first_that_fails(make_runtime, rec):
     rt = make_runtime(GUARDED)
     s = rt.start_session("guarded")
     rt.dispatch(s, "Go", {"y": True})
-    # row 1 evaluates flag x (false) and never asks for y; row 2 evaluates x again
-    assert [c for c in rec.calls if c[0] == "guard"] == [("guard", "x"), ("guard", "x")]
+    # row 1 evaluates flag x (false) and never asks for y; row 2 reuses x's result
+    assert [c for c in rec.calls if c[0] == "guard"] == [("guard", "x")]
 
 
 def test_no_row_when_every_guard_fails(make_runtime):

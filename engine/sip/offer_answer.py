@@ -65,7 +65,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.sdp import (
@@ -390,11 +390,27 @@ def _common_formats(offered: PeerStream, config: MediaConfig) -> tuple[_Format, 
     return () if dtmf_only else tuple(common)
 
 
+#: The last successful ``_negotiate``: its arguments and result. The peer's
+#: offers of one shape share one ``PeerDescription`` (``_read``), and each is
+#: negotiated twice (``check_answerable`` on receipt, ``create_answer``).
+_LAST_NEGOTIATION: tuple[Any, ...] = ()
+
+
 def _negotiate(
     streams: Sequence[PeerStream], config: MediaConfig, wanted: str, allow_all_disabled: bool
-) -> list[_Section]:
+) -> tuple[_Section, ...]:
     """RFC 3264 §6 for ``streams`` offered: one section per m-line. Raises
     ``OfferAnswerError`` (488) when no stream is acceptable (see ``make_answer``)."""
+    global _LAST_NEGOTIATION
+    last = _LAST_NEGOTIATION
+    if (
+        last
+        and last[0] is streams
+        and last[1] is config
+        and last[2] == wanted
+        and last[3] == allow_all_disabled
+    ):
+        return last[4]  # type: ignore[no-any-return]
     sections: list[_Section] = []
     accepted = False
     reasons: list[str] = []
@@ -418,7 +434,9 @@ def _negotiate(
         accepted = True
         sections.append((common, answer_direction(stream.direction, wanted)))
     if accepted or (allow_all_disabled and streams and all(s.port == 0 for s in streams)):
-        return sections
+        result = tuple(sections)
+        _LAST_NEGOTIATION = (streams, config, wanted, allow_all_disabled, result)
+        return result
     detail = "; ".join(reasons) if reasons else "the offer has no m-line"
     raise OfferAnswerError(f"Offer not acceptable: {detail}.", 488)
 
@@ -473,7 +491,7 @@ class _Tables:
     (lower-case name, clock rate, channels). Every text comes from the
     description model's own serializer, so it is the same byte for byte."""
 
-    __slots__ = ("config", "by_key", "session", "offers", "sections")
+    __slots__ = ("config", "by_key", "session", "offers", "sections", "_last_answer")
 
     def __init__(self, config: MediaConfig) -> None:
         self.config = config
@@ -483,6 +501,9 @@ class _Tables:
         self.session = _text(list(_skeleton(config, Origin()).lines())[2:])
         self.offers: dict[str, bytes] = {}
         self.sections: dict[tuple[tuple[_Format, ...], str], bytes] = {}
+        # The last ``answer``: (streams, sections, text); the same offer shape
+        # negotiates to the very same objects (``_negotiate``).
+        self._last_answer: tuple[Any, ...] = ()
 
     def offer(self, direction: str) -> bytes:
         """The text after ``o=`` of ``make_offer`` in ``direction``."""
@@ -507,13 +528,18 @@ class _Tables:
 
     def answer(self, streams: Sequence[PeerStream], sections: Sequence[_Section]) -> bytes:
         """The text after ``o=`` of the answer ``make_answer`` builds from ``sections``."""
+        last = self._last_answer
+        if last and last[0] is streams and last[1] is sections:
+            return last[2]  # type: ignore[no-any-return]
         parts = [self.session]
         for stream, section in zip(streams, sections, strict=True):
             if section is None:
                 parts.append(_text(_rejected(stream).lines()))
             else:
                 parts.append(self.section(*section))
-        return b"".join(parts)
+        text = b"".join(parts)
+        self._last_answer = (streams, sections, text)
+        return text
 
 
 def hold(desc: SessionDescription) -> SessionDescription:

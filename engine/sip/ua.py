@@ -58,7 +58,7 @@ from sipflow.sip.types import Address
 from sipflow.sip.ua_client import ClientSide
 from sipflow.sip.ua_config import EndpointConfig
 from sipflow.sip.ua_server import ServerSide
-from sipflow.sip.ua_state import HeaderList, Leg, merge_key, resolve_uri, set_to_tag, txn_rid
+from sipflow.sip.ua_state import HeaderList, Leg, MergeKey, resolve_uri, set_to_tag, txn_rid
 
 __all__ = ["UACore", "HeaderList"]
 
@@ -129,15 +129,19 @@ class UACore(ServerSide, ClientSide):
         self._legs[leg.handle] = leg
         return leg
 
-    def _register_request(self, txn: ServerTransaction, leg: Leg) -> str:
+    def _register_request(
+        self, txn: ServerTransaction, leg: Leg, merge: MergeKey | None = None
+    ) -> str:
+        """Give ``txn`` a request id; ``merge``: its ``merge_key`` when it came
+        outside a dialog (kept in ``_ongoing`` until it is finally answered)."""
         self._next_rid += 1
         rid = f"r{self._next_rid}"
         txn.user_data = (leg, rid)
         self._requests[rid] = txn
         leg.requests += (rid,)
-        request = txn.request
-        if request.to_tag is None:
-            self._ongoing[merge_key(request)] = rid
+        if merge is not None:
+            self._ongoing[merge] = rid
+            leg.merge_key = merge
         if not txn.is_invite:
             # RFC 3261 §17.1.2.2: the peer gives up after 64*T1 (Timer F).
             when = self.now + 64 * self.config.timers.t1
@@ -208,11 +212,7 @@ class UACore(ServerSide, ClientSide):
         usage = dialog.invite
         if usage is None:
             return
-        for name in ("refresh_at", "expire_at"):
-            deadline = getattr(usage, name)
-            if deadline is not None:
-                deadline.cancel()
-                setattr(usage, name, None)
+        self._stop_session_timer(usage)
         usage.timer = timer
         if timer is None:
             return
@@ -220,6 +220,15 @@ class UACore(ServerSide, ClientSide):
         if timer.we_refresh:
             usage.refresh_at = self.timers.schedule(now + timer.refresh_after, "st-refresh", dialog)
         usage.expire_at = self.timers.schedule(now + timer.expire_after, "st-expire", dialog)
+
+    @staticmethod
+    def _stop_session_timer(usage: InviteUsage) -> None:
+        if usage.refresh_at is not None:
+            usage.refresh_at.cancel()
+            usage.refresh_at = None
+        if usage.expire_at is not None:
+            usage.expire_at.cancel()
+            usage.expire_at = None
 
     # ==================================================================
     # timers
@@ -337,12 +346,11 @@ class UACore(ServerSide, ClientSide):
         late = self._answer_by.pop(rid, None)
         if late is not None:
             late.cancel()
+        key = leg.merge_key
+        if key is not None and self._ongoing.get(key) == rid:
+            del self._ongoing[key]
+            leg.merge_key = None
         if txn is not None:
-            request = txn.request
-            if request.to_tag is None:
-                key = merge_key(request)
-                if self._ongoing.get(key) == rid:
-                    del self._ongoing[key]
             if txn.is_invite:
                 if leg.trying is not None:
                     leg.trying.cancel()
@@ -368,11 +376,7 @@ class UACore(ServerSide, ClientSide):
     def _stop_usage_timers(self, usage: InviteUsage) -> None:
         self._stop_2xx(usage)
         self._drop_reliable(usage)
-        for name in ("refresh_at", "expire_at"):
-            deadline = getattr(usage, name)
-            if deadline is not None:
-                deadline.cancel()
-                setattr(usage, name, None)
+        self._stop_session_timer(usage)
         if usage.ack_wire is not None:
             usage.ack_wire[3].cancel()
             usage.ack_wire = None

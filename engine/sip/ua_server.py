@@ -40,6 +40,7 @@ from sipflow.sip.ua_state import (
     TARGET_REFRESH,
     HeaderList,
     Leg,
+    MergeKey,
     Pending2xx,
     merge_key,
     names_of,
@@ -177,19 +178,22 @@ class ServerSide:
         if method in DIALOG_ONLY:
             self._reject(txn, 481, now, warning=f"{method} outside a dialog")
             return
-        if self._ongoing.get(merge_key(request)) is not None:
+        merge = merge_key(request)
+        if self._ongoing.get(merge) is not None:
             # The same request reached us twice by different paths (§8.2.2.2).
             self._reject(txn, 482, now, warning="merged request: already being processed")
             return
         if method == "INVITE":
-            self._on_new_invite(txn, request, now)
+            self._on_new_invite(txn, request, merge)
             return
         leg = self._new_handle("srv")
         leg.local_tag = self._hex(48)  # one To tag for every response (§8.2.6.2)
-        rid = self._register_request(txn, leg)
+        rid = self._register_request(txn, leg, merge)
         self.events.append(ev.RequestReceived(leg.handle, rid, method, False, request))
 
-    def _on_new_invite(self, txn: ServerTransaction, request: Request, now: float) -> None:
+    def _on_new_invite(
+        self, txn: ServerTransaction, request: Request, merge: MergeKey
+    ) -> None:
         leg = self._new_handle("uas")
         leg.local_tag = self._hex(48)
         try:
@@ -203,7 +207,7 @@ class ServerSide:
         usage.received(has_sdp(request))
         leg.dialog = dialog
         self.dialogs.add(dialog)
-        rid = self._register_request(txn, leg)
+        rid = self._register_request(txn, leg, merge)
         leg.invite_rid = rid
         self.events.append(ev.RequestReceived(leg.handle, rid, "INVITE", False, request))
 

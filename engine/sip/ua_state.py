@@ -29,11 +29,14 @@ from sipflow.sip.uri import SipUri
 __all__ = [
     "HeaderList", "TARGET_REFRESH", "DIALOG_ONLY", "Leg", "ClientCtx", "Pending2xx",
     "resolve_uri", "txn_rid", "angle", "set_to_tag", "response_event",
-    "names_of", "merge_key",
+    "names_of", "merge_key", "MergeKey",
 ]
 
 HeaderList = Iterable[tuple[str, str]]
 """Extra (name, value) header fields for a message."""
+
+MergeKey = tuple[str, str, CSeq]
+"""(Call-ID, From tag, CSeq) of an out-of-dialog request (see ``merge_key``)."""
 
 TARGET_REFRESH = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
 """Methods whose Contact refreshes the remote target (RFC 3261 §12.2, RFC 6665)."""
@@ -64,6 +67,7 @@ class Leg:
         "clients",
         "released",
         "trying",
+        "merge_key",
     )
 
     def __init__(self, handle: str, role: str) -> None:
@@ -84,6 +88,9 @@ class Leg:
         self.clients = 0
         self.released = False
         self.trying: Deadline | None = None  # the pending 100 Trying of an INVITE
+        # ``merge_key`` of the out-of-dialog request that created the leg, while
+        # it is in ``UACore._ongoing`` (the 482 check).
+        self.merge_key: MergeKey | None = None
 
 
 class ClientCtx:
@@ -179,7 +186,7 @@ def names_of(headers: list[tuple[str, str]]) -> frozenset[str]:
     return frozenset(COMPACT_FORMS.get(n.strip().lower(), n.strip().lower()) for n, _ in headers)
 
 
-def merge_key(request: Request) -> tuple[str, str, CSeq]:
+def merge_key(request: Request) -> MergeKey:
     """(Call-ID, From tag, CSeq) of an out-of-dialog request: two requests
     with the same key but different transactions are a merged request
     (RFC 3261 §8.2.2.2, answered 482). The parsed CSeq (a tuple) is the key

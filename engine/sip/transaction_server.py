@@ -120,9 +120,11 @@ class ServerTransaction(Transaction):
             )
         # The CSeq method from the field text: a response built from the request
         # shares its field, so parsing it into the response's cache again
-        # would be wasted (one CSeq parse and cache dict per response sent).
-        cseq = response.headers.get("cseq") or ""
-        answered = cseq.rpartition(" ")[2]
+        # would be wasted (one CSeq parse and cache dict per response sent);
+        # get_all scans the fields without building the response's header
+        # index, which nothing else reads.
+        cseq = response.headers.get_all("cseq")
+        answered = cseq[0].rpartition(" ")[2] if cseq else ""
         if answered != self.method:
             raise LocalProtocolError(
                 f"response {code} with CSeq method {answered} sent on {self.method} "

@@ -51,8 +51,6 @@ __all__ = ["ServerSide"]
 
 log = logging.getLogger("sipflow.sip.ua")
 
-_NO_NAMES: frozenset[str] = frozenset()
-
 
 class ServerSide:
     """Requests from the peer and the application's answers (mixed into
@@ -344,7 +342,7 @@ class ServerSide:
         # are the only ones the response could already have besides the copied
         # Via/From/To/Call-ID/CSeq.
         fields = list(headers)
-        given = names_of(fields) if fields else _NO_NAMES
+        given = names_of(fields)
         tag = copy_tag = None
         if to_tag is None and status > 100:
             tag = leg.local_tag or self._hex(48)
@@ -361,7 +359,7 @@ class ServerSide:
             if 100 < status < 300:
                 if "contact" not in given:  # the application may set its own
                     fields.append(("Contact", self._contact(self._local_for(txn.source))))
-                if initial:
+                if initial and dialog.route_set:  # (from the request's Record-Route)
                     for value in request.headers.get_all("Record-Route"):
                         fields.append(("Record-Route", value))
                 if status >= 200:

@@ -183,7 +183,12 @@ def names_of(headers: list[tuple[str, str]]) -> frozenset[str]:
     """The lower-case full names among application-supplied header fields (so
     the core does not add a second Contact, Content-Type, To …; compact
     forms expanded)."""
+    if not headers:
+        return _NO_NAMES
     return frozenset(COMPACT_FORMS.get(n.strip().lower(), n.strip().lower()) for n, _ in headers)
+
+
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 def merge_key(request: Request) -> MergeKey:

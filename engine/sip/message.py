@@ -677,17 +677,26 @@ class SipMessage:
         """The message as bytes; sets Content-Length from the body first."""
         length = str(len(self.body))
         h = self.headers
-        for f in h._fields:
-            if f[0] == "content-length":
-                if f[2] != length:
-                    h.set("Content-Length", length)
-                break
+        fields = h._fields
+        first = h._first
+        if first is not None:
+            f = first.get("content-length")
         else:
-            h.add("Content-Length", length)
+            for f in fields:
+                if f[0] == "content-length":
+                    break
+            else:
+                f = None
+        if f is None:  # the usual case for a message we built: append the field
+            f = ("content-length", "Content-Length", length, None)
+            fields.append(f)
+            if first is not None:
+                first["content-length"] = f
+        elif f[2] != length:
+            h.set("Content-Length", length)
+            fields = h._fields
         lines = [self.start_line()]
-        for f in h._fields:
-            raw = f[3]
-            lines.append(raw if raw is not None else f"{f[1]}: {f[2]}")
+        lines += [f[3] if f[3] is not None else f"{f[1]}: {f[2]}" for f in fields]
         lines.append("\r\n")
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
 
@@ -753,7 +762,7 @@ class Request(SipMessage):
         super().__init__(headers, body)
         self.method: str = method
         self.uri: str = str(uri)
-        self._ruri: tuple[str, SipUri] | None = None
+        self._ruri: tuple[str, SipUri | re.Match[str]] | None = None
 
     @property
     def ruri(self) -> SipUri:
@@ -761,7 +770,9 @@ class Request(SipMessage):
         cached = self._ruri
         if cached is None or cached[0] != self.uri:
             cached = self._ruri = (self.uri, SipUri.parse(self.uri, "Request-URI"))
-        return cached[1]
+        elif type(cached[1]) is re.Match:  # validated by the parser, built on first use
+            cached = self._ruri = (self.uri, SipUri._from_match(cached[1]))
+        return cached[1]  # type: ignore[return-value]
 
     @ruri.setter
     def ruri(self, value: SipUri) -> None:

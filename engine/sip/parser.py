@@ -41,7 +41,15 @@ from typing import Any
 
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError, show
 from sipflow.sip.headers import CSeq, Via, parse_int_header
-from sipflow.sip.message import COMPACT_FORMS, Field, Headers, Request, Response, SipMessage
+from sipflow.sip.message import (
+    COMPACT_FORMS,
+    Field,
+    Headers,
+    Request,
+    Response,
+    SipMessage,
+    _checked_key,
+)
 from sipflow.sip.uri import _TOKEN_RE, NameAddr, SipUri, _parse_host, split_list
 
 __all__ = [
@@ -229,13 +237,17 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Request | Re
         if not uri:
             problem = ("request line: empty Request-URI", 400)
         else:
-            try:
-                ruri = SipUri.parse(uri, "Request-URI")
-                msg._ruri = (uri, ruri)  # type: ignore[union-attr]
-                if ruri.headers:
-                    problem = ("Request-URI: a SIP Request-URI must not carry headers ('?')", 400)
-            except RemoteProtocolError as exc:
-                problem = (exc.reason, 400)
+            m = SipUri.match_fast(uri)
+            if m is not None:  # valid, no headers: the SipUri is built on first use
+                msg._ruri = (uri, m)  # type: ignore[union-attr]
+            else:
+                try:
+                    ruri = SipUri.parse(uri, "Request-URI")
+                    msg._ruri = (uri, ruri)  # type: ignore[union-attr]
+                    if ruri.headers:
+                        problem = ("Request-URI: a SIP Request-URI must not carry headers ('?')", 400)
+                except RemoteProtocolError as exc:
+                    problem = (exc.reason, 400)
 
     # -- header fields -------------------------------------------------------
     fields: list[Field] = []
@@ -364,6 +376,10 @@ def _eager_checks(
             )
 
 
+_COPIED = frozenset({"via", "from", "to", "call-id", "cseq"})
+_COPIED_100 = _COPIED | {"timestamp"}
+
+
 def make_response(
     request: Request,
     status: int,
@@ -377,24 +393,36 @@ def make_response(
     ``headers``. ``reason`` defaults to ``REASON_PHRASES``. ``to_tag``, when
     given and the request's To has no tag, is appended to the copied To
     (``;tag=...``) while copying: the UAS's usual case, without building the
-    field and then replacing it (~3.5 us a response)."""
+    field and then replacing it (~3.5 us a response). The copied fields are
+    the request's own (immutable) tuples, so they serialize from their wire
+    text; ``headers`` are checked and appended in one pass (no intermediate
+    ``Headers``)."""
     if not isinstance(request, Request):
         raise LocalProtocolError("make_response needs the Request being answered")
     if not isinstance(status, int) or not 100 <= status <= 699:
         raise LocalProtocolError(f"invalid status code {status!r}")
     if reason is None:
         reason = REASON_PHRASES.get(status) or _GENERIC_REASON[status // 100]
-    copied = ("via", "from", "to", "call-id", "cseq")
-    if status == 100:
-        copied = (*copied, "timestamp")
+    elif "\r" in reason or "\n" in reason:
+        raise LocalProtocolError("reason phrase contains a line break")
+    if not isinstance(body, bytes | bytearray):
+        raise LocalProtocolError(f"body must be bytes, not {type(body).__name__}")
+    copied = _COPIED_100 if status == 100 else _COPIED
     fields = [f for f in request.headers._fields if f[0] in copied]  # immutable: shared
     if to_tag is not None and request.to_tag is None:
         for i, f in enumerate(fields):
             if f[0] == "to":
                 fields[i] = ("to", f[1], f"{f[2]};tag={to_tag}", None)
                 break
-    out = Headers._from_wire(fields)
-    extra = headers if isinstance(headers, Headers) else Headers(headers)
-    for name, value in extra:
-        out.add(name, value)
-    return Response(status, reason, out, body)
+    if isinstance(headers, Headers):
+        fields += [(f[0], f[1], f[2], None) for f in headers._fields]
+    else:
+        for name, value in headers:
+            fields.append((_checked_key(name, value), name, value.strip(), None))
+    response = Response.__new__(Response)
+    response.status = status
+    response.reason = reason
+    response.headers = Headers._from_wire(fields)
+    response.body = body if type(body) is bytes else bytes(body)
+    response.source = None
+    return response

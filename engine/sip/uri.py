@@ -68,6 +68,13 @@ _FAST_NAME_ADDR_RE = re.compile(
     rf"(?:\"([^\"\\\r\n]*+(?:\\[^\r\n][^\"\\\r\n]*+)*+)\"[ \t]*+|([A-Za-z0-9\-.!%*_+`'~ \t]*+))"
     rf"<{_FAST_SIP_URI}>[ \t]*+((?:;[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*{_PVALUE})?[ \t]*)*+)"
 )
+# addr-spec without <> (``sip:u@h:5060;tag=x``, sipp's Contact): the URI takes
+# no parameters and no '?' or ',' (the general code splits at the first ';'
+# and rejects those), so its user part excludes them.
+_FAST_ADDR_SPEC_RE = re.compile(
+    rf"([Ss][Ii][Pp][Ss]?):(?:([A-Za-z0-9\-_.!~*'()&=+$/%]++)@)?({_HOSTNAME})"
+    rf"(?::([0-9]{{1,5}}))?((?:;{_TOKEN}(?:={_PVALUE})?)*+)"
+)
 _USER_BAD = frozenset(" \t\r\n<>\"@")
 _PARAM_BAD = frozenset(" \t\r\n<>\"")
 _URI_BAD = frozenset(" \t\r\n<>")
@@ -269,19 +276,9 @@ class SipUri:
     @classmethod
     def parse(cls, text: str, where: str = "URI") -> SipUri:
         """Parse ``text``; raises ``RemoteProtocolError`` (400) naming ``where``."""
-        m = _FAST_URI_RE.fullmatch(text)
+        m = cls.match_fast(text)
         if m is not None:
-            scheme, user, host, port, params = m.groups()
-            if port is None or int(port) <= 65535:
-                uri = cls.__new__(cls)
-                uri.scheme = scheme.lower()
-                uri.user = user
-                uri.password = uri.opaque = None
-                uri.host = host
-                uri.port = None if port is None else int(port)
-                uri.params = _split_plain_params(params) if params else {}
-                uri.headers = {}
-                return uri
+            return cls._from_match(m)
         scheme, colon, rest = text.partition(":")
         if not colon or _SCHEME_RE.fullmatch(scheme) is None:
             raise RemoteProtocolError(f"{where}: {show(text)} is not a URI (no scheme)")
@@ -308,6 +305,31 @@ class SipUri:
             uri.params = parse_params(params, where)
         else:
             uri.opaque = rest
+        return uri
+
+    @staticmethod
+    def match_fast(text: str) -> re.Match[str] | None:
+        """The fast-path match of a common-shaped sip/sips URI (no headers),
+        or ``None`` when only ``parse`` can tell. A match is valid:
+        ``_from_match`` builds the value later (the parser defers it)."""
+        m = _FAST_URI_RE.fullmatch(text)
+        if m is not None:
+            port = m.group(4)
+            if port is None or int(port) <= 65535:
+                return m
+        return None
+
+    @classmethod
+    def _from_match(cls, m: re.Match[str]) -> SipUri:
+        scheme, user, host, port, params = m.groups()
+        uri = cls.__new__(cls)
+        uri.scheme = scheme.lower()
+        uri.user = user
+        uri.password = uri.opaque = None
+        uri.host = host
+        uri.port = None if port is None else int(port)
+        uri.params = _split_plain_params(params) if params else {}
+        uri.headers = {}
         return uri
 
     def _parse_sip(self, rest: str, text: str, where: str) -> None:
@@ -503,12 +525,18 @@ class NameAddr:
 
     @staticmethod
     def match_fast(text: str) -> re.Match[str] | None:
-        """The fast-path match of a common-shaped name-addr (``text`` already
-        stripped), or ``None`` when only ``parse`` can tell. A match is valid:
-        ``_from_match`` builds the value later (the parser defers it)."""
-        m = _FAST_NAME_ADDR_RE.fullmatch(text)
+        """The fast-path match of a common-shaped name-addr or addr-spec
+        (``text`` already stripped), or ``None`` when only ``parse`` can tell.
+        A match is valid: ``_from_match`` builds the value later (the parser
+        defers it)."""
+        if "<" in text:
+            m = _FAST_NAME_ADDR_RE.fullmatch(text)
+            port_group = 6
+        else:
+            m = _FAST_ADDR_SPEC_RE.fullmatch(text)
+            port_group = 4
         if m is not None:
-            port = m.group(6)
+            port = m.group(port_group)
             if port is None or int(port) <= 65535:
                 return m
         return None
@@ -517,12 +545,26 @@ class NameAddr:
     def _match_tag(m: re.Match[str]) -> str | None:
         """The ``tag`` parameter of a ``match_fast`` match, without building
         the ``NameAddr``."""
-        params = m.group(8)
+        params = m.group(8) if m.re is _FAST_NAME_ADDR_RE else m.group(5)
         return _split_plain_params(params).get("tag") if params else None
 
     @classmethod
     def _from_match(cls, m: re.Match[str]) -> NameAddr:
-        quoted, plain, scheme, user, host, port, uparams, params_text = m.groups()
+        na = cls.__new__(cls)
+        if m.re is _FAST_NAME_ADDR_RE:
+            quoted, plain, scheme, user, host, port, uparams, params_text = m.groups()
+            if quoted is not None:
+                na.display = unquote(f'"{quoted}"') if "\\" in quoted else quoted
+            elif plain and not plain.isspace():
+                na.display = " ".join(plain.split())
+            else:
+                na.display = None
+            na.angle = True
+        else:  # addr-spec: the parameters are the header's, the URI has none
+            scheme, user, host, port, params_text = m.groups()
+            uparams = None
+            na.display = None
+            na.angle = False
         uri = SipUri.__new__(SipUri)
         uri.scheme = scheme.lower()
         uri.user = user
@@ -531,16 +573,8 @@ class NameAddr:
         uri.port = None if port is None else int(port)
         uri.params = _split_plain_params(uparams) if uparams else {}
         uri.headers = {}
-        na = cls.__new__(cls)
-        if quoted is not None:
-            na.display = unquote(f'"{quoted}"') if "\\" in quoted else quoted
-        elif plain and not plain.isspace():
-            na.display = " ".join(plain.split())
-        else:
-            na.display = None
         na.uri = uri
         na.params = _split_plain_params(params_text) if params_text else {}
-        na.angle = True
         return na
 
     @property

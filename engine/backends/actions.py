@@ -55,7 +55,9 @@ REL100 = {"never": "none", "none": "none", "supported": "supported", "required":
 
 
 def _headers(extra: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    return [(str(k), str(v)) for k, v in (extra or {}).items()]
+    if not extra:
+        return []
+    return [(str(k), str(v)) for k, v in extra.items()]
 
 
 class Actions:
@@ -143,11 +145,12 @@ class Actions:
             return self._failed_request(method, target, exc)
 
     def _respond(self, handle: DialogHandle | None, params: Mapping[str, Any], now: float) -> None:
+        endpoint = self._endpoint()
         rid = params.get("request_id")
         method = params.get("method")
         current = True  # the request_* parameters describe the request answered
         if params.get("request") == "invite" or rid is None:
-            rid = self._endpoint().pending_invite(handle) if handle is not None else None
+            rid = endpoint.pending_invite(handle) if handle is not None else None
             method = "INVITE"
             current = False
             if rid is None:
@@ -180,8 +183,8 @@ class Actions:
                     headers.append((field, ", ".join(values)))
         if code in (405, 501) and not any(k.lower() == "allow" for k, _ in headers):
             headers.append(("Allow", ", ".join(self.advertised.allow)))
-        self._endpoint().respond(rid, code, params.get("reason"), headers=headers, body=body,
-                                 content_type=SDP if body else None, reliable=reliable, now=now)
+        endpoint.respond(rid, code, params.get("reason"), headers=headers, body=body,
+                         content_type=SDP if body else None, reliable=reliable, now=now)
 
     def _invite(self, params: Mapping[str, Any], now: float) -> DialogHandle:
         target = str(params.get("target") or "")

@@ -53,10 +53,22 @@ Rules:
   the classes with plain transitions, so a transitions release that stores
   them elsewhere fails there.
 
+* ``CompiledTable.fire`` is what the runtime calls: the machine's trigger
+  without the machine. ``steps`` holds, per ``(state, event)``, each row tried
+  in precedence order as its guards (one call), its actions (one call), its
+  target and whether the timers of the source and target states are cancelled
+  and started, all bound at compile time; ``fire`` runs the first row whose
+  guards hold, exactly as the machine would (``test_fast_machine`` compares
+  them). Hooks belong on the machine-wide lists (``after_state_change`` …): a
+  machine that has any (``sipflow simulate``'s observer adds one) is triggered
+  through ``FastEvent`` instead, so hooks always run. Callbacks added to a
+  single state or transition of the machine are seen only on that path.
+
 Theory of operation: ``CompiledTable.triggers`` maps ``(state, event)`` to the
-transitions ``Event`` that holds at least one row for that pair, so the
-runtime answers "no row" with one dict lookup and never lets transitions
-raise ``MachineError``.
+transitions ``Event`` that holds at least one row for that pair, and
+``CompiledTable.steps`` the same pairs to their rows, so the runtime answers
+"no row" with one dict lookup and never lets transitions raise
+``MachineError``.
 """
 
 from __future__ import annotations
@@ -79,6 +91,12 @@ from .registry import Registry
 
 if TYPE_CHECKING:
     from .context import Context
+    from .session import Session
+
+Step = tuple[Any, Any, "str | None", bool, bool]
+"""One row as ``CompiledTable.fire`` runs it: the row's ``check`` (None: no guards) and
+``run``, its target state (None: stays), whether the source state's timers are cancelled
+and whether the target's are started."""
 
 log = logging.getLogger("sipflow.runtime")
 
@@ -156,6 +174,10 @@ class CompiledRow:
     publish: tuple[str, ...]
     """Application events published when the row fires (``publish:``)."""
     fired: int = 0
+    check: Callable[[Context], bool] | None = None
+    """The row's guards as one call (None: no guards); see ``_guards``."""
+    run: Callable[[Context], None] | None = None
+    """Marks the row fired in ``ctx`` and runs its actions; see ``_actions``."""
 
     @property
     def source(self) -> Any:
@@ -193,6 +215,8 @@ class CompiledTable:
     parameters: dict[str, Any]
     starts_on: tuple[str, ...]
     precedence: dict[tuple[str, str], tuple[CompiledRow, ...]] = field(default_factory=dict)
+    steps: dict[tuple[str, str], tuple[Step, ...]] = field(default_factory=dict)
+    """(state, event) → what ``fire`` does for each row tried, in precedence order."""
 
     def handles(self, state: str, event: str) -> bool:
         """True when some row may fire for ``event`` in ``state`` (guards not evaluated)."""
@@ -204,6 +228,39 @@ class CompiledTable:
 
     rows_for = lookup
     """The same as ``lookup``, named like ``Table.rows_for``."""
+
+    def fire(self, session: Session, ctx: Context, steps: tuple[Step, ...] | None = None) -> bool:
+        """Fire the first row for ``ctx.event`` in ``session.state`` whose guards hold.
+
+        Returns False when none did (or when no row names the pair). This is the
+        machine's event ``trigger`` without the machine: the same rows in the same
+        order, the same actions, exit timers, state change, entry timers. While the
+        machine has machine-wide callbacks (``before_state_change``,
+        ``after_state_change``, ``on_final``: the scenario observer adds one) or
+        anything else ``FastEvent`` defers to transitions, the machine runs instead.
+        ``steps``: ``self.steps[(session.state, ctx.event.name)]``, when the caller has it.
+        """
+        name = ctx.event.name
+        if steps is None:
+            steps = self.steps.get((session.state, name))
+            if steps is None:
+                return False
+        machine = self.machine
+        if (machine._before_state_change or machine._after_state_change or machine._on_final
+                or machine._queued or machine._prepare_event or machine._finalize_event
+                or machine._on_exception):
+            return bool(self.triggers[(session.state, name)].trigger(session, ctx))
+        for check, run, target, leave, enter in steps:
+            if check is None or check(ctx):
+                run(ctx)
+                if target is not None:
+                    if leave:
+                        _exit_timers(ctx)
+                    session.state = target
+                    if enter:
+                        _enter_timers(ctx)
+                return True
+        return False
 
     def coverage(self) -> list[tuple[CompiledRow, int]]:
         """Every row with the number of times it fired since the table was compiled."""
@@ -377,10 +434,12 @@ def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> Com
     ordered = [r for r in rows if not r.row.is_any] + [r for r in rows if r.row.is_any]
     for crow in ordered:
         sources = non_final if crow.row.is_any else list(crow.row.sources)
-        guard = _condition(crow) if crow.guards else None
+        crow.check = _guards(crow) if crow.guards else None
+        crow.run = _actions(crow)
+        guard = _condition(crow.check) if crow.check is not None else None
         machine.add_transition(crow.row.event, sources, crow.row.target,
                                conditions=[guard] if guard is not None else None,
-                               before=[_fire(crow)])
+                               before=[_before(crow.run)])
         for state in sources:
             precedence.setdefault((state, crow.row.event), []).append(crow)
             transition = machine.events[crow.row.event].transitions[state][-1]  # just added
@@ -388,22 +447,37 @@ def compile_table(table: Table, registry: Registry, *, lint: bool = True) -> Com
             transition.guard = guard
 
     triggers = {key: machine.events[key[1]] for key in precedence}
+    steps = {(state, event): tuple(_step(crow, state, timers) for crow in crows)
+             for (state, event), crows in precedence.items()}
     return CompiledTable(
         name=table.name, version=version, table=table, machine=machine, initial=table.initial,
         final=final, rows=rows, triggers=triggers, timers=timers, parameters=dict(table.parameters),
         starts_on=tuple(table.starts_on),
-        precedence={key: tuple(value) for key, value in precedence.items()})
+        precedence={key: tuple(value) for key, value in precedence.items()}, steps=steps)
 
 
 # -- building blocks ------------------------------------------------------------------
 def _state(name: str, has_timers: bool) -> State:
     if not has_timers:
         return State(name)
-    return State(name, on_enter=[_enter_timers], on_exit=[_exit_timers])
+    return State(name, on_enter=[_on_enter], on_exit=[_on_exit])
 
 
-def _enter_timers(event_data: EventData) -> None:
-    ctx: Context = event_data.args[0]
+def _step(crow: CompiledRow, state: str, timers: Mapping[str, Any]) -> Step:
+    target = crow.row.target
+    moves = target is not None  # a row with ``to`` (even its own state) exits and enters
+    return (crow.check, crow.run, target, moves and state in timers, moves and target in timers)
+
+
+def _on_enter(event_data: EventData) -> None:
+    _enter_timers(event_data.args[0])
+
+
+def _on_exit(event_data: EventData) -> None:
+    _exit_timers(event_data.args[0])
+
+
+def _enter_timers(ctx: Context) -> None:
     try:
         ctx.runtime.timers.enter(ctx.session)
     except Exception as exc:  # a failing clock must not leave the transition half done
@@ -411,8 +485,7 @@ def _enter_timers(event_data: EventData) -> None:
                   ctx.session.state, type(exc).__name__, exc, exc_info=exc)
 
 
-def _exit_timers(event_data: EventData) -> None:
-    ctx: Context = event_data.args[0]
+def _exit_timers(ctx: Context) -> None:
     try:
         ctx.runtime.timers.exit(ctx.session)
     except Exception as exc:
@@ -435,7 +508,7 @@ def _share_guard_keys(rows: Iterable[CompiledRow]) -> None:
             guard.key = keys.setdefault(key, key)
 
 
-def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:
+def _guards(crow: CompiledRow) -> Callable[[Context], bool]:
     """The row's guards as one closure: each guard's callable, parameters, negation and
     shared key are unpacked once here. A guard's result is looked up in the trigger's
     ``ctx.guards`` first and computed (one call; ``guard.value`` only for guards whose
@@ -443,8 +516,7 @@ def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:
     checks = tuple((guard, guard.key, guard.func, guard.params, guard.negate, guard.dynamic)
                    for guard in crow.guards)
 
-    def condition(event_data: EventData) -> bool:
-        ctx: Context = event_data.args[0]
+    def check(ctx: Context) -> bool:
         seen = ctx.guards
         if seen is None:
             seen = ctx.guards = {}
@@ -461,20 +533,20 @@ def _condition(crow: CompiledRow) -> Callable[[EventData], bool]:
                 return False
         return True
 
-    return condition
+    return check
 
 
-def _fire(crow: CompiledRow) -> Callable[[EventData], None]:
+def _actions(crow: CompiledRow) -> Callable[[Context], None]:
+    """Mark ``crow`` as the row fired in ``ctx``, count it, run its actions in order."""
     actions = crow.actions
     if not actions:
-        def mark(event_data: EventData) -> None:
-            event_data.args[0].row = crow
+        def mark(ctx: Context) -> None:
+            ctx.row = crow
             crow.fired += 1
 
         return mark
 
-    def fire(event_data: EventData) -> None:
-        ctx: Context = event_data.args[0]
+    def run(ctx: Context) -> None:
         ctx.row = crow
         crow.fired += 1
         for action in actions:
@@ -489,7 +561,23 @@ def _fire(crow: CompiledRow) -> Callable[[EventData], None]:
                 ctx.runtime.action_failed(ctx, crow, action, exc)
                 return
 
-    return fire
+    return run
+
+
+def _condition(check: Callable[[Context], bool]) -> Callable[[EventData], bool]:
+    """The row's guards as the machine's condition (``ctx`` is the trigger's first argument)."""
+    def condition(event_data: EventData) -> bool:
+        return check(event_data.args[0])
+
+    return condition
+
+
+def _before(run: Callable[[Context], None]) -> Callable[[EventData], None]:
+    """The row's actions as the machine's ``before`` callback."""
+    def before(event_data: EventData) -> None:
+        run(event_data.args[0])
+
+    return before
 
 
 def _compile_row(index: int, row: Row, table: Table, version: str, registry: Registry) -> CompiledRow:

@@ -27,10 +27,10 @@ Rules:
   ``dispatch``: it is logged with the row's ``file:line`` and counted in
   ``failures``; the session keeps its state and its queue.
 
-Theory of operation: see ``compiler`` for how a row fires inside the shared
-``transitions`` machine. ``dispatch`` looks ``(state, event)`` up first (one
-dict lookup, no exception for "no row"), builds a fresh ``Context``, triggers
-the machine's event with the session as model, then flushes what was
+Theory of operation: see ``compiler`` for how a row fires (``CompiledTable.fire``,
+or the shared ``transitions`` machine when it has hooks). ``dispatch`` looks
+``(state, event)`` up first (one dict lookup, no exception for "no row"), builds
+a fresh ``Context``, fires the table's rows for it, then flushes what was
 published, ends the session if it reached a final state, and drains the
 session's queue.
 """
@@ -330,14 +330,14 @@ class Runtime:
               message: Any) -> bool:
         table = session.table
         state = session.state
-        machine_event = table.triggers.get((state, name))
-        if machine_event is None:
+        steps = table.steps.get((state, name))
+        if steps is None:
             self.unhandled[(table.name, state, name)] += 1
             return False
         ctx = Context(self, session, Event(name, data if data is not None else _EMPTY, message))
         try:
-            fired = machine_event.trigger(session, ctx)
-        except Exception as exc:  # transitions itself failed: keep the session as it is
+            fired = table.fire(session, ctx, steps)
+        except Exception as exc:  # the machine itself failed: keep the session as it is
             log.error("table %s: event %s in state %s failed: %s: %s", table.name, name, state,
                       type(exc).__name__, exc, exc_info=exc)
             fired = False

@@ -360,7 +360,12 @@ def _eager_checks(
             m = NameAddr.match_fast(value)
             cache["contact"] = [m if m is not None else NameAddr.parse(value, "Contact header")]
     f = first.get("max-forwards")
-    cache["max_forwards"] = None if f is None else parse_int_header(f[2], "Max-Forwards", 255)
+    if f is None:
+        cache["max_forwards"] = None
+    else:
+        text = f[2]  # the usual 70 without a call; anything else gets the full check
+        ok = len(text) <= 2 and text.isdigit() and text.isascii()
+        cache["max_forwards"] = int(text) if ok else parse_int_header(text, "Max-Forwards", 255)
     f = first.get("content-length")
     if f is not None:
         text = f[2]

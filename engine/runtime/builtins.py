@@ -291,12 +291,20 @@ def _send_info(ctx: Any, **params: Any) -> None:
 
 
 def _send_response(ctx: Any, **params: Any) -> None:
+    # what the backend needs to know of the request (None and False: nothing), nothing else
     data = ctx.event.data
-    for key, name in (("request_id", "request_id"), ("method", "method"), ("sdp", "request_sdp"),
-                      ("in_dialog", "request_in_dialog")):
-        value = data.get(key)
-        if value is not None and value is not False:  # what the backend needs to know, nothing else
-            params[name] = value
+    value = data.get("request_id")
+    if value is not None and value is not False:
+        params["request_id"] = value
+    value = data.get("method")
+    if value is not None and value is not False:
+        params["method"] = value
+    value = data.get("sdp")
+    if value is not None and value is not False:
+        params["request_sdp"] = value
+    value = data.get("in_dialog")
+    if value is not None and value is not False:
+        params["request_in_dialog"] = value
     ctx.perform("SendSIPResponse", params)
 
 

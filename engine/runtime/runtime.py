@@ -251,6 +251,8 @@ class Runtime:
 
     def publish(self, session: Session, name: str, data: Mapping[str, Any] | None = None) -> None:
         """Tell the subscribers of ``session`` (and everyone's) the application event ``name``."""
+        if not self._subscribers and not session.watchers:
+            return
         payload = data if data is not None else _EMPTY
         for callback in tuple(self._subscribers):
             self._tell(callback, session, name, payload)

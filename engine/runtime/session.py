@@ -2,10 +2,11 @@
 
 Rules:
 
-* A session is data, never a state machine of its own. Its table's one shared
-  ``transitions.Machine`` reads and writes ``session.state`` (the
-  ``model_attribute``) when the runtime hands the session to
-  ``machine.events[name].trigger(session, ctx)``.
+* A session is data, never a state machine of its own. Its table's rows read
+  and write ``session.state`` when the runtime hands the session to
+  ``CompiledTable.fire(session, ctx)`` (or, while the table's one shared
+  ``transitions.Machine`` has hooks, to ``machine.events[name].trigger(session,
+  ctx)``, where ``state`` is the ``model_attribute``).
 * It is a ``__slots__`` record of nine fields, so a hundred thousand of them
   fit in about 11 MiB: optional parts (``data``, ``timers``, ``params``,
   ``watchers``) stay ``None`` until something needs them, and what lives only

@@ -96,6 +96,7 @@ _CANONICAL: dict[str, str] = {
 
 _KEYS: dict[str, str] = {}
 _MISSING = object()
+_NO_TOKENS: frozenset[str] = frozenset()
 _TAG_KEYS = {"from": "from_tag", "to": "to_tag"}  # accessor cache: header key -> its tag's key
 
 Field = tuple[str, str, str, str | None]
@@ -238,6 +239,9 @@ class Headers:
         """Every value across all fields of ``name``, in order; for list
         headers (``LIST_HEADERS``) comma-separated values are split."""
         key = _KEYS.get(name) or _key(name)
+        first = self._first
+        if first is not None and key not in first:  # absent (Require, Record-Route ...): no scan
+            return []
         if key in LIST_HEADERS:
             out: list[str] = []
             for f in self._fields:
@@ -588,7 +592,8 @@ class SipMessage:
         cache = self.headers._cache
         value = cache.get(key)
         if value is None:
-            value = cache[key] = frozenset(v.lower() for v in self.headers.get_all(name))
+            values = self.headers.get_all(name)
+            value = cache[key] = frozenset(v.lower() for v in values) if values else _NO_TOKENS
         return value
 
     @property

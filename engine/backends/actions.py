@@ -166,7 +166,7 @@ class Actions:
         if leg is not None:
             if code >= 300:
                 leg.rejected()
-            else:
+            elif kind is not None and kind != "none":  # no body named: none made
                 invite = method == "INVITE"
                 offered = params.get("request_sdp") == "offer"
                 body = leg.body(kind, invite_response=invite,

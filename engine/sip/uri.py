@@ -546,7 +546,11 @@ class NameAddr:
         """The ``tag`` parameter of a ``match_fast`` match, without building
         the ``NameAddr``."""
         params = m.group(8) if m.re is _FAST_NAME_ADDR_RE else m.group(5)
-        return _split_plain_params(params).get("tag") if params else None
+        if not params:
+            return None
+        if params.startswith(";tag=") and params.find(";", 1) < 0 and " " not in params and "\t" not in params:
+            return params[5:]  # the usual lone ";tag=..." (the regex allows no '=' in a value)
+        return _split_plain_params(params).get("tag")
 
     @classmethod
     def _from_match(cls, m: re.Match[str]) -> NameAddr:

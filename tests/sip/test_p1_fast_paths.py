@@ -17,7 +17,8 @@ SCHEMES = ["sip", "SIP", "sips", "tel", "http"]
 USERS = ["", "a@", "a.b@", "a;b@", "a?b@", "a,b@", "a=b@", "a%20@", "a b@", "a:pw@", "@", "a/b@"]
 HOSTS = ["h", "h.example", "h-1.x.", "1.2.3.4", "[::1]", "-h", "h..x", "", "h_1", "a--b.c"]
 PORTS = ["", ":5060", ":65535", ":65536", ":99999", ":0", ":abc", ":", ":05060"]
-PARAMS = ["", ";tag=x", ";tag=x;lr", ";TAG=Y", ";", ";tag=", ";tag = x", ';a="q"', ";x=<", ";lr;tag=a.b-c"]
+PARAMS = ["", ";tag=x", ";tag=x;lr", ";TAG=Y", ";", ";tag=", ";tag = x", ';a="q"', ";x=<", ";lr;tag=a.b-c",
+          ";tag=x ", "; tag=x", ";tag= x", ";tag=a;tag=b", ";tagx=1", ";tag"]
 DISPLAYS = ["", "Bob ", '"B o" ', "B@ ", '"q\\"x" ', "Bob", "  "]
 
 
@@ -61,6 +62,9 @@ def test_name_addr_fast_path_equals_the_general_code(
     text = f"{display}<{uri}{uparams}>{params}" if angle else f"{uri}{params}"
     with pytest.MonkeyPatch.context() as mp:
         _both(lambda t: NameAddr.parse(t, "X"), (NameAddr, "match_fast"), text, mp)
+    m = NameAddr.match_fast(text.strip())
+    if m is not None:  # the tag read from the match equals the built value's
+        assert NameAddr._match_tag(m) == NameAddr.parse(text, "X").params.get("tag")
 
 
 class _NoMatch:
@@ -86,3 +90,12 @@ def test_via_fast_path_equals_the_general_code(transport: str, host: str, port: 
     text = f"SIP/2.0/{transport} {host}{port}{params}"
     with pytest.MonkeyPatch.context() as mp:
         _both(Via.parse, (Via, "match_fast"), text, mp)
+
+
+@pytest.mark.parametrize("params", [*PARAMS, ";tag=x\t", ";tag=\tx", ";lr;tag=x", ";tag=x;lr"])
+@pytest.mark.parametrize("form", ["B <sip:b@h>{}", "sip:b@h{}"])
+def test_the_tag_read_from_a_match_equals_the_built_value(params: str, form: str) -> None:
+    text = form.format(params).strip()
+    m = NameAddr.match_fast(text)
+    if m is not None:
+        assert NameAddr._match_tag(m) == NameAddr._from_match(m).params.get("tag")

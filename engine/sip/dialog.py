@@ -195,8 +195,7 @@ class Dialog:
         """The UAC's dialog from our ``request`` and a 1xx/2xx ``response``
         carrying a To tag (§12.1.2); raises ``RemoteProtocolError`` for a
         malformed Contact or Record-Route."""
-        routes = _routes(response, reverse=True)
-        target = contact_uri(response) or request.uri
+        routes, target = uac_route_and_target(request, response)
         return cls(
             request.call_id,
             request.from_tag or "",
@@ -325,6 +324,14 @@ class Dialog:
 
     def __repr__(self) -> str:
         return f"<Dialog {self.state} {self.call_id} {self.local_tag}/{self.remote_tag}>"
+
+
+def uac_route_and_target(request: Request, response: Response) -> tuple[tuple[str, ...], str]:
+    """The UAC's route set and remote target from a 1xx/2xx ``response`` to our
+    ``request`` (§12.1.2: Record-Route reversed; Contact, else the
+    Request-URI); raises ``RemoteProtocolError`` for a malformed Contact or
+    Record-Route. A 2xx recomputes these for an early dialog (§13.2.2.4)."""
+    return _routes(response, reverse=True), contact_uri(response) or request.uri
 
 
 def _routes(message: Request | Response, reverse: bool) -> tuple[str, ...]:

@@ -153,20 +153,26 @@ class TransactionLayer:
 
     # -- client side --------------------------------------------------------------
 
-    def send_request(self, request: Request, dest: Address, now: float) -> ClientTransaction:
+    def send_request(
+        self, request: Request, dest: Address, now: float, *, branch: str | None = None
+    ) -> ClientTransaction:
         """Start a client transaction for ``request`` and send it to ``dest``.
 
-        The request must carry its top Via with a fresh RFC 3261 branch. When
-        ``send`` raises ``OSError`` the TU hears ``on_transport_error`` and the
-        returned transaction is already ``Terminated``.
+        The request must carry its top Via with a fresh RFC 3261 branch. A
+        caller that built that Via may pass its ``branch`` (the key is then
+        ``(branch, method)`` without reading the Via back; the CSeq method
+        must be the request's method). When ``send`` raises ``OSError`` the
+        TU hears ``on_transport_error`` and the returned transaction is
+        already ``Terminated``.
         """
         if self._linger:
             self._slim()
-        if request.method == "ACK":
+        method = request.method
+        if method == "ACK":
             raise LocalProtocolError(
                 "ACK is not a transaction (RFC 3261 §17.1.1.1): use send_stateless()"
             )
-        key = client_key(request)
+        key = client_key(request) if branch is None else (branch, method)
         if not has_magic_cookie(key[0]):
             raise LocalProtocolError(
                 f"{request.method} request: top Via branch {key[0]!r} does not start with "

@@ -95,6 +95,7 @@ class UACore(ServerSide, ClientSide):
         self._next_rid = 0
         self._allow = ", ".join(config.allow)
         self._supported = ", ".join(config.supported)
+        self._supported_no_rel = ", ".join(o for o in config.supported if o != "100rel")
         self._allowed = frozenset(config.allow) | {"ACK", "CANCEL"}
         self._options = frozenset(config.supported)
         self._timer_on = "timer" in self._options
@@ -106,6 +107,7 @@ class UACore(ServerSide, ClientSide):
         if self._options:
             self._capabilities += (("Supported", self._supported),)
         self._contacts: dict[Address, str] = {}
+        self._via_prefixes: dict[Address, str] = {}
         self._resolved: dict[tuple[str, str], Address] = {}
 
     # ==================================================================
@@ -165,10 +167,20 @@ class UACore(ServerSide, ClientSide):
                 fallback = fallback or addr
         return fallback or self.local[0]
 
-    def _via(self, local: Address) -> str:
-        host = f"[{local.host}]" if ":" in local.host else local.host
-        branch = "z9hG4bK" + self._hex(64)
-        return f"SIP/2.0/{local.transport.upper()} {host}:{local.port};branch={branch};rport"
+    def _branch(self) -> str:
+        """A fresh RFC 3261 branch (magic cookie + 64 random bits)."""
+        return "z9hG4bK" + self._hex(64)
+
+    def _via(self, local: Address, branch: str | None = None) -> str:
+        """Our Via for a request sent from ``local`` (a fresh branch unless given)."""
+        prefix = self._via_prefixes.get(local)
+        if prefix is None:
+            host = f"[{local.host}]" if ":" in local.host else local.host
+            prefix = f"SIP/2.0/{local.transport.upper()} {host}:{local.port};branch="
+            self._via_prefixes[local] = prefix
+        if branch is None:
+            branch = self._branch()
+        return f"{prefix}{branch};rport"
 
     def _contact(self, local: Address) -> str:
         text = self._contacts.get(local)

@@ -31,7 +31,7 @@ from typing import Any
 from sipflow.sip import events as ev
 from sipflow.sip import session_timer as st
 from sipflow.sip.deadlines import DeadlineHeap
-from sipflow.sip.dialog import Dialog, DialogStore, has_sdp
+from sipflow.sip.dialog import Dialog, DialogStore, has_sdp, uac_route_and_target
 from sipflow.sip.errors import LocalProtocolError, RemoteProtocolError
 from sipflow.sip.message import Headers, Request, Response
 from sipflow.sip.reliable import ReliableReceiver
@@ -113,8 +113,14 @@ class ClientSide:
                     self._reject_fork(request, response, now)
                 return
             early = leg.early or {}
+            dialog = early.get(tag)
+            if dialog is not None and not dialog.alive:
+                dialog = None
             try:  # validates Contact and Record-Route before anything changes
-                fresh = Dialog.from_uac(request, response, leg.handle)
+                if dialog is None:
+                    fresh = Dialog.from_uac(request, response, leg.handle)
+                else:  # the early dialog of this tag: recomputed from the 2xx (§13.2.2.4)
+                    routes, target = uac_route_and_target(request, response)
             except RemoteProtocolError as exc:
                 log.info("2xx to INVITE unusable (%s): the call fails", exc.reason)
                 self._client_failed(txn, now, lambda leg: ev.TransportError(leg.handle, "INVITE"))
@@ -124,15 +130,15 @@ class ClientSide:
             leg.invite_txn = None
             cancelled = leg.cancel_pending or leg.cancel_sent
             leg.cancel_pending = False
-            dialog = early.pop(tag, None)
-            if dialog is None or not dialog.alive:
+            early.pop(tag, None)
+            if dialog is None:
                 dialog = fresh
                 assert dialog.invite is not None
                 dialog.invite.local_offer = leg.offer
                 self.dialogs.add(dialog)
             else:
-                dialog.remote_target = fresh.remote_target
-                dialog.route_set = fresh.route_set  # recomputed from the 2xx (§13.2.2.4)
+                dialog.remote_target = target
+                dialog.route_set = routes
             for other in early.values():
                 self._drop_dialog(other)
             leg.early = None
@@ -343,13 +349,14 @@ class ClientSide:
         if rel100 not in ("none", "supported", "required"):
             raise LocalProtocolError(f"rel100 must be none, supported or required, not {rel100!r}")
         extra: list[tuple[str, str]] = []
-        options = [o for o in self.config.supported if o != "100rel" or rel100 != "none"]
-        if options:
-            extra.append(("Supported", ", ".join(options)))
+        supported = self._supported if rel100 != "none" else self._supported_no_rel
+        if supported:
+            extra.append(("Supported", supported))
         if rel100 == "required":
             extra.append(("Require", "100rel"))
         headers = list(headers)
-        if self._timer_on and "session-expires" not in names_of(headers):
+        given = names_of(headers)
+        if self._timer_on and "session-expires" not in given:
             policy = self.config.session_timer
             if session_expires is not None:
                 if session_expires < st.ABSOLUTE_MIN_SE:
@@ -364,7 +371,8 @@ class ClientSide:
         leg.offer = bool(body) and content_type == "application/sdp"
         try:
             txn = self._send_new(leg, "INVITE", uri, from_uri, to, body, content_type,
-                                 [*extra, *headers], dest, now, (call_id, from_tag, cseq))
+                                 [*extra, *headers], dest, now, (call_id, from_tag, cseq),
+                                 given)
         except Exception:
             self._legs.pop(leg.handle, None)
             raise
@@ -451,7 +459,11 @@ class ClientSide:
         dest: Address | None,
         now: float | None,
         ids: tuple[str | None, str | None, int | None] = (None, None, None),
+        given: frozenset[str] | None = None,
     ) -> ClientTransaction:
+        """Send ``method`` outside any dialog; ``given``: the names among the
+        application's ``headers`` when the caller already has them (``headers``
+        may then hold core fields too, none a Contact, User-Agent or Content-Type)."""
         now = self._at(now)
         call_id, from_tag, cseq = ids
         if cseq is not None and not 0 < cseq < 2**31:
@@ -463,15 +475,17 @@ class ClientSide:
         if from_uri is None:
             host = f"[{local.host}]" if ":" in local.host else local.host
             from_uri = f"sip:{self.config.user}@{host}"
+        branch = self._branch()
         fields: list[tuple[str, str]] = [
-            ("Via", self._via(local)),
+            ("Via", self._via(local, branch)),
             ("Max-Forwards", str(self.config.max_forwards)),
             ("From", f"{angle(from_uri)};tag={leg.local_tag}"),
             ("To", angle(to or uri)),
             ("Call-ID", call_id or self._hex(96)),
             ("CSeq", f"{cseq if cseq is not None else self._initial_seq()} {method}"),
         ]
-        given = names_of(headers)
+        if given is None:
+            given = names_of(headers)
         if method in TARGET_REFRESH and "contact" not in given:
             fields.append(("Contact", self._contact(local)))
         if self.config.user_agent and "user-agent" not in given:
@@ -480,7 +494,7 @@ class ClientSide:
         if body and "content-type" not in given:
             fields.append(("Content-Type", content_type))
         request = Request(method, uri.strip("<>"), Headers(fields), body)
-        txn = self.layer.send_request(request, dest, now)
+        txn = self.layer.send_request(request, dest, now, branch=branch)
         if not txn.terminated:
             txn.user_data = ClientCtx(leg, None, leg.offer)
             leg.clients += 1
@@ -544,8 +558,9 @@ class ClientSide:
         if body and "content-type" not in given:
             extra.append(("Content-Type", content_type))
         seq = dialog.next_local_seq(self._initial_seq())
+        branch = self._branch()
         request = dialog.build_request(
-            method, seq, self._via(local), max_forwards=self.config.max_forwards,
+            method, seq, self._via(local, branch), max_forwards=self.config.max_forwards,
             contact=contact, extra=extra, body=body,
         )
         if usage is not None:
@@ -554,7 +569,7 @@ class ClientSide:
                 usage.oa_done = False
             if method in ("INVITE", "UPDATE", "PRACK"):
                 usage.sent(sdp)
-        txn = self.layer.send_request(request, dest, now)
+        txn = self.layer.send_request(request, dest, now, branch=branch)
         if txn.terminated:
             self.events.append(ev.TransportError(leg.handle, method))
             if usage is not None and method == "INVITE":

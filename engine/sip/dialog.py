@@ -191,14 +191,17 @@ class Dialog:
     # -- creation ---------------------------------------------------------------
 
     @classmethod
-    def from_uac(cls, request: Request, response: Response, handle: str) -> Dialog:
+    def from_uac(
+        cls, request: Request, response: Response, handle: str, local_tag: str | None = None
+    ) -> Dialog:
         """The UAC's dialog from our ``request`` and a 1xx/2xx ``response``
-        carrying a To tag (§12.1.2); raises ``RemoteProtocolError`` for a
-        malformed Contact or Record-Route."""
+        carrying a To tag (§12.1.2); ``local_tag``: our From tag when the
+        caller knows it (else read from the request). Raises
+        ``RemoteProtocolError`` for a malformed Contact or Record-Route."""
         routes, target = uac_route_and_target(request, response)
         return cls(
             request.call_id,
-            request.from_tag or "",
+            local_tag if local_tag is not None else request.from_tag or "",
             response.to_tag or "",
             request.headers.get("From") or "",
             response.headers.get("To") or "",

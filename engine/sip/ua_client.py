@@ -118,7 +118,7 @@ class ClientSide:
                 dialog = None
             try:  # validates Contact and Record-Route before anything changes
                 if dialog is None:
-                    fresh = Dialog.from_uac(request, response, leg.handle)
+                    fresh = Dialog.from_uac(request, response, leg.handle, leg.local_tag or None)
                 else:  # the early dialog of this tag: recomputed from the 2xx (§13.2.2.4)
                     routes, target = uac_route_and_target(request, response)
             except RemoteProtocolError as exc:
@@ -177,7 +177,7 @@ class ClientSide:
                 leg.early = {}
             dialog = leg.early.get(tag)
             if dialog is None:
-                dialog = Dialog.from_uac(request, response, leg.handle)
+                dialog = Dialog.from_uac(request, response, leg.handle, leg.local_tag or None)
                 assert dialog.invite is not None
                 dialog.invite.local_offer = leg.offer
                 leg.early[tag] = dialog
@@ -541,12 +541,11 @@ class ClientSide:
                 )
             if usage is not None:
                 self._set_session_timer(dialog, None)
-        if method in ("INVITE", "UPDATE") and usage is not None:
-            if self._options:
-                extra.append(("Supported", self._supported))
         headers = list(headers)
         given = names_of(headers)
-        if method in ("INVITE", "UPDATE") and usage is not None:
+        if usage is not None and (method == "INVITE" or method == "UPDATE"):
+            if self._options:
+                extra.append(("Supported", self._supported))
             if self._timer_on and "session-expires" not in given:
                 extra.extend(st.request_headers(self.config.session_timer, usage.timer))
         local = self._local_for(dest)

@@ -290,21 +290,17 @@ def _send_info(ctx: Any, **params: Any) -> None:
     ctx.perform("SendINFO", params)
 
 
+_REQUEST_FIELDS = (("request_id", "request_id"), ("method", "method"), ("sdp", "request_sdp"),
+                   ("in_dialog", "request_in_dialog"))
+"""(event data key, SendSIPResponse parameter) of what a response needs to know of its request."""
+
+
 def _send_response(ctx: Any, **params: Any) -> None:
-    # what the backend needs to know of the request (None and False: nothing), nothing else
     data = ctx.event.data
-    value = data.get("request_id")
-    if value is not None and value is not False:
-        params["request_id"] = value
-    value = data.get("method")
-    if value is not None and value is not False:
-        params["method"] = value
-    value = data.get("sdp")
-    if value is not None and value is not False:
-        params["request_sdp"] = value
-    value = data.get("in_dialog")
-    if value is not None and value is not False:
-        params["request_in_dialog"] = value
+    for key, name in _REQUEST_FIELDS:
+        value = data.get(key)
+        if value is not None and value is not False:  # what the backend needs to know, nothing else
+            params[name] = value
     ctx.perform("SendSIPResponse", params)
 
 

@@ -321,7 +321,13 @@ class SipUri:
 
     @classmethod
     def _from_match(cls, m: re.Match[str]) -> SipUri:
-        scheme, user, host, port, params = m.groups()
+        return cls._from_parts(*m.groups())
+
+    @classmethod
+    def _from_parts(
+        cls, scheme: str, user: str | None, host: str, port: str | None, params: str | None
+    ) -> SipUri:
+        """A URI from the groups of a validated fast-path match (no re-checks)."""
         uri = cls.__new__(cls)
         uri.scheme = scheme.lower()
         uri.user = user
@@ -569,15 +575,7 @@ class NameAddr:
             uparams = None
             na.display = None
             na.angle = False
-        uri = SipUri.__new__(SipUri)
-        uri.scheme = scheme.lower()
-        uri.user = user
-        uri.password = uri.opaque = None
-        uri.host = host
-        uri.port = None if port is None else int(port)
-        uri.params = _split_plain_params(uparams) if uparams else {}
-        uri.headers = {}
-        na.uri = uri
+        na.uri = SipUri._from_parts(scheme, user, host, port, uparams)
         na.params = _split_plain_params(params_text) if params_text else {}
         return na
 

@@ -390,7 +390,7 @@ def test_tags_of_a_message_we_built_equal_the_name_addr_tags(value: str, tag: st
 
 
 # -- the first-field index survives changes ---------------------------------------------------
-NAMES = ["Via", "v", "Route", "Contact", "m", "Subject", "X-A"]
+NAMES = ["Via", "v", "Route", "Contact", "m", "Subject", "X-A", "Require"]
 op_strategy = st.tuples(
     st.sampled_from(["add", "add_first", "set", "remove", "remove_first_value", "get"]),
     st.sampled_from(NAMES),
@@ -418,6 +418,7 @@ def test_header_lookups_after_any_changes_equal_a_fresh_index(start, ops):
         fresh = Headers._from_wire(list(headers._fields))
         for other in NAMES:
             assert headers.get(other) == fresh.get(other)
+            assert headers.get_all(other) == fresh.get_all(other)  # get_all trusts the index
             assert (other in headers) == (other in fresh)
 
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -48,28 +47,7 @@ CALL_TABLES = frozenset({"uac_call", "uas_call"})
 """Tables whose sessions are calls (other sessions are not logged as calls)."""
 
 
-_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-_LABEL = r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*"
-_PLAIN_URI = rf"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$/]+@)?{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?"
-_PLAIN_TOKEN = r"[A-Za-z0-9\-.!*_+`'~]+"
-_PLAIN_NAME_ADDR = re.compile(
-    rf"(?:[A-Za-z0-9\-.!*_+`'~ ]*<({_PLAIN_URI})>|({_PLAIN_URI}))"
-    rf"(?:;{_PLAIN_TOKEN}(?:={_PLAIN_TOKEN})?)*")
-"""A From/To value in its plainest shape (sipp's, most UAs'): a lower-case sip/sips URI
-with no escapes, password, parameters or headers, a port without leading zeros, a
-token display name, token parameters. The URI text is then exactly what
-``str(NameAddr.parse(value).uri)`` writes, read without building either object."""
-
-
 def _uri(message: Any, attr: str, header: str) -> str:
-    try:
-        value = message.headers.get(header)
-    except Exception:
-        value = None
-    if value is not None:
-        plain = _PLAIN_NAME_ADDR.fullmatch(value.strip())
-        if plain is not None:
-            return plain.group(1) or plain.group(2)
     try:
         return str(getattr(message, attr).uri)
     except Exception:

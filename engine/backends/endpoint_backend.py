@@ -94,9 +94,6 @@ class EndpointBackend(Incoming, Actions):
         self.defaults: dict[int, int] = {}
         """Safe-default answers sent, by status code."""
         self._deliver: Callable[[BackendEvent], bool] | None = None
-        self._deliver_fields: Callable[..., bool] | None = None
-        """``deliver`` when it is the attached runtime's own, which takes an event's fields
-        as arguments: events then go to it without a ``BackendEvent`` built and unpacked."""
         self._calls: dict[str, CallMedia] = {}
         self._in_step = False
         self._flush_due = False
@@ -115,9 +112,6 @@ class EndpointBackend(Incoming, Actions):
     def _bind(self, deliver: Callable[[BackendEvent], Any]) -> None:
         """Remember ``deliver`` and derive what we advertise from the attached tables."""
         self._deliver = deliver
-        runtime = self.runtime
-        own = getattr(runtime, "deliver", None) if runtime is not None else None
-        self._deliver_fields = deliver if own is not None and deliver == own else None
         if self.registry is None:
             from sipflow.runtime.builtins import default_registry
 

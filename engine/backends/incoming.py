@@ -70,7 +70,6 @@ class Incoming:
     advertised: Advertised
     defaults: dict[int, int]
     _deliver: Callable[[BackendEvent], bool] | None
-    _deliver_fields: Callable[..., bool] | None
     _calls: dict[str, CallMedia]
     _in_step: bool
     overload: Any = None
@@ -121,9 +120,6 @@ class Incoming:
         if deliver is None:
             return False
         try:
-            fields = self._deliver_fields
-            if fields is not None:  # the runtime's own deliver: no BackendEvent needed
-                return bool(fields(handle, name, data, message))
             return bool(deliver(BackendEvent(handle, name, data, message)))
         except Exception as exc:  # e.g. a table parameter that does not parse
             log.error("could not deliver %s for %s: %s: %s", name, handle, type(exc).__name__, exc)

@@ -81,11 +81,6 @@ class SipEndpoint:
         # keeps its source for 32 s (~150 B a transaction saved; bounded).
         self._peers: dict[Address, Address] = {}
         self.core = UACore(addresses, self.config, rng or random.SystemRandom(), self._queue)
-        # The forwarders called on every message, bound to the core once: no
-        # frame and no re-packing of keywords in between (the methods of the
-        # same names below document them and do the same).
-        self.respond = self.core.respond  # type: ignore[method-assign]
-        self.next_deadline = self.core.next_deadline  # type: ignore[method-assign]
 
     def _queue(self, data: bytes, dest: Address) -> None:
         self._transmits.append(Transmit(data, dest))

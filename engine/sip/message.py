@@ -573,8 +573,7 @@ class SipMessage:
     @property
     def content_type(self) -> str | None:
         """The media type in lower case (``application/sdp``), no parameters."""
-        cache = self.headers._cache
-        info = cache["content_type"] if "content_type" in cache else self.content_type_info
+        info = self.content_type_info
         return None if info is None else info.media
 
     @property
@@ -599,14 +598,12 @@ class SipMessage:
     @property
     def supported(self) -> frozenset[str]:
         """Supported option tags, lower case."""
-        value = self.headers._cache.get("supported")
-        return value if value is not None else self._token_set("supported", "supported")
+        return self._token_set("supported", "supported")
 
     @property
     def require(self) -> frozenset[str]:
         """Require option tags, lower case."""
-        value = self.headers._cache.get("require")
-        return value if value is not None else self._token_set("require", "require")
+        return self._token_set("require", "require")
 
     @property
     def proxy_require(self) -> frozenset[str]:
@@ -682,26 +679,21 @@ class SipMessage:
         """The message as bytes; sets Content-Length from the body first."""
         length = str(len(self.body))
         h = self.headers
-        fields = h._fields
         first = h._first
         if first is not None:
             f = first.get("content-length")
         else:
-            for f in fields:
+            for f in h._fields:
                 if f[0] == "content-length":
                     break
             else:
                 f = None
-        if f is None:  # the usual case for a message we built: append the field
-            f = ("content-length", "Content-Length", length, None)
-            fields.append(f)
-            if first is not None:
-                first["content-length"] = f
+        if f is None:  # the usual case for a message we built
+            h.add("Content-Length", length)
         elif f[2] != length:
             h.set("Content-Length", length)
-            fields = h._fields
         lines = [self.start_line()]
-        lines += [f[3] if f[3] is not None else f"{f[1]}: {f[2]}" for f in fields]
+        lines += [f[3] if f[3] is not None else f"{f[1]}: {f[2]}" for f in h._fields]
         lines.append("\r\n")
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
 

@@ -408,10 +408,6 @@ def make_response(
         raise LocalProtocolError(f"invalid status code {status!r}")
     if reason is None:
         reason = REASON_PHRASES.get(status) or _GENERIC_REASON[status // 100]
-    elif "\r" in reason or "\n" in reason:
-        raise LocalProtocolError("reason phrase contains a line break")
-    if not isinstance(body, bytes | bytearray):
-        raise LocalProtocolError(f"body must be bytes, not {type(body).__name__}")
     copied = _COPIED_100 if status == 100 else _COPIED
     fields = [f for f in request.headers._fields if f[0] in copied]  # immutable: shared
     if to_tag is not None and request.to_tag is None:
@@ -424,10 +420,4 @@ def make_response(
     else:
         for name, value in headers:
             fields.append((_checked_key(name, value), name, value.strip(), None))
-    response = Response.__new__(Response)
-    response.status = status
-    response.reason = reason
-    response.headers = Headers._from_wire(fields)
-    response.body = body if type(body) is bytes else bytes(body)
-    response.source = None
-    return response
+    return Response(status, reason, Headers._from_wire(fields), body)

@@ -65,13 +65,10 @@ def server_key(request: Request, method: str | None = None, to_tag: object = _OW
         method = "INVITE" if request.method == "ACK" else request.method
     via = request.top_via
     branch = via.branch
-    if branch is not None and branch.startswith(MAGIC_COOKIE):
+    if has_magic_cookie(branch):
         # One shared host string per peer (a lingering key keeps it: ~60 B each).
         host = sys.intern(via.host.lower())
-        port = via.port
-        if port is None:
-            port = _via_port(None, via.transport)
-        return ("3261", branch, host, port, method)
+        return ("3261", branch, host, _via_port(via.port, via.transport), method)
     if to_tag is _OWN:
         to_tag = request.to_tag
     return (

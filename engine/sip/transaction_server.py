@@ -130,8 +130,7 @@ class ServerTransaction(Transaction):
                 f"response {code} with CSeq method {answered} sent on {self.method} "
                 f"server transaction {self.key!r}"
             )
-        self._last_response = response  # what the ``last_response`` setter does
-        self._status = None
+        self.last_response = response
         wire = response.serialize()
         config = self._layer.config
         if code < 200:

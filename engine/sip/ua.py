@@ -255,7 +255,7 @@ class UACore(ServerSide, ClientSide):
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of the layer and the core, or None."""
-        a = self.layer.heap.next_deadline()
+        a = self.layer.next_deadline()
         b = self.timers.next_deadline()
         if a is None:
             return b

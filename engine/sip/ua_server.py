@@ -314,10 +314,7 @@ class ServerSide:
         now: float | None = None,
     ) -> None:
         """Answer the request ``request_id`` (see ``SipEndpoint.respond``)."""
-        if now is None:
-            now = self.now
-        else:
-            self.now = now
+        now = self._at(now)
         txn = self._requests.get(request_id)
         if txn is None:
             raise LocalProtocolError(f"no pending request {request_id!r} to answer")

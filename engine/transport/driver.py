@@ -239,9 +239,7 @@ class EndpointDriver:
 
     def _send(self, transmit: Transmit) -> None:
         data, dest = transmit
-        transport = self._routes.get((dest.transport, dest.host))
-        if transport is None:
-            transport = self.transport_for(dest)
+        transport = self.transport_for(dest)
         if transport is None:
             self._report(dest, TransportError(
                 f"no {dest.transport} transport for {dest} ({len(data)} bytes not sent)"))

@@ -233,13 +233,7 @@ class UdpTransport:
             self._tasks.add(task)  # keep a reference until it is done
             task.add_done_callback(self._tasks.discard)
             return
-        self._sending = dest  # the same as _sendto, without a call per message
-        try:
-            self._transport.sendto(data, (dest.host, dest.port))
-        except (OSError, ValueError, TypeError) as exc:
-            self._report(dest, exc)
-        finally:
-            self._sending = None
+        self._sendto(data, dest, dest.host)
 
     def _sendto(self, data: bytes, dest: Address, ip: str) -> None:
         self._sending = dest
